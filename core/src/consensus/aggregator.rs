@@ -1,0 +1,88 @@
+//! Gathers votes into QCs and timeouts into TCs.
+//!
+//! One vote per replica per round: a second, different vote is equivocation and is refused.
+//! Certificates are formed exactly once, from the first `n - f` signers, sorted by node id so that
+//! every replica that forms the same certificate forms the same bytes.
+
+use crate::committee::Committee;
+use crate::crypto::Signature;
+use crate::error::Error;
+use crate::messages::{QuorumCert, Timeout, TimeoutCert, Vote};
+use crate::types::{Digest, Height, NodeId, Round};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+struct RoundVotes {
+    /// Which block each voter voted for (to detect equivocation).
+    choice: BTreeMap<NodeId, Digest>,
+    /// Votes per block.
+    by_block: BTreeMap<Digest, (Height, BTreeMap<NodeId, Signature>)>,
+    formed: bool,
+}
+
+#[derive(Debug, Default)]
+struct RoundTimeouts {
+    by_author: BTreeMap<NodeId, (Signature, Round)>,
+    formed: bool,
+}
+
+/// What adding a timeout produced.
+#[derive(Debug, Default)]
+pub(crate) struct TimeoutProgress {
+    /// Distinct signers so far for this round.
+    pub(crate) count: usize,
+    /// The TC, the first time `n - f` is reached.
+    pub(crate) tc: Option<TimeoutCert>,
+}
+
+/// Vote and timeout collections, per round.
+#[derive(Debug, Default)]
+pub(crate) struct Aggregator {
+    votes: BTreeMap<Round, RoundVotes>,
+    timeouts: BTreeMap<Round, RoundTimeouts>,
+}
+
+impl Aggregator {
+    /// Adds a (verified) vote. Returns a QC when this vote completes a quorum.
+    pub(crate) fn add_vote(
+        &mut self,
+        committee: &Committee,
+        vote: &Vote,
+    ) -> Result<Option<QuorumCert>, Error> {
+        let round = self.votes.entry(vote.round).or_default();
+        match round.choice.get(&vote.author) {
+            Some(digest) if *digest == vote.block => return Ok(None),
+            Some(_) => return Err(Error::Equivocation { author: vote.author, round: vote.round }),
+            None => {}
+        }
+        round.choice.insert(vote.author, vote.block);
+        let (_, signatures) =
+            round.by_block.entry(vote.block).or_insert_with(|| (vote.height, BTreeMap::new()));
+        signatures.insert(vote.author, vote.signature);
+        if round.formed || signatures.len() < committee.quorum_threshold() {
+            return Ok(None);
+        }
+        round.formed = true;
+        let votes = signatures.iter().map(|(id, sig)| (*id, *sig)).collect();
+        Ok(Some(QuorumCert { block: vote.block, round: vote.round, height: vote.height, votes }))
+    }
+
+    /// Adds a (verified) timeout. A replica's later timeouts for the same round are ignored.
+    pub(crate) fn add_timeout(&mut self, committee: &Committee, timeout: &Timeout) -> TimeoutProgress {
+        let round = self.timeouts.entry(timeout.round).or_default();
+        round.by_author.entry(timeout.author).or_insert((timeout.signature, timeout.high_qc.round));
+        let count = round.by_author.len();
+        if round.formed || count < committee.quorum_threshold() {
+            return TimeoutProgress { count, tc: None };
+        }
+        round.formed = true;
+        let timeouts = round.by_author.iter().map(|(id, (sig, hqc))| (*id, *sig, *hqc)).collect();
+        TimeoutProgress { count, tc: Some(TimeoutCert { round: timeout.round, timeouts }) }
+    }
+
+    /// Forgets everything below `round`: those certificates can no longer move anyone forward.
+    pub(crate) fn prune_below(&mut self, round: Round) {
+        self.votes = self.votes.split_off(&round);
+        self.timeouts = self.timeouts.split_off(&round);
+    }
+}

@@ -1,0 +1,948 @@
+//! The consensus state machine: 2-chain HotStuff (DiemBFT v4 / Jolteon), sans-IO.
+//!
+//! # The protocol in one screen
+//!
+//! Rounds have round-robin leaders. In round `r`:
+//!
+//! 1. The leader of `r` proposes a block that extends the highest certified block it knows: the
+//!    block carries that **QC**, and a **TC** for `r - 1` if round `r - 1` timed out.
+//! 2. Each replica checks the block, waits until its mempool holds the block's payload, applies
+//!    the **voting rule** ([`safety`]) and sends its vote to the leader of `r + 1`.
+//! 3. The leader of `r + 1` gathers `n - f` votes into a QC for the block, enters `r + 1` and
+//!    proposes the next block carrying that QC. Everyone else learns the QC from that proposal.
+//! 4. **Commit rule**: when a QC certifies a block `b1` whose parent `b0` is from the round just
+//!    before, `b0` and all its ancestors are committed.
+//! 5. **Pacemaker**: if round `r` makes no progress before its timer expires, a replica stops
+//!    voting in `r` and broadcasts a timeout carrying its high QC. `n - f` timeouts form a TC that
+//!    moves everyone to `r + 1`. `f + 1` timeouts for a round prove an honest replica gave up on it,
+//!    so a replica that sees them joins the timeout (this keeps replicas' rounds together after a
+//!    partition). Timeouts back off exponentially and reset on progress.
+//!
+//! Missing ancestors are fetched from peers (`SyncRequest`). A leader with no payload waits up to
+//! `max_block_delay_ms` before proposing an empty block, unless an uncommitted block with payload
+//! needs one more QC to commit, so an idle committee does not spin.
+//!
+//! # Driving contract
+//!
+//! Call [`Consensus::handle`] with the current time and one [`Input`]; it returns [`Action`]s.
+//! The host **executes the actions in order**. In particular, a [`Action::Persist`] must be durable
+//! before any later `Send`/`Broadcast`/`Commit` is performed: the state machine places a `Persist`
+//! before the first externally visible action that follows a change to its safety state, so a
+//! replica that crashes and restarts from its store can never vote twice in a round.
+//! Time must not go backwards between calls. Timers are identified by [`Timer`]: setting a timer
+//! of a kind replaces the previous one of that kind; a stale firing is ignored by the state machine.
+
+mod aggregator;
+pub(crate) mod safety;
+
+use crate::committee::Committee;
+use crate::crypto::KeyPair;
+use crate::error::Error;
+use crate::event::{BlockInfo, Event, RoundReason};
+use crate::messages::{Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote};
+use crate::params::Parameters;
+use crate::time::Time;
+use crate::types::{Digest, Height, NodeId, Round};
+use aggregator::Aggregator;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How far ahead of our round a vote or timeout may be and still be kept. Anything further is
+/// refused: it bounds the memory a Byzantine peer can make us spend on future rounds. A replica
+/// that is really this far behind catches up through the QCs in proposals and timeouts instead.
+pub const FUTURE_ROUNDS_MAX: Round = 1_000;
+
+/// The most blocks kept while their ancestors are being fetched.
+pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
+
+/// The most backoff doublings of the round timeout (the cap in milliseconds applies anyway).
+const BACKOFF_EXPONENT_MAX: u32 = 16;
+
+/// An input to the consensus state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The host started the replica: arm the first round.
+    Start,
+    /// A message from a peer (`from` is the transport's idea of the sender).
+    Message {
+        /// Sender.
+        from: NodeId,
+        /// The message.
+        message: ConsensusMessage,
+    },
+    /// A timer set by an earlier [`Action::SetTimer`] fired.
+    Timer(Timer),
+    /// The mempool holds a new batch that can be proposed.
+    BatchReady(Digest),
+    /// The mempool now holds every batch of the block with this digest.
+    PayloadReady(Digest),
+}
+
+/// Consensus timers. Each variant is one slot: setting it again replaces the earlier deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// The round timer of the given round.
+    Round(Round),
+    /// The leader's deadline for proposing without payload in the given round.
+    Propose(Round),
+    /// Re-ask other peers for blocks still missing.
+    SyncRetry,
+}
+
+impl Timer {
+    /// The slot this timer occupies (one pending deadline per slot).
+    pub fn slot(&self) -> u8 {
+        match self {
+            Self::Round(_) => 0,
+            Self::Propose(_) => 1,
+            Self::SyncRetry => 2,
+        }
+    }
+}
+
+/// What the host must do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send to one peer.
+    Send {
+        /// Recipient.
+        to: NodeId,
+        /// Message.
+        message: ConsensusMessage,
+    },
+    /// Send to every other member.
+    Broadcast {
+        /// Message.
+        message: ConsensusMessage,
+    },
+    /// Arm (or re-arm) a timer; fire it back as [`Input::Timer`].
+    SetTimer {
+        /// Which timer.
+        timer: Timer,
+        /// When.
+        deadline: Time,
+    },
+    /// Durably store the safety state before performing any later action.
+    Persist(PersistentState),
+    /// Store a block (for serving peers that sync, and for recovery).
+    StoreBlock(Block),
+    /// Ask the mempool to make the block's batches available, then reply with
+    /// [`Input::PayloadReady`].
+    FetchPayload {
+        /// The block.
+        block: Digest,
+        /// Its batch digests.
+        payload: Vec<Digest>,
+        /// Its author, who certainly has the batches.
+        author: NodeId,
+    },
+    /// The block is final. Sent to the mempool (to release its batches) and to the application.
+    Commit(Block),
+    /// A peer asked for a block no longer in memory: read it from the store and, if found, send
+    /// it as a `SyncResponse`.
+    ServeFromStore {
+        /// The block.
+        digest: Digest,
+        /// The peer.
+        to: NodeId,
+    },
+    /// Something worth telling observers.
+    Observe(Event),
+}
+
+/// Everything a replica must remember across a crash to stay safe (and to resume quickly).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistentState {
+    /// The current round.
+    pub round: Round,
+    /// The last round voted or timed out in; never vote at or below it again.
+    pub last_voted_round: Round,
+    /// The last round this replica proposed in; never propose twice in a round.
+    pub last_proposed_round: Round,
+    /// The preferred (locked) round.
+    pub locked_round: Round,
+    /// The highest QC known.
+    pub high_qc: QuorumCert,
+    /// The last committed block.
+    pub committed: Block,
+}
+
+impl PersistentState {
+    /// The state of a replica that has never run.
+    pub fn genesis() -> Self {
+        Self {
+            round: 0,
+            last_voted_round: 0,
+            last_proposed_round: 0,
+            locked_round: 0,
+            high_qc: QuorumCert::genesis(),
+            committed: Block::genesis(),
+        }
+    }
+}
+
+/// A read-only view of a replica, for the page and for tests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsensusView {
+    /// Current round.
+    pub round: Round,
+    /// The current round's leader.
+    pub leader: NodeId,
+    /// Last round voted or timed out in.
+    pub last_voted_round: Round,
+    /// Preferred (locked) round.
+    pub locked_round: Round,
+    /// The high QC's round.
+    pub high_qc_round: Round,
+    /// The high QC's block.
+    pub high_qc_block: Digest,
+    /// The last committed block.
+    pub committed: Digest,
+    /// Its round.
+    pub committed_round: Round,
+    /// Its height.
+    pub committed_height: Height,
+    /// Consecutive timed-out rounds (backoff exponent).
+    pub consecutive_timeouts: u32,
+    /// Batches waiting to be proposed.
+    pub pending_batches: usize,
+    /// Blocks held in memory.
+    pub blocks_in_memory: usize,
+}
+
+/// A replica's consensus state machine. See the module docs for the protocol and the contract.
+#[derive(Debug)]
+pub struct Consensus {
+    id: NodeId,
+    committee: Committee,
+    keys: KeyPair,
+    params: Parameters,
+    now: Time,
+    actions: Vec<Action>,
+
+    // --- Persisted (see `PersistentState`). `dirty` means "changed since the last Persist".
+    round: Round,
+    last_voted_round: Round,
+    last_proposed_round: Round,
+    locked_round: Round,
+    high_qc: QuorumCert,
+    committed: Block,
+    dirty: bool,
+    recovered: bool,
+
+    // --- Volatile.
+    /// Blocks whose ancestry reaches the committed block, by digest (includes the committed one).
+    blocks: BTreeMap<Digest, Block>,
+    /// Blocks waiting for a missing parent, keyed by that parent.
+    orphans: BTreeMap<Digest, Vec<(NodeId, Block)>>,
+    orphan_count: usize,
+    /// Blocks being fetched: digest -> (peer first asked, attempts so far).
+    sync_requests: BTreeMap<Digest, (NodeId, u16)>,
+    /// Blocks waiting for the mempool to confirm their payload.
+    awaiting_payload: BTreeMap<Digest, Block>,
+    aggregator: Aggregator,
+    high_tc: Option<TimeoutCert>,
+    round_started_at: Time,
+    consecutive_timeouts: u32,
+    /// The last round this replica broadcast a timeout for.
+    timeout_sent_round: Round,
+    /// Batches ready to propose, in arrival order (sequence number -> digest) and the reverse.
+    pending: BTreeMap<u64, Digest>,
+    pending_index: BTreeMap<Digest, u64>,
+    pending_seq: u64,
+    /// Batches already in some block, with the block's round (so they are not proposed again).
+    included: BTreeMap<Digest, Round>,
+}
+
+impl Consensus {
+    /// A replica. `recovered` is the state read back from the store after a restart (or `None`
+    /// for a fresh replica).
+    pub fn new(
+        id: NodeId,
+        committee: Committee,
+        keys: KeyPair,
+        params: Parameters,
+        recovered: Option<PersistentState>,
+    ) -> Self {
+        assert!(committee.contains(id), "{id} is not in the committee");
+        assert_eq!(committee.public_key(id), Some(&keys.public()), "key does not match committee entry");
+        params.validate().expect("parameters are validated by the host before start");
+        let was_recovered = recovered.is_some();
+        let state = recovered.unwrap_or_else(PersistentState::genesis);
+        assert!(state.last_voted_round <= state.round.max(state.last_voted_round));
+        let mut blocks = BTreeMap::new();
+        blocks.insert(state.committed.digest(), state.committed.clone());
+        Self {
+            id,
+            committee,
+            keys,
+            params,
+            now: Time::ZERO,
+            actions: Vec::new(),
+            round: state.round,
+            last_voted_round: state.last_voted_round,
+            last_proposed_round: state.last_proposed_round,
+            locked_round: state.locked_round,
+            high_qc: state.high_qc,
+            committed: state.committed,
+            dirty: false,
+            recovered: was_recovered,
+            blocks,
+            orphans: BTreeMap::new(),
+            orphan_count: 0,
+            sync_requests: BTreeMap::new(),
+            awaiting_payload: BTreeMap::new(),
+            aggregator: Aggregator::default(),
+            high_tc: None,
+            round_started_at: Time::ZERO,
+            consecutive_timeouts: 0,
+            timeout_sent_round: 0,
+            pending: BTreeMap::new(),
+            pending_index: BTreeMap::new(),
+            pending_seq: 0,
+            included: BTreeMap::new(),
+        }
+    }
+
+    /// Feeds one input; returns what the host must do, in order.
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
+        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = now;
+        match input {
+            Input::Start => self.on_start(),
+            Input::Message { from, message } => self.on_message(from, message),
+            Input::Timer(timer) => self.on_timer(timer),
+            Input::BatchReady(digest) => self.on_batch_ready(digest),
+            Input::PayloadReady(block) => self.on_payload_ready(block),
+        }
+        self.flush_persist();
+        self.check_invariants();
+        std::mem::take(&mut self.actions)
+    }
+
+    /// A snapshot for displays and tests.
+    pub fn view(&self) -> ConsensusView {
+        ConsensusView {
+            round: self.round,
+            leader: self.committee.leader(self.round),
+            last_voted_round: self.last_voted_round,
+            locked_round: self.locked_round,
+            high_qc_round: self.high_qc.round,
+            high_qc_block: self.high_qc.block,
+            committed: self.committed.digest(),
+            committed_round: self.committed.round,
+            committed_height: self.committed.height,
+            consecutive_timeouts: self.consecutive_timeouts,
+            pending_batches: self.pending.len(),
+            blocks_in_memory: self.blocks.len(),
+        }
+    }
+
+    /// The current persistent state.
+    pub fn persistent_state(&self) -> PersistentState {
+        PersistentState {
+            round: self.round,
+            last_voted_round: self.last_voted_round,
+            last_proposed_round: self.last_proposed_round,
+            locked_round: self.locked_round,
+            high_qc: self.high_qc.clone(),
+            committed: self.committed.clone(),
+        }
+    }
+
+    /// This replica's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// A block held in memory.
+    pub fn block(&self, digest: &Digest) -> Option<&Block> {
+        self.blocks.get(digest)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Output helpers. Every externally visible action goes through `emit_visible`, which puts a
+    // Persist in front of it when the safety state changed: that is the persist-before-send rule.
+
+    fn observe(&mut self, event: Event) {
+        self.actions.push(Action::Observe(event));
+    }
+
+    fn flush_persist(&mut self) {
+        if self.dirty {
+            self.dirty = false;
+            let state = self.persistent_state();
+            self.actions.push(Action::Persist(state));
+        }
+    }
+
+    fn emit_visible(&mut self, action: Action) {
+        self.flush_persist();
+        self.actions.push(action);
+    }
+
+    fn send(&mut self, to: NodeId, message: ConsensusMessage) {
+        debug_assert_ne!(to, self.id, "messages to self are handled in place");
+        self.emit_visible(Action::Send { to, message });
+    }
+
+    fn broadcast(&mut self, message: ConsensusMessage) {
+        self.emit_visible(Action::Broadcast { message });
+    }
+
+    fn set_timer(&mut self, timer: Timer, deadline: Time) {
+        self.actions.push(Action::SetTimer { timer, deadline });
+    }
+
+    fn reject(&mut self, from: NodeId, kind: &str, error: &Error) {
+        self.observe(Event::MessageRejected { from, kind: kind.to_string(), reason: error.to_string() });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Inputs.
+
+    fn on_start(&mut self) {
+        if self.recovered {
+            self.observe(Event::Recovered {
+                round: self.round,
+                last_voted_round: self.last_voted_round,
+                committed_height: self.committed.height,
+            });
+        }
+        // A fresh replica starts in round 1; a recovered one resumes its round.
+        let round = self.round.max(1);
+        self.round = round;
+        self.dirty = true;
+        self.enter_round(RoundReason::Start);
+    }
+
+    fn on_message(&mut self, from: NodeId, message: ConsensusMessage) {
+        let kind = message.kind();
+        if let Err(error) = message.verify(&self.committee) {
+            self.reject(from, kind, &error);
+            return;
+        }
+        match message {
+            ConsensusMessage::Propose(block) => self.on_proposal(from, block),
+            ConsensusMessage::Vote(vote) => self.on_vote(from, vote),
+            ConsensusMessage::Timeout(timeout) => self.on_timeout(from, timeout),
+            ConsensusMessage::Tc(tc) => self.process_tc(&tc),
+            ConsensusMessage::SyncRequest { digest, requester } => self.on_sync_request(digest, requester),
+            ConsensusMessage::SyncResponse(block) => self.on_sync_response(from, block),
+        }
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Round(round) if round == self.round => self.local_timeout(),
+            Timer::Propose(round) if round == self.round => self.propose(),
+            Timer::SyncRetry => self.retry_sync(),
+            // A timer for a round we have left: stale, ignore.
+            Timer::Round(_) | Timer::Propose(_) => {}
+        }
+    }
+
+    fn on_batch_ready(&mut self, digest: Digest) {
+        if self.included.contains_key(&digest) || self.pending_index.contains_key(&digest) {
+            return;
+        }
+        self.pending_seq += 1;
+        self.pending.insert(self.pending_seq, digest);
+        self.pending_index.insert(digest, self.pending_seq);
+        // A leader holding back an empty proposal can propose now.
+        self.try_propose();
+    }
+
+    fn on_payload_ready(&mut self, block: Digest) {
+        if let Some(block) = self.awaiting_payload.remove(&block) {
+            self.vote(&block);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Rounds and the pacemaker.
+
+    /// The round timeout after `consecutive_timeouts` timed-out rounds in a row.
+    fn round_timeout_ms(&self) -> u64 {
+        let doublings = self.consecutive_timeouts.min(BACKOFF_EXPONENT_MAX);
+        self.params.round_timeout_ms.saturating_mul(1u64 << doublings).min(self.params.round_timeout_ms_max)
+    }
+
+    fn advance_round(&mut self, round: Round, reason: RoundReason) {
+        if round <= self.round {
+            return;
+        }
+        if let RoundReason::Qc { .. } = reason {
+            // Progress: the backoff starts over.
+            self.consecutive_timeouts = 0;
+        }
+        self.round = round;
+        self.dirty = true;
+        self.enter_round(reason);
+    }
+
+    fn enter_round(&mut self, reason: RoundReason) {
+        self.round_started_at = self.now;
+        let timeout_ms = self.round_timeout_ms();
+        let leader = self.committee.leader(self.round);
+        self.observe(Event::RoundEntered { round: self.round, leader, reason, timeout_ms });
+        self.set_timer(Timer::Round(self.round), self.now.plus_ms(timeout_ms));
+        // Votes for the previous round still matter (they form the QC that leads into this one).
+        self.aggregator.prune_below(self.round.saturating_sub(1));
+        self.try_propose();
+    }
+
+    /// The round timer expired: give up on the round.
+    fn local_timeout(&mut self) {
+        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+        self.send_timeout(self.round);
+        // Keep re-sending (with backoff) until the round moves on, in case timeouts were lost.
+        let deadline = self.now.plus_ms(self.round_timeout_ms());
+        self.set_timer(Timer::Round(self.round), deadline);
+    }
+
+    /// Broadcast a timeout for `round` (our current round). From now on we never vote in it.
+    fn send_timeout(&mut self, round: Round) {
+        debug_assert_eq!(round, self.round);
+        if self.last_voted_round < round {
+            self.last_voted_round = round;
+            self.dirty = true;
+        }
+        self.timeout_sent_round = round;
+        let timeout = Timeout::new(&self.keys, self.id, round, self.high_qc.clone());
+        self.observe(Event::TimeoutSent {
+            round,
+            high_qc_round: self.high_qc.round,
+            consecutive: self.consecutive_timeouts,
+        });
+        self.broadcast(ConsensusMessage::Timeout(timeout.clone()));
+        self.add_timeout(&timeout);
+    }
+
+    fn on_timeout(&mut self, from: NodeId, timeout: Timeout) {
+        self.observe(Event::TimeoutReceived { from, round: timeout.round });
+        self.process_qc(&timeout.high_qc);
+        if timeout.round < self.round {
+            // The sender is behind: if a TC moved us past its round, hand it over.
+            if let Some(tc) = self.high_tc.clone().filter(|tc| tc.round >= timeout.round) {
+                if timeout.author != self.id {
+                    self.send(timeout.author, ConsensusMessage::Tc(tc));
+                }
+            }
+            return;
+        }
+        if timeout.round > self.round + FUTURE_ROUNDS_MAX {
+            self.reject(from, "timeout", &Error::RoundTooFarAhead { round: timeout.round, ours: self.round });
+            return;
+        }
+        self.add_timeout(&timeout);
+    }
+
+    fn add_timeout(&mut self, timeout: &Timeout) {
+        let progress = self.aggregator.add_timeout(&self.committee, timeout);
+        if let Some(tc) = progress.tc {
+            self.observe(Event::TcFormed { tc: tc.clone() });
+            self.broadcast(ConsensusMessage::Tc(tc.clone()));
+            self.process_tc(&tc);
+            return;
+        }
+        // f + 1 timeouts: at least one honest replica gave up on this round; join it so that a
+        // TC can form even if our own timer is far from expiring.
+        let join = progress.count >= self.committee.validity_threshold()
+            && timeout.round >= self.round
+            && self.timeout_sent_round < timeout.round;
+        if join {
+            self.advance_round(timeout.round, RoundReason::TimeoutsJoined { count: progress.count as u32 });
+            if self.round == timeout.round {
+                self.send_timeout(timeout.round);
+            }
+        }
+    }
+
+    fn process_tc(&mut self, tc: &TimeoutCert) {
+        if self.high_tc.as_ref().is_none_or(|high| high.round < tc.round) {
+            self.high_tc = Some(tc.clone());
+        }
+        self.advance_round(tc.round + 1, RoundReason::Tc { tc_round: tc.round });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Certificates, the lock and the commit rule.
+
+    fn process_qc(&mut self, qc: &QuorumCert) {
+        if qc.round > self.high_qc.round {
+            self.high_qc = qc.clone();
+            self.dirty = true;
+            self.observe(Event::HighQcUpdated { round: qc.round, block: qc.block });
+        }
+        self.update_lock(qc);
+        self.try_commit(qc);
+        self.advance_round(qc.round + 1, RoundReason::Qc { qc_round: qc.round });
+    }
+
+    /// The lock is the round of the parent of the highest certified block (for 3-chain the
+    /// voting rule reads it; for 2-chain it is shown but the TC rule replaces it).
+    fn update_lock(&mut self, qc: &QuorumCert) {
+        let Some(certified) = self.blocks.get(&qc.block) else { return };
+        let candidate = match self.params.commit_rule {
+            crate::CommitRule::TwoChain => qc.round,
+            crate::CommitRule::ThreeChain => certified.qc.round,
+        };
+        if candidate > self.locked_round {
+            self.locked_round = candidate;
+            self.dirty = true;
+            self.observe(Event::LockUpdated { locked_round: candidate });
+        }
+    }
+
+    /// Applies the commit rule to the chain that `qc` certifies, if we hold that chain.
+    fn try_commit(&mut self, qc: &QuorumCert) {
+        let depth = safety::chain_depth(self.params.commit_rule);
+        let mut chain: Vec<&Block> = Vec::with_capacity(depth);
+        let mut cursor = qc.block;
+        while chain.len() < depth {
+            let Some(block) = self.blocks.get(&cursor) else { return };
+            chain.push(block);
+            cursor = block.parent();
+        }
+        let Some(head) = safety::committed_by(self.params.commit_rule, &chain) else { return };
+        if head.round <= self.committed.round {
+            return;
+        }
+        let rounds: Vec<Round> = chain.iter().rev().map(|b| b.round).collect();
+        let head = head.clone();
+        self.commit(head, rounds);
+    }
+
+    /// Commits `head` and every uncommitted ancestor, oldest first.
+    fn commit(&mut self, head: Block, chain: Vec<Round>) {
+        let mut to_commit = vec![head];
+        loop {
+            let parent = to_commit.last().map(Block::parent).expect("non-empty");
+            if parent == self.committed.digest() {
+                break;
+            }
+            match self.blocks.get(&parent) {
+                Some(block) if block.round > self.committed.round => to_commit.push(block.clone()),
+                _ => {
+                    // The certified chain does not extend what we committed. With at most f
+                    // Byzantine replicas this cannot happen; with more it can, and committing
+                    // would fork. Refuse and say so: the simulator's agreement checker decides.
+                    let info = BlockInfo::from(&to_commit[0]);
+                    self.observe(Event::ConflictingCommit {
+                        block: info,
+                        committed_height: self.committed.height,
+                    });
+                    return;
+                }
+            }
+        }
+        for block in to_commit.into_iter().rev() {
+            assert_eq!(block.parent(), self.committed.digest(), "commits extend the committed chain");
+            assert_eq!(block.height, self.committed.height + 1, "commits are at consecutive heights");
+            self.committed = block.clone();
+            self.dirty = true;
+            self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
+            self.emit_visible(Action::Commit(block));
+        }
+        self.garbage_collect();
+    }
+
+    /// Drops history more than `gc_depth_rounds` below the last commit.
+    fn garbage_collect(&mut self) {
+        let horizon = self.committed.round.saturating_sub(self.params.gc_depth_rounds);
+        let committed = self.committed.digest();
+        self.blocks.retain(|digest, block| block.round >= horizon || *digest == committed);
+        self.included.retain(|_, round| *round >= horizon);
+        let before = self.orphan_count;
+        self.orphans.retain(|_, children| {
+            children.retain(|(_, block)| block.round > horizon);
+            !children.is_empty()
+        });
+        self.orphan_count = self.orphans.values().map(Vec::len).sum();
+        debug_assert!(self.orphan_count <= before);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Proposals.
+
+    /// Does the chain below our high QC hold uncommitted payload? Then the next block must not
+    /// wait: one more certified block commits it.
+    fn uncommitted_payload(&self) -> bool {
+        let mut cursor = self.high_qc.block;
+        while let Some(block) = self.blocks.get(&cursor) {
+            if block.round <= self.committed.round {
+                return false;
+            }
+            if !block.payload.is_empty() {
+                return true;
+            }
+            cursor = block.parent();
+        }
+        // We do not hold the chain (still syncing): propose rather than risk stalling it.
+        cursor != self.committed.digest()
+    }
+
+    /// Proposes now if we lead this round, have not proposed in it, and are justified to; with
+    /// nothing to carry, wait until the max block delay first.
+    fn try_propose(&mut self) {
+        if !self.may_propose() {
+            return;
+        }
+        if self.pending.is_empty() && !self.uncommitted_payload() {
+            let deadline = self.round_started_at.plus_ms(self.params.max_block_delay_ms);
+            if self.now < deadline {
+                self.set_timer(Timer::Propose(self.round), deadline);
+                self.observe(Event::ProposalDeferred { round: self.round, until: deadline });
+                return;
+            }
+        }
+        self.propose();
+    }
+
+    fn may_propose(&self) -> bool {
+        let justified = self.high_qc.round + 1 == self.round
+            || self.high_tc.as_ref().is_some_and(|tc| tc.round + 1 == self.round);
+        self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round && justified
+    }
+
+    fn propose(&mut self) {
+        if !self.may_propose() {
+            return;
+        }
+        let mut payload = Vec::new();
+        while payload.len() < self.params.max_block_batches {
+            let Some((_, digest)) = self.pending.pop_first() else { break };
+            self.pending_index.remove(&digest);
+            payload.push(digest);
+        }
+        let tc = self
+            .high_tc
+            .clone()
+            .filter(|tc| tc.round + 1 == self.round && self.high_qc.round + 1 != self.round);
+        let block = Block::new(&self.keys, self.id, self.round, self.high_qc.clone(), tc, payload);
+        self.last_proposed_round = self.round;
+        self.dirty = true;
+        self.observe(Event::ProposalSent { block: BlockInfo::from(&block) });
+        self.broadcast(ConsensusMessage::Propose(block.clone()));
+        self.accept_block(self.id, block);
+    }
+
+    fn on_proposal(&mut self, from: NodeId, block: Block) {
+        let digest = block.digest();
+        if self.blocks.contains_key(&digest) || self.awaiting_payload.contains_key(&digest) {
+            return;
+        }
+        self.observe(Event::ProposalReceived { from, block: BlockInfo::from(&block) });
+        self.process_qc(&block.qc);
+        if let Some(tc) = &block.tc {
+            self.process_tc(tc);
+        }
+        self.accept_block(from, block);
+    }
+
+    /// Links a verified block into the tree, or parks it until its ancestors arrive.
+    fn accept_block(&mut self, from: NodeId, block: Block) {
+        let parent = block.parent();
+        if self.blocks.contains_key(&parent) {
+            self.link(block);
+            return;
+        }
+        if block.qc.round <= self.committed.round {
+            // Its parent is at or below our last commit and is not the committed block: the
+            // block is on an abandoned fork (or below our history). Nothing to do with it.
+            return;
+        }
+        if self.orphan_count >= ORPHAN_BLOCKS_MAX {
+            return;
+        }
+        self.orphans.entry(parent).or_default().push((from, block));
+        self.orphan_count += 1;
+        let ask = if from == self.id { self.committee.leader(self.round) } else { from };
+        self.request_block(parent, ask);
+    }
+
+    /// Adds a block whose parent we hold, then every parked descendant, and votes if due.
+    fn link(&mut self, block: Block) {
+        let mut ready = vec![block];
+        while let Some(block) = ready.pop() {
+            let digest = block.digest();
+            if self.blocks.contains_key(&digest) {
+                continue;
+            }
+            for batch in &block.payload {
+                self.included.insert(*batch, block.round);
+                if let Some(seq) = self.pending_index.remove(batch) {
+                    self.pending.remove(&seq);
+                }
+            }
+            self.blocks.insert(digest, block.clone());
+            self.actions.push(Action::StoreBlock(block.clone()));
+            // Now that the block's parent chain is here, its QC may lock or commit.
+            self.update_lock(&block.qc);
+            self.try_commit(&block.qc);
+            if let Some(children) = self.orphans.remove(&digest) {
+                self.orphan_count -= children.len();
+                ready.extend(children.into_iter().map(|(_, child)| child));
+            }
+            if block.round == self.round {
+                self.prepare_vote(block);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Voting.
+
+    fn prepare_vote(&mut self, block: Block) {
+        if block.payload.is_empty() || block.author == self.id {
+            // Our own proposal's batches came from our own mempool.
+            self.vote(&block);
+            return;
+        }
+        let digest = block.digest();
+        self.observe(Event::PayloadAwaited { block: digest, batches: block.payload.len() as u32 });
+        self.actions.push(Action::FetchPayload {
+            block: digest,
+            payload: block.payload.clone(),
+            author: block.author,
+        });
+        self.awaiting_payload.insert(digest, block);
+    }
+
+    fn vote(&mut self, block: &Block) {
+        let voter = safety::VoterState {
+            round: self.round,
+            last_voted_round: self.last_voted_round,
+            locked_round: self.locked_round,
+        };
+        let digest = block.digest();
+        match safety::vote_rule(self.params.commit_rule, voter, block) {
+            Err(reason) => {
+                self.observe(Event::VoteWithheld { block: digest, round: block.round, reason });
+            }
+            Ok(rule) => {
+                self.last_voted_round = block.round;
+                self.dirty = true;
+                let vote = Vote::new(&self.keys, self.id, block);
+                let next_leader = self.committee.leader(block.round + 1);
+                self.observe(Event::VoteSent { block: digest, round: block.round, to: next_leader, rule });
+                if next_leader == self.id {
+                    self.add_vote(self.id, &vote);
+                } else {
+                    self.send(next_leader, ConsensusMessage::Vote(vote));
+                }
+            }
+        }
+    }
+
+    fn on_vote(&mut self, from: NodeId, vote: Vote) {
+        if self.committee.leader(vote.round + 1) != self.id || vote.round + 1 < self.round {
+            // Misrouted, or too late to matter.
+            return;
+        }
+        if vote.round > self.round + FUTURE_ROUNDS_MAX {
+            self.reject(from, "vote", &Error::RoundTooFarAhead { round: vote.round, ours: self.round });
+            return;
+        }
+        self.observe(Event::VoteReceived { from: vote.author, block: vote.block, round: vote.round });
+        self.add_vote(from, &vote);
+    }
+
+    fn add_vote(&mut self, from: NodeId, vote: &Vote) {
+        match self.aggregator.add_vote(&self.committee, vote) {
+            Err(error) => self.reject(from, "vote", &error),
+            Ok(None) => {}
+            Ok(Some(qc)) => {
+                self.observe(Event::QcFormed { qc: qc.clone() });
+                self.process_qc(&qc);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Synchronisation of missing blocks.
+
+    fn request_block(&mut self, digest: Digest, peer: NodeId) {
+        if self.sync_requests.contains_key(&digest) {
+            return;
+        }
+        let peer = if peer == self.id { self.next_peer(peer, 1) } else { peer };
+        if self.sync_requests.is_empty() {
+            self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
+        }
+        self.sync_requests.insert(digest, (peer, 0));
+        self.observe(Event::SyncRequested { digest, to: peer });
+        self.send(peer, ConsensusMessage::SyncRequest { digest, requester: self.id });
+    }
+
+    /// The peer `step` places after `peer` in committee order, skipping ourselves.
+    fn next_peer(&self, peer: NodeId, step: u16) -> NodeId {
+        let n = self.committee.size() as u64;
+        let mut candidate = peer;
+        for _ in 0..step {
+            candidate = NodeId(((u64::from(candidate.0) + 1) % n) as u16);
+            if candidate == self.id {
+                candidate = NodeId(((u64::from(candidate.0) + 1) % n) as u16);
+            }
+        }
+        candidate
+    }
+
+    fn retry_sync(&mut self) {
+        if self.sync_requests.is_empty() {
+            return;
+        }
+        let requests: Vec<(Digest, NodeId, u16)> =
+            self.sync_requests.iter().map(|(digest, (peer, attempts))| (*digest, *peer, *attempts)).collect();
+        for (digest, first_peer, attempts) in requests {
+            let attempts = attempts.saturating_add(1);
+            self.sync_requests.insert(digest, (first_peer, attempts));
+            let peer = self.next_peer(first_peer, attempts);
+            self.observe(Event::SyncRequested { digest, to: peer });
+            self.send(peer, ConsensusMessage::SyncRequest { digest, requester: self.id });
+        }
+        self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
+    }
+
+    fn on_sync_request(&mut self, digest: Digest, requester: NodeId) {
+        if requester == self.id {
+            return;
+        }
+        match self.blocks.get(&digest) {
+            Some(block) => {
+                let block = block.clone();
+                self.observe(Event::SyncServed { digest, to: requester });
+                self.send(requester, ConsensusMessage::SyncResponse(block));
+            }
+            None => self.emit_visible(Action::ServeFromStore { digest, to: requester }),
+        }
+    }
+
+    fn on_sync_response(&mut self, from: NodeId, block: Block) {
+        let digest = block.digest();
+        if self.sync_requests.remove(&digest).is_none() {
+            if !self.blocks.contains_key(&digest) {
+                self.reject(from, "sync-response", &Error::Unsolicited(digest));
+            }
+            return;
+        }
+        self.process_qc(&block.qc);
+        if let Some(tc) = &block.tc {
+            self.process_tc(tc);
+        }
+        self.accept_block(from, block);
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    /// Internal invariants, checked after every input. A failure is a bug in this file.
+    fn check_invariants(&self) {
+        assert!(self.high_qc.round < self.round || self.round == 0, "the high QC is from a past round");
+        assert!(self.committed.round <= self.high_qc.round, "commits are certified");
+        assert!(self.last_proposed_round <= self.round, "never propose ahead of our round");
+        assert!(self.blocks.contains_key(&self.committed.digest()), "the committed block stays in memory");
+        debug_assert_eq!(self.pending.len(), self.pending_index.len());
+        debug_assert_eq!(self.orphan_count, self.orphans.values().map(Vec::len).sum::<usize>());
+    }
+}

@@ -1,0 +1,151 @@
+//! Ed25519 keys and signatures (ed25519-dalek 2.x).
+//!
+//! Ed25519 signing is deterministic (RFC 8032), so signing inside `handle` does not break replay.
+//! In the simulator and the page every key is derived from `(seed, node index)`, so the core needs
+//! no operating-system randomness; only the native `hotstuff keys` command draws a random key.
+//! Certificates are checked with dalek's batch verification, which is itself deterministic.
+
+use crate::types::Digest;
+use core::fmt;
+use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// An ed25519 public key (32 bytes, compressed Edwards point).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pk:{}", hex::encode(&self.0[..4]))
+    }
+}
+
+impl PublicKey {
+    /// The key as base64-free hex, as written in committee files.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses a 64-character hex key.
+    pub fn from_hex(text: &str) -> Result<Self, String> {
+        let bytes = hex::decode(text).map_err(|e| e.to_string())?;
+        let array: [u8; 32] =
+            bytes.try_into().map_err(|_| "a public key is 32 bytes (64 hex characters)".to_string())?;
+        VerifyingKey::from_bytes(&array).map_err(|e| e.to_string())?;
+        Ok(Self(array))
+    }
+}
+
+/// An ed25519 signature, kept as two 32-byte halves so that serde handles it without helpers.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Signature {
+    r: [u8; 32],
+    s: [u8; 32],
+}
+
+impl Signature {
+    /// An all-zero signature: what genesis carries, and never valid.
+    pub const ZERO: Self = Self { r: [0; 32], s: [0; 32] };
+
+    fn to_dalek(self) -> ed25519_dalek::Signature {
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&self.r);
+        bytes[32..].copy_from_slice(&self.s);
+        ed25519_dalek::Signature::from_bytes(&bytes)
+    }
+
+    fn from_dalek(signature: &ed25519_dalek::Signature) -> Self {
+        let bytes = signature.to_bytes();
+        let mut r = [0u8; 32];
+        let mut s = [0u8; 32];
+        r.copy_from_slice(&bytes[..32]);
+        s.copy_from_slice(&bytes[32..]);
+        Self { r, s }
+    }
+
+    /// Returns a copy with one bit flipped: a forged signature, for tests and the page.
+    pub fn corrupted(mut self) -> Self {
+        self.s[0] ^= 1;
+        self
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sig:{}", hex::encode(&self.r[..4]))
+    }
+}
+
+/// A node's signing key.
+pub struct KeyPair {
+    signing: SigningKey,
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyPair({:?})", self.public())
+    }
+}
+
+impl Clone for KeyPair {
+    fn clone(&self) -> Self {
+        Self { signing: SigningKey::from_bytes(&self.signing.to_bytes()) }
+    }
+}
+
+impl KeyPair {
+    /// The key of node `index` in a committee derived from `seed`: the simulator and the page
+    /// build whole committees this way, so the same seed gives the same keys everywhere.
+    pub fn from_seed(seed: u64, index: u16) -> Self {
+        let secret = Digest::of_parts(&[b"hotstuff-scope key", &seed.to_le_bytes(), &index.to_le_bytes()]);
+        Self::from_secret(secret.0)
+    }
+
+    /// A key from its 32 secret bytes (as stored in a native key file).
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        Self { signing: SigningKey::from_bytes(&secret) }
+    }
+
+    /// The 32 secret bytes, for writing a key file.
+    pub fn secret(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs a statement digest.
+    pub fn sign(&self, statement: &Digest) -> Signature {
+        Signature::from_dalek(&self.signing.sign(&statement.0))
+    }
+}
+
+/// A decompressed public key, ready for verification (decompression is done once per committee).
+#[derive(Clone, Debug)]
+pub(crate) struct Verifier {
+    key: VerifyingKey,
+}
+
+impl Verifier {
+    pub(crate) fn new(public: &PublicKey) -> Result<Self, ed25519_dalek::SignatureError> {
+        Ok(Self { key: VerifyingKey::from_bytes(&public.0)? })
+    }
+
+    pub(crate) fn verify(&self, statement: &Digest, signature: &Signature) -> bool {
+        self.key.verify(&statement.0, &signature.to_dalek()).is_ok()
+    }
+}
+
+/// Verifies many `(statement, signature, key)` triples at once. Returns `true` only if all hold.
+pub(crate) fn verify_batch(statements: &[Digest], signatures: &[Signature], keys: &[&Verifier]) -> bool {
+    debug_assert!(statements.len() == signatures.len() && signatures.len() == keys.len());
+    if statements.is_empty() {
+        return true;
+    }
+    let messages: Vec<&[u8]> = statements.iter().map(|d| d.0.as_slice()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.to_dalek()).collect();
+    let keys: Vec<VerifyingKey> = keys.iter().map(|v| v.key).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}

@@ -1,0 +1,83 @@
+//! Protocol parameters shared by the consensus and mempool state machines.
+
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+
+/// Which commit rule (and matching voting rule) consensus runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommitRule {
+    /// 2-chain HotStuff as in DiemBFT v4 / Jolteon / asonnino/hotstuff: a block commits when its
+    /// child, in the very next round, is certified. Votes after a timeout are justified by a TC.
+    #[default]
+    TwoChain,
+    /// Chained (event-driven) HotStuff from the paper: a block commits at the head of three
+    /// certified blocks in consecutive rounds; votes must extend the locked (preferred) round.
+    ThreeChain,
+}
+
+/// Tunable parameters. Durations carry their unit in the name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Parameters {
+    /// Round timeout after progress; doubles with each consecutive timed-out round.
+    pub round_timeout_ms: u64,
+    /// Cap on the backed-off round timeout.
+    pub round_timeout_ms_max: u64,
+    /// How long a leader with no payload waits before proposing an empty block. Must be below
+    /// the round timeout. This is what keeps an idle committee from spinning empty rounds.
+    pub max_block_delay_ms: u64,
+    /// Delay before re-asking another peer for a missing block or batch.
+    pub sync_retry_ms: u64,
+    /// Rounds of history kept in memory below the last commit.
+    pub gc_depth_rounds: u64,
+    /// 2-chain (default) or 3-chain.
+    pub commit_rule: CommitRule,
+    /// A batch is sealed once its transactions reach this many bytes.
+    pub batch_size_bytes: usize,
+    /// A non-empty batch is sealed at the latest this long after its first transaction.
+    pub max_batch_delay_ms: u64,
+    /// The most batch digests a leader puts in one block.
+    pub max_block_batches: usize,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            round_timeout_ms: 1_000,
+            round_timeout_ms_max: 10_000,
+            max_block_delay_ms: 100,
+            sync_retry_ms: 300,
+            gc_depth_rounds: 50,
+            commit_rule: CommitRule::TwoChain,
+            batch_size_bytes: 500_000,
+            max_batch_delay_ms: 10,
+            max_block_batches: 256,
+        }
+    }
+}
+
+impl Parameters {
+    /// Rejects parameters that cannot make progress.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |why: &str| Err(Error::InvalidParameters(why.to_string()));
+        if self.round_timeout_ms == 0 {
+            return bad("round_timeout_ms must be positive");
+        }
+        if self.round_timeout_ms_max < self.round_timeout_ms {
+            return bad("round_timeout_ms_max must be at least round_timeout_ms");
+        }
+        if self.max_block_delay_ms >= self.round_timeout_ms {
+            return bad("max_block_delay_ms must be below round_timeout_ms, or idle rounds time out");
+        }
+        if self.sync_retry_ms == 0 || self.max_batch_delay_ms == 0 {
+            return bad("sync_retry_ms and max_batch_delay_ms must be positive");
+        }
+        if self.batch_size_bytes == 0 {
+            return bad("batch_size_bytes must be positive");
+        }
+        if self.max_block_batches == 0 || self.max_block_batches > crate::messages::BLOCK_PAYLOAD_MAX {
+            return bad("max_block_batches must be in 1..=4096");
+        }
+        Ok(())
+    }
+}
