@@ -4,6 +4,8 @@
 
 #![deny(missing_docs)]
 
+pub mod actor;
+pub mod codec;
 pub mod committee;
 pub mod consensus;
 pub mod crypto;
@@ -12,6 +14,9 @@ pub mod event;
 pub mod mempool;
 pub mod messages;
 pub mod params;
+pub mod runtime;
+pub mod sim;
+pub mod store;
 pub mod time;
 pub mod types;
 

@@ -227,6 +227,8 @@ pub struct Consensus {
     locked_round: Round,
     high_qc: QuorumCert,
     committed: Block,
+    /// `committed.digest()`, kept because it is read on every input and hashing is not free.
+    committed_digest: Digest,
     dirty: bool,
     recovered: bool,
 
@@ -270,8 +272,9 @@ impl Consensus {
         let was_recovered = recovered.is_some();
         let state = recovered.unwrap_or_else(PersistentState::genesis);
         assert!(state.last_voted_round <= state.round.max(state.last_voted_round));
+        let committed_digest = state.committed.digest();
         let mut blocks = BTreeMap::new();
-        blocks.insert(state.committed.digest(), state.committed.clone());
+        blocks.insert(committed_digest, state.committed.clone());
         Self {
             id,
             committee,
@@ -285,6 +288,7 @@ impl Consensus {
             locked_round: state.locked_round,
             high_qc: state.high_qc,
             committed: state.committed,
+            committed_digest,
             dirty: false,
             recovered: was_recovered,
             blocks,
@@ -329,7 +333,7 @@ impl Consensus {
             locked_round: self.locked_round,
             high_qc_round: self.high_qc.round,
             high_qc_block: self.high_qc.block,
-            committed: self.committed.digest(),
+            committed: self.committed_digest,
             committed_round: self.committed.round,
             committed_height: self.committed.height,
             consecutive_timeouts: self.consecutive_timeouts,
@@ -619,7 +623,7 @@ impl Consensus {
         let mut to_commit = vec![head];
         loop {
             let parent = to_commit.last().map(Block::parent).expect("non-empty");
-            if parent == self.committed.digest() {
+            if parent == self.committed_digest {
                 break;
             }
             match self.blocks.get(&parent) {
@@ -638,8 +642,9 @@ impl Consensus {
             }
         }
         for block in to_commit.into_iter().rev() {
-            assert_eq!(block.parent(), self.committed.digest(), "commits extend the committed chain");
+            assert_eq!(block.parent(), self.committed_digest, "commits extend the committed chain");
             assert_eq!(block.height, self.committed.height + 1, "commits are at consecutive heights");
+            self.committed_digest = block.digest();
             self.committed = block.clone();
             self.dirty = true;
             self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
@@ -651,7 +656,7 @@ impl Consensus {
     /// Drops history more than `gc_depth_rounds` below the last commit.
     fn garbage_collect(&mut self) {
         let horizon = self.committed.round.saturating_sub(self.params.gc_depth_rounds);
-        let committed = self.committed.digest();
+        let committed = self.committed_digest;
         self.blocks.retain(|digest, block| block.round >= horizon || *digest == committed);
         self.included.retain(|_, round| *round >= horizon);
         let before = self.orphan_count;
@@ -680,7 +685,7 @@ impl Consensus {
             cursor = block.parent();
         }
         // We do not hold the chain (still syncing): propose rather than risk stalling it.
-        cursor != self.committed.digest()
+        cursor != self.committed_digest
     }
 
     /// Proposes now if we lead this round, have not proposed in it, and are justified to; with
@@ -941,7 +946,7 @@ impl Consensus {
         assert!(self.high_qc.round < self.round || self.round == 0, "the high QC is from a past round");
         assert!(self.committed.round <= self.high_qc.round, "commits are certified");
         assert!(self.last_proposed_round <= self.round, "never propose ahead of our round");
-        assert!(self.blocks.contains_key(&self.committed.digest()), "the committed block stays in memory");
+        assert!(self.blocks.contains_key(&self.committed_digest), "the committed block stays in memory");
         debug_assert_eq!(self.pending.len(), self.pending_index.len());
         debug_assert_eq!(self.orphan_count, self.orphans.values().map(Vec::len).sum::<usize>());
     }

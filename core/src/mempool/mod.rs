@@ -14,15 +14,70 @@
 //! they arrive. That is what makes a QC a proof that the payload is available. Committed batches
 //! are released from memory (the store keeps them, to serve peers that lag behind).
 //!
+//! Everything a peer can make us keep is bounded (see the `*_MAX` constants): batches in memory,
+//! blocks waiting for batches, the digests served per request, and how long a block's batches are
+//! fetched before the block is given up.
+//!
 //! The driving contract is the same as consensus's: call [`Mempool::handle`] with the time and one
 //! input, execute the returned actions in order.
 
 use crate::committee::Committee;
-use crate::event::Event;
+use crate::error::Error;
+use crate::event::{Event, SealReason};
 use crate::params::Parameters;
 use crate::time::Time;
 use crate::types::{Digest, NodeId};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+#[cfg(test)]
+mod tests;
+
+/// The largest client transaction accepted; a larger one is dropped. Transactions are opaque to
+/// HotStuff, and one huge transaction would make a batch (and every message carrying it) huge.
+/// This is independent of `batch_size_bytes`, which is a sealing threshold, not a hard cap: a
+/// batch is sealed as soon as it reaches the threshold, so it exceeds it by less than one
+/// transaction, and a transaction larger than the threshold (but within this limit) simply
+/// travels in a batch of its own. Tying the limit to `batch_size_bytes` instead would silently
+/// drop every transaction of a host that configures small batches.
+pub const TRANSACTION_SIZE_MAX: usize = 64 * 1024;
+
+/// The most transactions in one batch: reaching it seals the batch as full. Byte size alone does
+/// not bound the count, because empty transactions weigh nothing.
+pub const BATCH_TRANSACTIONS_MAX: usize = 100_000;
+
+/// The most batches held in memory (all of them uncommitted: committed batches leave memory).
+/// A batch a peer broadcasts unasked is dropped when memory is full; that costs nothing for
+/// safety or liveness, because our consensus then simply does not propose it (its author's does)
+/// and, if a block needs it, we fetch it like any missing batch. Our own batches and batches we
+/// asked for are always kept; to make room for them the oldest batch leaves memory (it stays in
+/// the store). At the default 500 kB batches this caps memory at about 500 MB; batches normally
+/// commit long before that many pile up (a block carries up to `max_block_batches`).
+pub const BATCHES_IN_MEMORY_MAX: usize = 1_000;
+
+/// The most digests remembered of batches that left memory (committed or evicted) but are in the
+/// store. They let [`Input::FetchPayload`] count those batches as available without fetching
+/// them again. Forgetting the oldest is harmless: such a batch would just be fetched again.
+/// 32 bytes each, so a few megabytes at most.
+pub const STORED_DIGESTS_MAX: usize = 100_000;
+
+/// The most blocks waiting for batches. Consensus only asks for blocks of its current round, so
+/// a handful wait at a time; the bound matters only against proposals whose payload never comes
+/// (it caps the missing set at this many times `BLOCK_PAYLOAD_MAX` digests). When full, the
+/// oldest waiting block is dropped: its round is long over.
+pub const AWAITING_BLOCKS_MAX: usize = 64;
+
+/// How many times each other member is asked for a block's missing batches before the block is
+/// given up. If no peer could serve a batch after that many rounds of asking, the batch most
+/// likely does not exist (a Byzantine leader proposed a made-up digest), and the block's round
+/// has long timed out anyway. Without a limit, such a block would make an idle replica ask
+/// peers forever.
+pub const FETCH_ROUNDS_MAX: u32 = 3;
+
+/// The most digests one [`MempoolMessage::BatchRequest`] carries, and the most a request is
+/// answered for: it bounds the work (and the outgoing traffic) one request can cause. It equals
+/// the most batches a block may carry, so one block's batches fit in one request.
+pub const BATCH_REQUEST_DIGESTS_MAX: usize = crate::messages::BLOCK_PAYLOAD_MAX;
 
 /// A client transaction: opaque bytes.
 pub type Transaction = Vec<u8>;
@@ -180,28 +235,456 @@ pub struct MempoolView {
     pub batches_missing: usize,
 }
 
-/// A replica's mempool state machine.
+/// The batch being filled.
+#[derive(Debug)]
+struct OpenBatch {
+    /// Its sequence number, carried by its [`Timer::Seal`].
+    seq: u64,
+    /// When its first transaction arrived.
+    opened_at: Time,
+    transactions: Vec<Transaction>,
+    bytes: usize,
+}
+
+/// A batch held in memory.
+#[derive(Debug)]
+struct Held {
+    /// Insertion order, to find the oldest batch when memory is full.
+    age: u64,
+    batch: Batch,
+}
+
+/// A block whose batches are not all here yet.
+#[derive(Debug)]
+struct AwaitingBlock {
+    /// Its author: certainly holds the batches (if honest), so it is asked first.
+    author: NodeId,
+    /// The batches still missing (never empty: a block is released when it empties).
+    missing: BTreeSet<Digest>,
+    /// Requests sent so far; attempt `k` goes to the `k`-th peer of the rotation.
+    attempts: u32,
+    /// When the next request is due.
+    next_attempt_at: Time,
+    /// Registration order, to find the oldest waiting block when the table is full.
+    registered: u64,
+}
+
+/// A replica's mempool state machine. See the module docs for the behaviour and the contract.
 #[derive(Debug)]
 pub struct Mempool {
     id: NodeId,
     committee: Committee,
     params: Parameters,
+    now: Time,
+    actions: Vec<Action>,
+
+    /// The batch being filled, if any transaction arrived since the last seal.
+    open: Option<OpenBatch>,
+    /// Sequence number of the last batch opened.
+    batch_seq: u64,
+
+    /// Uncommitted batches held in memory, and the same by age.
+    batches: BTreeMap<Digest, Held>,
+    by_age: BTreeMap<u64, Digest>,
+    age_seq: u64,
+    /// Batches that left memory but are in the store (bounded; oldest forgotten first).
+    stored: BTreeSet<Digest>,
+    stored_order: VecDeque<Digest>,
+
+    /// Blocks waiting for batches, by block digest.
+    awaiting: BTreeMap<Digest, AwaitingBlock>,
+    awaiting_seq: u64,
+    /// The missing set: each missing batch with the blocks waiting for it (never empty).
+    missing: BTreeMap<Digest, BTreeSet<Digest>>,
+    /// The deadline of the armed `FetchRetry` timer, if one is armed.
+    fetch_timer: Option<Time>,
 }
 
 impl Mempool {
     /// A fresh mempool.
     pub fn new(id: NodeId, committee: Committee, params: Parameters) -> Self {
-        Self { id, committee, params }
+        assert!(committee.contains(id), "{id} is not in the committee");
+        Self {
+            id,
+            committee,
+            params,
+            now: Time::ZERO,
+            actions: Vec::new(),
+            open: None,
+            batch_seq: 0,
+            batches: BTreeMap::new(),
+            by_age: BTreeMap::new(),
+            age_seq: 0,
+            stored: BTreeSet::new(),
+            stored_order: VecDeque::new(),
+            awaiting: BTreeMap::new(),
+            awaiting_seq: 0,
+            missing: BTreeMap::new(),
+            fetch_timer: None,
+        }
     }
 
     /// Feeds one input; returns what the host must do, in order.
-    pub fn handle(&mut self, _now: Time, _input: Input) -> Vec<Action> {
-        let _ = (&self.id, &self.committee, &self.params);
-        Vec::new()
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
+        assert!(now >= self.now, "time went backwards: {now} < {}", self.now);
+        self.now = now;
+        match input {
+            Input::Transaction(transaction) => self.on_transaction(transaction),
+            Input::Message { from, message: MempoolMessage::Batch(batch) } => self.on_batch(from, batch),
+            Input::Message { message: MempoolMessage::BatchRequest { digests, requester }, .. } => {
+                self.on_batch_request(digests, requester)
+            }
+            Input::Timer(Timer::Seal(seq)) => self.on_seal_timer(seq),
+            Input::Timer(Timer::FetchRetry) => self.on_fetch_retry(),
+            Input::FetchPayload { block, payload, author } => self.on_fetch_payload(block, payload, author),
+            Input::Committed { payload } => self.on_committed(payload),
+        }
+        self.check_invariants();
+        std::mem::take(&mut self.actions)
     }
 
     /// A snapshot for displays and tests.
     pub fn view(&self) -> MempoolView {
-        MempoolView::default()
+        MempoolView {
+            open_batch_transactions: self.open.as_ref().map_or(0, |open| open.transactions.len()),
+            batches_in_memory: self.batches.len(),
+            blocks_awaiting_payload: self.awaiting.len(),
+            batches_missing: self.missing.len(),
+        }
     }
+
+    // ---------------------------------------------------------------------------------------
+    // Output helpers.
+
+    fn observe(&mut self, event: Event) {
+        self.actions.push(Action::Observe(event));
+    }
+
+    fn send(&mut self, to: NodeId, message: MempoolMessage) {
+        debug_assert_ne!(to, self.id, "a mempool never talks to itself");
+        self.actions.push(Action::Send { to, message });
+    }
+
+    fn set_timer(&mut self, timer: Timer, deadline: Time) {
+        self.actions.push(Action::SetTimer { timer, deadline });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Batching our clients' transactions.
+
+    fn on_transaction(&mut self, transaction: Transaction) {
+        if transaction.len() > TRANSACTION_SIZE_MAX {
+            return;
+        }
+        // The host may hand us a transaction before the overdue seal timer it has not delivered
+        // yet: seal first, so that no batch waits longer than the max batch delay for a timer.
+        let overdue = self
+            .open
+            .as_ref()
+            .is_some_and(|open| self.now >= open.opened_at.plus_ms(self.params.max_batch_delay_ms));
+        if overdue {
+            self.seal(SealReason::Timer);
+        }
+        if self.open.is_none() {
+            self.batch_seq += 1;
+            self.open = Some(OpenBatch {
+                seq: self.batch_seq,
+                opened_at: self.now,
+                transactions: Vec::new(),
+                bytes: 0,
+            });
+            self.set_timer(Timer::Seal(self.batch_seq), self.now.plus_ms(self.params.max_batch_delay_ms));
+        }
+        let open = self.open.as_mut().expect("a batch was opened above");
+        open.bytes += transaction.len();
+        open.transactions.push(transaction);
+        if open.bytes >= self.params.batch_size_bytes || open.transactions.len() >= BATCH_TRANSACTIONS_MAX {
+            self.seal(SealReason::Full);
+        }
+    }
+
+    fn on_seal_timer(&mut self, seq: u64) {
+        // A timer for a batch already sealed (because it filled up) is stale.
+        if self.open.as_ref().is_some_and(|open| open.seq == seq) {
+            self.seal(SealReason::Timer);
+        }
+    }
+
+    /// Seals the open batch: store it, send it to every peer, offer it to our consensus.
+    fn seal(&mut self, reason: SealReason) {
+        let Some(open) = self.open.take() else { return };
+        let transactions = u32::try_from(open.transactions.len()).unwrap_or(u32::MAX);
+        let bytes = u32::try_from(open.bytes).unwrap_or(u32::MAX);
+        let batch = Batch { author: self.id, transactions: open.transactions };
+        let digest = batch.digest();
+        self.actions.push(Action::StoreBatch(batch.clone()));
+        self.actions.push(Action::Broadcast { message: MempoolMessage::Batch(batch.clone()) });
+        self.actions.push(Action::BatchReady(digest));
+        self.observe(Event::BatchSealed { digest, transactions, bytes, reason });
+        self.hold(digest, batch);
+        // Only a replay of identical transactions can make a missing batch ours, but if it does,
+        // the blocks waiting for it can go.
+        self.release(digest);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Memory.
+
+    /// Whether the batch is available here: in memory, or known to be in the store.
+    fn holds(&self, digest: &Digest) -> bool {
+        self.batches.contains_key(digest) || self.stored.contains(digest)
+    }
+
+    /// Keeps a batch in memory, making room by moving the oldest batch out to the store.
+    fn hold(&mut self, digest: Digest, batch: Batch) {
+        if self.batches.contains_key(&digest) {
+            return;
+        }
+        while self.batches.len() >= BATCHES_IN_MEMORY_MAX {
+            let Some((_, oldest)) = self.by_age.pop_first() else { break };
+            self.batches.remove(&oldest);
+            self.remember_stored(oldest);
+        }
+        self.age_seq += 1;
+        self.by_age.insert(self.age_seq, digest);
+        self.batches.insert(digest, Held { age: self.age_seq, batch });
+    }
+
+    /// Moves a batch out of memory; it stays in the store.
+    fn release_memory(&mut self, digest: &Digest) {
+        if let Some(held) = self.batches.remove(digest) {
+            self.by_age.remove(&held.age);
+            self.remember_stored(*digest);
+        }
+    }
+
+    fn remember_stored(&mut self, digest: Digest) {
+        if !self.stored.insert(digest) {
+            return;
+        }
+        self.stored_order.push_back(digest);
+        if self.stored_order.len() > STORED_DIGESTS_MAX {
+            if let Some(forgotten) = self.stored_order.pop_front() {
+                self.stored.remove(&forgotten);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Peers' batches.
+
+    fn on_batch(&mut self, from: NodeId, batch: Batch) {
+        let digest = batch.digest();
+        if self.holds(&digest) {
+            return;
+        }
+        let requested = self.missing.contains_key(&digest);
+        if !requested {
+            if !self.committee.contains(batch.author) {
+                self.observe(Event::MessageRejected {
+                    from,
+                    kind: "batch".to_string(),
+                    reason: Error::UnknownSigner(batch.author).to_string(),
+                });
+                return;
+            }
+            if self.batches.len() >= BATCHES_IN_MEMORY_MAX {
+                // Memory is full of uncommitted batches: drop this unasked one (see the constant).
+                return;
+            }
+        }
+        let author = batch.author;
+        self.actions.push(Action::StoreBatch(batch.clone()));
+        self.hold(digest, batch);
+        self.observe(Event::BatchReceived { digest, author });
+        if requested {
+            // It was fetched for a block we are about to vote on: that block is already
+            // proposed, so offering the batch to our consensus would only propose it twice.
+            self.release(digest);
+        } else {
+            self.actions.push(Action::BatchReady(digest));
+        }
+    }
+
+    /// A missing batch arrived: release every block that now has all its batches.
+    fn release(&mut self, digest: Digest) {
+        let Some(blocks) = self.missing.remove(&digest) else { return };
+        for block in blocks {
+            let Some(waiting) = self.awaiting.get_mut(&block) else { continue };
+            waiting.missing.remove(&digest);
+            if waiting.missing.is_empty() {
+                self.awaiting.remove(&block);
+                self.actions.push(Action::PayloadReady(block));
+            }
+        }
+    }
+
+    fn on_batch_request(&mut self, digests: Vec<Digest>, requester: NodeId) {
+        if requester == self.id || !self.committee.contains(requester) {
+            return;
+        }
+        let mut seen = BTreeSet::new();
+        let mut from_store = Vec::new();
+        for digest in digests.into_iter().take(BATCH_REQUEST_DIGESTS_MAX) {
+            if !seen.insert(digest) {
+                continue;
+            }
+            match self.batches.get(&digest) {
+                Some(held) => {
+                    let batch = held.batch.clone();
+                    self.send(requester, MempoolMessage::Batch(batch));
+                }
+                None => from_store.push(digest),
+            }
+        }
+        if !from_store.is_empty() {
+            self.actions.push(Action::ServeFromStore { digests: from_store, to: requester });
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Fetching the batches of a block before consensus votes for it.
+
+    fn on_fetch_payload(&mut self, block: Digest, payload: Vec<Digest>, author: NodeId) {
+        if self.awaiting.contains_key(&block) {
+            return;
+        }
+        let missing: BTreeSet<Digest> = payload.into_iter().filter(|digest| !self.holds(digest)).collect();
+        if missing.is_empty() {
+            self.actions.push(Action::PayloadReady(block));
+            return;
+        }
+        if self.awaiting.len() >= AWAITING_BLOCKS_MAX {
+            let oldest = self.awaiting.iter().min_by_key(|(_, waiting)| waiting.registered).map(|(d, _)| *d);
+            if let Some(oldest) = oldest {
+                self.abandon(oldest);
+            }
+        }
+        for digest in &missing {
+            self.missing.entry(*digest).or_default().insert(block);
+        }
+        // Not asked at once: the author broadcast its batches before proposing, so they are
+        // most likely in flight. Ask only if they are still missing after `sync_retry_ms`.
+        let due = self.now.plus_ms(self.params.sync_retry_ms);
+        self.awaiting_seq += 1;
+        let registered = self.awaiting_seq;
+        self.awaiting
+            .insert(block, AwaitingBlock { author, missing, attempts: 0, next_attempt_at: due, registered });
+        // An armed timer is never later than `due` (deadlines only grow with time), and its
+        // firing re-arms for whatever is due next.
+        if self.fetch_timer.is_none() {
+            self.arm_fetch_timer(due);
+        }
+    }
+
+    fn arm_fetch_timer(&mut self, deadline: Time) {
+        self.fetch_timer = Some(deadline);
+        self.set_timer(Timer::FetchRetry, deadline);
+    }
+
+    fn on_fetch_retry(&mut self) {
+        self.fetch_timer = None;
+        let peers = self.committee.size().saturating_sub(1);
+        let attempts_max = FETCH_ROUNDS_MAX.saturating_mul(u32::try_from(peers).unwrap_or(u32::MAX));
+        let retry = self.now.plus_ms(self.params.sync_retry_ms);
+        // Group by peer so each peer gets one request, and ask for each batch once.
+        let mut asks: BTreeMap<NodeId, BTreeSet<Digest>> = BTreeMap::new();
+        let mut asked: BTreeSet<Digest> = BTreeSet::new();
+        let mut given_up = Vec::new();
+        for (block, waiting) in &mut self.awaiting {
+            if waiting.next_attempt_at > self.now {
+                continue;
+            }
+            if waiting.attempts >= attempts_max {
+                given_up.push(*block);
+                continue;
+            }
+            let peer = fetch_peer(&self.committee, self.id, waiting.author, waiting.attempts);
+            waiting.attempts += 1;
+            waiting.next_attempt_at = retry;
+            for digest in &waiting.missing {
+                if asked.insert(*digest) {
+                    asks.entry(peer).or_default().insert(*digest);
+                }
+            }
+        }
+        for block in given_up {
+            self.abandon(block);
+        }
+        for (peer, digests) in asks {
+            let digests: Vec<Digest> = digests.into_iter().collect();
+            for chunk in digests.chunks(BATCH_REQUEST_DIGESTS_MAX) {
+                self.send(peer, MempoolMessage::BatchRequest { digests: chunk.to_vec(), requester: self.id });
+                self.observe(Event::BatchesRequested { digests: chunk.to_vec(), to: peer });
+            }
+        }
+        if let Some(next) = self.awaiting.values().map(|waiting| waiting.next_attempt_at).min() {
+            self.arm_fetch_timer(next);
+        }
+    }
+
+    /// Stops waiting for a block (no `PayloadReady` will come for it).
+    fn abandon(&mut self, block: Digest) {
+        let Some(waiting) = self.awaiting.remove(&block) else { return };
+        for digest in waiting.missing {
+            if let Some(blocks) = self.missing.get_mut(&digest) {
+                blocks.remove(&block);
+                if blocks.is_empty() {
+                    self.missing.remove(&digest);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Commits.
+
+    fn on_committed(&mut self, payload: Vec<Digest>) {
+        for digest in payload {
+            self.release_memory(&digest);
+            // A block waiting on a committed batch no longer needs our vote: either it is the
+            // committed block itself, or it re-proposes a committed batch, which no honest leader
+            // does. Stop fetching for it.
+            if let Some(blocks) = self.missing.get(&digest).cloned() {
+                for block in blocks {
+                    self.abandon(block);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    /// Internal invariants, checked after every input. A failure is a bug in this file.
+    fn check_invariants(&self) {
+        assert!(self.open.as_ref().is_none_or(|open| !open.transactions.is_empty()), "no empty open batch");
+        assert!(self.batches.len() <= BATCHES_IN_MEMORY_MAX, "memory is bounded");
+        assert!(self.awaiting.len() <= AWAITING_BLOCKS_MAX, "waiting blocks are bounded");
+        assert!(self.awaiting.is_empty() || self.fetch_timer.is_some(), "a waiting block has a retry armed");
+        debug_assert_eq!(self.batches.len(), self.by_age.len());
+        debug_assert_eq!(self.stored.len(), self.stored_order.len());
+        debug_assert!(self.stored.len() <= STORED_DIGESTS_MAX);
+        debug_assert_eq!(
+            self.awaiting.values().map(|waiting| waiting.missing.len()).sum::<usize>(),
+            self.missing.values().map(BTreeSet::len).sum::<usize>(),
+            "the missing set indexes exactly the waiting blocks' missing batches"
+        );
+        debug_assert!(self.missing.values().all(|blocks| !blocks.is_empty()));
+        debug_assert!(self.missing.keys().all(|digest| !self.holds(digest)), "a held batch is not missing");
+    }
+}
+
+/// The peer asked on attempt `attempt` for a block by `author`: the author first, then each
+/// other member in committee order, round and round, never ourselves.
+fn fetch_peer(committee: &Committee, us: NodeId, author: NodeId, attempt: u32) -> NodeId {
+    let n = committee.size();
+    debug_assert!(n >= 2, "a lone replica has no one to ask");
+    let next = |id: NodeId| NodeId(((id.index() + 1) % n) as u16);
+    let skip_us = |id: NodeId| if id == us { next(id) } else { id };
+    let start = if committee.contains(author) { author } else { NodeId(0) };
+    let mut peer = skip_us(start);
+    for _ in 0..(attempt as usize % (n - 1)) {
+        peer = skip_us(next(peer));
+    }
+    peer
 }

@@ -1,0 +1,137 @@
+//! The consensus actor: the shell around [`Consensus`].
+
+use super::{deliver, MempoolToConsensus, Recipient};
+use crate::codec::{self, WireMessage};
+use crate::consensus::{Action, Consensus, Input, Timer};
+use crate::event::{Event, Observed};
+use crate::mempool;
+use crate::messages::{Block, ConsensusMessage};
+use crate::runtime::Runtime;
+use crate::store::{self, StoreCommand};
+use crate::time::Time;
+use crate::types::NodeId;
+use futures::channel::{mpsc, oneshot};
+use futures::StreamExt as _;
+
+/// Receives timer firings, mempool answers and peer messages; routes consensus actions.
+#[derive(Debug)]
+pub struct ConsensusActor<R: Runtime> {
+    pub(super) id: NodeId,
+    pub(super) core: Consensus,
+    pub(super) runtime: R,
+    pub(super) rx_timer_to_consensus: mpsc::Receiver<Timer>,
+    pub(super) rx_mempool_to_consensus: mpsc::Receiver<MempoolToConsensus>,
+    pub(super) rx_network_to_consensus: mpsc::Receiver<(NodeId, ConsensusMessage)>,
+    pub(super) tx_consensus_to_network: mpsc::Sender<(Recipient, WireMessage)>,
+    pub(super) tx_consensus_to_timer: mpsc::Sender<(Timer, Time)>,
+    pub(super) tx_consensus_to_mempool: mpsc::Sender<mempool::Input>,
+    pub(super) tx_consensus_to_store: mpsc::Sender<StoreCommand>,
+    pub(super) tx_observer: mpsc::Sender<Observed>,
+    pub(super) tx_commits: mpsc::Sender<Block>,
+}
+
+impl<R: Runtime> ConsensusActor<R> {
+    /// Starts the state machine, then serves inputs until the replica shuts down.
+    pub async fn run(mut self) {
+        let mut input = Some(Input::Start);
+        while let Some(next) = input.take() {
+            let actions = self.core.handle(self.runtime.now(), next);
+            for action in actions {
+                if !self.route(action).await {
+                    return;
+                }
+            }
+            // Priority: timers (they carry deadlines), then the mempool (it unblocks votes),
+            // then peers. A flood of peer messages cannot starve a timeout.
+            input = futures::select_biased! {
+                timer = self.rx_timer_to_consensus.next() => timer.map(Input::Timer),
+                answer = self.rx_mempool_to_consensus.next() => answer.map(|a| match a {
+                    MempoolToConsensus::BatchReady(d) => Input::BatchReady(d),
+                    MempoolToConsensus::PayloadReady(d) => Input::PayloadReady(d),
+                }),
+                message = self.rx_network_to_consensus.next() => message.map(|(from, message)| Input::Message { from, message }),
+            };
+        }
+    }
+
+    /// Performs one action. Returns `false` when the replica is shutting down.
+    async fn route(&mut self, action: Action) -> bool {
+        match action {
+            Action::Send { to, message } => {
+                deliver(
+                    &mut self.tx_consensus_to_network,
+                    (Recipient::One(to), WireMessage::Consensus(message)),
+                )
+                .await
+            }
+            Action::Broadcast { message } => {
+                deliver(
+                    &mut self.tx_consensus_to_network,
+                    (Recipient::AllOthers, WireMessage::Consensus(message)),
+                )
+                .await
+            }
+            Action::SetTimer { timer, deadline } => {
+                deliver(&mut self.tx_consensus_to_timer, (timer, deadline)).await
+            }
+            Action::Persist(state) => {
+                // Persist before send: wait for the store's acknowledgement before routing the
+                // next action, which may be a vote.
+                let (ack, acked) = oneshot::channel();
+                let write = StoreCommand::Write {
+                    key: store::STATE_KEY.to_vec(),
+                    value: codec::encode_value(&state),
+                    ack: Some(ack),
+                };
+                deliver(&mut self.tx_consensus_to_store, write).await && acked.await.is_ok()
+            }
+            Action::StoreBlock(block) => {
+                let write = StoreCommand::Write {
+                    key: store::block_key(&block.digest()),
+                    value: codec::encode_value(&block),
+                    ack: None,
+                };
+                deliver(&mut self.tx_consensus_to_store, write).await
+            }
+            Action::FetchPayload { block, payload, author } => {
+                deliver(
+                    &mut self.tx_consensus_to_mempool,
+                    mempool::Input::FetchPayload { block, payload, author },
+                )
+                .await
+            }
+            Action::Commit(block) => {
+                let payload = block.payload.clone();
+                deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
+                    && deliver(&mut self.tx_commits, block).await
+            }
+            Action::ServeFromStore { digest, to } => {
+                let (reply, value) = oneshot::channel();
+                let read = StoreCommand::Read { key: store::block_key(&digest), reply };
+                if !deliver(&mut self.tx_consensus_to_store, read).await {
+                    return false;
+                }
+                match value.await {
+                    Ok(Some(bytes)) => match codec::decode_value::<Block>(&bytes) {
+                        Ok(block) => {
+                            let message = WireMessage::Consensus(ConsensusMessage::SyncResponse(block));
+                            self.observe(Event::SyncServed { digest, to }).await
+                                && deliver(&mut self.tx_consensus_to_network, (Recipient::One(to), message))
+                                    .await
+                        }
+                        // Our own store returned garbage: the disk is corrupt.
+                        Err(error) => panic!("stored block {digest} does not decode: {error}"),
+                    },
+                    Ok(None) => true,
+                    Err(_) => false,
+                }
+            }
+            Action::Observe(event) => self.observe(event).await,
+        }
+    }
+
+    async fn observe(&mut self, event: Event) -> bool {
+        let observed = Observed { time: self.runtime.now(), node: self.id, event };
+        deliver(&mut self.tx_observer, observed).await
+    }
+}

@@ -1,0 +1,419 @@
+//! Unit tests of the mempool state machine, one rule per test.
+
+use super::*;
+
+const US: NodeId = NodeId(1);
+
+fn params() -> Parameters {
+    // Small batches so that a few short transactions fill one.
+    Parameters { batch_size_bytes: 100, ..Parameters::default() }
+}
+
+fn mempool() -> Mempool {
+    Mempool::new(US, Committee::from_seed(1, 4), params())
+}
+
+fn at(ms: u64) -> Time {
+    Time(ms)
+}
+
+fn tx(len: usize, fill: u8) -> Transaction {
+    vec![fill; len]
+}
+
+/// A batch as peer `author` would seal it.
+fn peer_batch(author: u16, fill: u8) -> Batch {
+    Batch { author: NodeId(author), transactions: vec![tx(10, fill)] }
+}
+
+fn batch_message(from: u16, batch: &Batch) -> Input {
+    Input::Message { from: NodeId(from), message: MempoolMessage::Batch(batch.clone()) }
+}
+
+fn block(n: u8) -> Digest {
+    Digest::of(&[b'b', n])
+}
+
+fn fetch(block: Digest, payload: &[Digest], author: u16) -> Input {
+    Input::FetchPayload { block, payload: payload.to_vec(), author: NodeId(author) }
+}
+
+fn request(digests: &[Digest], to: u16) -> Vec<Action> {
+    vec![
+        Action::Send {
+            to: NodeId(to),
+            message: MempoolMessage::BatchRequest { digests: digests.to_vec(), requester: US },
+        },
+        Action::Observe(Event::BatchesRequested { digests: digests.to_vec(), to: NodeId(to) }),
+    ]
+}
+
+fn retry_timer(deadline: u64) -> Action {
+    Action::SetTimer { timer: Timer::FetchRetry, deadline: at(deadline) }
+}
+
+/// The actions that seal `batch` (ours), in order.
+fn sealed(batch: &Batch, reason: SealReason) -> Vec<Action> {
+    let digest = batch.digest();
+    vec![
+        Action::StoreBatch(batch.clone()),
+        Action::Broadcast { message: MempoolMessage::Batch(batch.clone()) },
+        Action::BatchReady(digest),
+        Action::Observe(Event::BatchSealed {
+            digest,
+            transactions: batch.transactions.len() as u32,
+            bytes: batch.size_bytes() as u32,
+            reason,
+        }),
+    ]
+}
+
+/// The actions that receive `batch` from a peer, without the announcement to consensus.
+fn received(batch: &Batch) -> Vec<Action> {
+    vec![
+        Action::StoreBatch(batch.clone()),
+        Action::Observe(Event::BatchReceived { digest: batch.digest(), author: batch.author }),
+    ]
+}
+
+#[test]
+fn batch_is_sealed_when_full() {
+    let mut mempool = mempool();
+    assert_eq!(
+        mempool.handle(at(5), Input::Transaction(tx(60, 1))),
+        vec![Action::SetTimer { timer: Timer::Seal(1), deadline: at(15) }]
+    );
+    assert_eq!(mempool.view().open_batch_transactions, 1);
+    let batch = Batch { author: US, transactions: vec![tx(60, 1), tx(40, 2)] };
+    assert_eq!(mempool.handle(at(6), Input::Transaction(tx(40, 2))), sealed(&batch, SealReason::Full));
+    assert_eq!(mempool.view(), MempoolView { batches_in_memory: 1, ..MempoolView::default() });
+}
+
+#[test]
+fn batch_is_sealed_after_max_delay() {
+    let mut mempool = mempool();
+    mempool.handle(at(0), Input::Transaction(tx(10, 1)));
+    mempool.handle(at(3), Input::Transaction(tx(10, 2)));
+    let batch = Batch { author: US, transactions: vec![tx(10, 1), tx(10, 2)] };
+    assert_eq!(mempool.handle(at(10), Input::Timer(Timer::Seal(1))), sealed(&batch, SealReason::Timer));
+    assert_eq!(mempool.view().open_batch_transactions, 0);
+}
+
+#[test]
+fn stale_seal_timer_is_ignored() {
+    let mut mempool = mempool();
+    mempool.handle(at(0), Input::Transaction(tx(100, 1)));
+    // Batch 1 was sealed full; its timer still fires.
+    assert_eq!(mempool.handle(at(10), Input::Timer(Timer::Seal(1))), vec![]);
+    // Batch 2 is open: batch 1's timer must not seal it, its own does.
+    assert_eq!(
+        mempool.handle(at(12), Input::Transaction(tx(10, 2))),
+        vec![Action::SetTimer { timer: Timer::Seal(2), deadline: at(22) }]
+    );
+    assert_eq!(mempool.handle(at(12), Input::Timer(Timer::Seal(1))), vec![]);
+    assert_eq!(mempool.view().open_batch_transactions, 1);
+    let batch = Batch { author: US, transactions: vec![tx(10, 2)] };
+    assert_eq!(mempool.handle(at(22), Input::Timer(Timer::Seal(2))), sealed(&batch, SealReason::Timer));
+}
+
+#[test]
+fn overdue_batch_is_sealed_before_a_new_transaction_joins_it() {
+    let mut mempool = mempool();
+    mempool.handle(at(0), Input::Transaction(tx(10, 1)));
+    // The seal timer (due at 10) has not been delivered yet when the next transaction comes.
+    let batch = Batch { author: US, transactions: vec![tx(10, 1)] };
+    let mut expected = sealed(&batch, SealReason::Timer);
+    expected.push(Action::SetTimer { timer: Timer::Seal(2), deadline: at(21) });
+    assert_eq!(mempool.handle(at(11), Input::Transaction(tx(10, 2))), expected);
+    assert_eq!(mempool.handle(at(11), Input::Timer(Timer::Seal(1))), vec![]);
+}
+
+#[test]
+fn oversized_transaction_is_dropped() {
+    let mut mempool = mempool();
+    assert_eq!(mempool.handle(at(0), Input::Transaction(tx(TRANSACTION_SIZE_MAX + 1, 1))), vec![]);
+    assert_eq!(mempool.view(), MempoolView::default());
+    // At the limit it is accepted, in a batch of its own since it is over the batch size.
+    let actions = mempool.handle(at(0), Input::Transaction(tx(TRANSACTION_SIZE_MAX, 1)));
+    assert!(actions.contains(&Action::BatchReady(
+        Batch { author: US, transactions: vec![tx(TRANSACTION_SIZE_MAX, 1)] }.digest()
+    )));
+}
+
+#[test]
+fn peer_batches_are_stored_and_announced_once() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 7);
+    let mut expected = received(&batch);
+    expected.push(Action::BatchReady(batch.digest()));
+    assert_eq!(mempool.handle(at(0), batch_message(2, &batch)), expected);
+    assert_eq!(mempool.handle(at(1), batch_message(3, &batch)), vec![]);
+    assert_eq!(mempool.view().batches_in_memory, 1);
+}
+
+#[test]
+fn batch_by_a_non_member_is_rejected() {
+    let mut mempool = mempool();
+    let batch = peer_batch(9, 7);
+    assert_eq!(
+        mempool.handle(at(0), batch_message(2, &batch)),
+        vec![Action::Observe(Event::MessageRejected {
+            from: NodeId(2),
+            kind: "batch".to_string(),
+            reason: Error::UnknownSigner(NodeId(9)).to_string(),
+        })]
+    );
+    assert_eq!(mempool.view().batches_in_memory, 0);
+}
+
+#[test]
+fn payload_ready_at_once_when_all_batches_held() {
+    let mut mempool = mempool();
+    let theirs = peer_batch(2, 7);
+    mempool.handle(at(0), batch_message(2, &theirs));
+    mempool.handle(at(0), Input::Transaction(tx(100, 1)));
+    let ours = Batch { author: US, transactions: vec![tx(100, 1)] };
+    assert_eq!(
+        mempool.handle(at(1), fetch(block(1), &[theirs.digest(), ours.digest()], 2)),
+        vec![Action::PayloadReady(block(1))]
+    );
+    assert_eq!(mempool.view().blocks_awaiting_payload, 0);
+}
+
+#[test]
+fn missing_batches_are_requested_after_retry_delay_from_author_first() {
+    let mut mempool = mempool();
+    let missing = peer_batch(2, 7).digest();
+    // Not asked right away: the batch is probably in flight.
+    assert_eq!(mempool.handle(at(0), fetch(block(1), &[missing], 2)), vec![retry_timer(300)]);
+    assert_eq!(
+        mempool.view(),
+        MempoolView { blocks_awaiting_payload: 1, batches_missing: 1, ..MempoolView::default() }
+    );
+    let mut expected = request(&[missing], 2);
+    expected.push(retry_timer(600));
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), expected);
+}
+
+#[test]
+fn block_registered_while_retry_is_armed_waits_its_own_delay() {
+    let mut mempool = mempool();
+    let first = peer_batch(2, 1).digest();
+    let second = peer_batch(3, 2).digest();
+    assert_eq!(mempool.handle(at(0), fetch(block(1), &[first], 2)), vec![retry_timer(300)]);
+    assert_eq!(mempool.handle(at(200), fetch(block(2), &[second], 3)), vec![]);
+    let mut expected = request(&[first], 2);
+    expected.push(retry_timer(500));
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), expected);
+    let mut expected = request(&[second], 3);
+    expected.push(retry_timer(600));
+    assert_eq!(mempool.handle(at(500), Input::Timer(Timer::FetchRetry)), expected);
+}
+
+#[test]
+fn retries_rotate_through_peers_and_skip_self() {
+    // We are n1; the author is n3: ask n3, then n0, n2 (skipping n1), then n3 again.
+    let mut mempool = mempool();
+    let missing = peer_batch(3, 7).digest();
+    mempool.handle(at(0), fetch(block(1), &[missing], 3));
+    for (i, peer) in [3, 0, 2, 3, 0].into_iter().enumerate() {
+        let now = 300 * (i as u64 + 1);
+        let mut expected = request(&[missing], peer);
+        expected.push(retry_timer(now + 300));
+        assert_eq!(mempool.handle(at(now), Input::Timer(Timer::FetchRetry)), expected, "attempt {i}");
+    }
+}
+
+#[test]
+fn fetch_gives_up_after_asking_every_peer_fetch_rounds_max_times() {
+    let mut mempool = mempool();
+    let missing = peer_batch(2, 7).digest();
+    mempool.handle(at(0), fetch(block(1), &[missing], 2));
+    let attempts = FETCH_ROUNDS_MAX as u64 * 3;
+    for i in 1..=attempts {
+        let actions = mempool.handle(at(300 * i), Input::Timer(Timer::FetchRetry));
+        assert_eq!(actions.len(), 3, "attempt {i} asks and re-arms");
+    }
+    assert_eq!(mempool.handle(at(300 * (attempts + 1)), Input::Timer(Timer::FetchRetry)), vec![]);
+    assert_eq!(mempool.view(), MempoolView::default());
+    // The batch arriving now is just an unsolicited batch.
+    let batch = peer_batch(2, 7);
+    assert!(!mempool.handle(at(10_000), batch_message(2, &batch)).contains(&Action::PayloadReady(block(1))));
+}
+
+#[test]
+fn payload_ready_when_last_missing_batch_arrives() {
+    let mut mempool = mempool();
+    let (a, b) = (peer_batch(2, 1), peer_batch(3, 2));
+    mempool.handle(at(0), fetch(block(1), &[a.digest(), b.digest()], 2));
+    mempool.handle(at(0), fetch(block(2), &[b.digest()], 3));
+    assert_eq!(mempool.view().batches_missing, 2);
+    assert_eq!(mempool.handle(at(10), batch_message(2, &a)), received(&a));
+    let mut expected = received(&b);
+    expected.extend([Action::PayloadReady(block(1)), Action::PayloadReady(block(2))]);
+    assert_eq!(mempool.handle(at(20), batch_message(3, &b)), expected);
+    assert_eq!(mempool.view().blocks_awaiting_payload, 0);
+    // Nothing left to fetch: the retry neither asks nor re-arms.
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), vec![]);
+}
+
+#[test]
+fn fetched_batches_are_not_announced_to_consensus() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 7);
+    mempool.handle(at(0), fetch(block(1), &[batch.digest()], 2));
+    mempool.handle(at(300), Input::Timer(Timer::FetchRetry));
+    let actions = mempool.handle(at(310), batch_message(2, &batch));
+    assert!(!actions.contains(&Action::BatchReady(batch.digest())));
+    let mut expected = received(&batch);
+    expected.push(Action::PayloadReady(block(1)));
+    assert_eq!(actions, expected);
+}
+
+#[test]
+fn a_batch_missing_for_two_blocks_is_requested_once() {
+    let mut mempool = mempool();
+    let (shared, other) = (peer_batch(2, 1).digest(), peer_batch(3, 2).digest());
+    mempool.handle(at(0), fetch(block(1), &[shared], 2));
+    mempool.handle(at(0), fetch(block(2), &[shared, other], 3));
+    let mut requested: Vec<Digest> = mempool
+        .handle(at(300), Input::Timer(Timer::FetchRetry))
+        .into_iter()
+        .filter_map(|action| match action {
+            Action::Send { message: MempoolMessage::BatchRequest { digests, .. }, .. } => Some(digests),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    requested.sort();
+    let mut expected = vec![shared, other];
+    expected.sort();
+    assert_eq!(requested, expected);
+}
+
+#[test]
+fn requests_are_served_from_memory_or_store() {
+    let mut mempool = mempool();
+    let held = peer_batch(2, 1);
+    let gone = peer_batch(3, 2).digest();
+    mempool.handle(at(0), batch_message(2, &held));
+    let ask = |digests: Vec<Digest>, requester: u16| Input::Message {
+        from: NodeId(requester),
+        message: MempoolMessage::BatchRequest { digests, requester: NodeId(requester) },
+    };
+    assert_eq!(
+        mempool.handle(at(1), ask(vec![held.digest(), gone, held.digest()], 0)),
+        vec![
+            Action::Send { to: NodeId(0), message: MempoolMessage::Batch(held.clone()) },
+            Action::ServeFromStore { digests: vec![gone], to: NodeId(0) },
+        ]
+    );
+    assert_eq!(
+        mempool.handle(at(2), ask(vec![held.digest()], 3)),
+        vec![Action::Send { to: NodeId(3), message: MempoolMessage::Batch(held.clone()) }]
+    );
+    // Our own requests (echoed back) and requests for nobody are ignored.
+    assert_eq!(mempool.handle(at(3), ask(vec![held.digest()], US.0)), vec![]);
+    assert_eq!(mempool.handle(at(3), ask(vec![held.digest()], 9)), vec![]);
+}
+
+#[test]
+fn requests_are_bounded() {
+    let mut mempool = mempool();
+    let digests: Vec<Digest> =
+        (0..BATCH_REQUEST_DIGESTS_MAX as u32 + 10).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    let input = Input::Message {
+        from: NodeId(0),
+        message: MempoolMessage::BatchRequest { digests: digests.clone(), requester: NodeId(0) },
+    };
+    assert_eq!(
+        mempool.handle(at(0), input),
+        vec![Action::ServeFromStore {
+            digests: digests[..BATCH_REQUEST_DIGESTS_MAX].to_vec(),
+            to: NodeId(0)
+        }]
+    );
+}
+
+#[test]
+fn committed_batches_leave_memory() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 1);
+    mempool.handle(at(0), batch_message(2, &batch));
+    assert_eq!(mempool.handle(at(1), Input::Committed { payload: vec![batch.digest()] }), vec![]);
+    assert_eq!(mempool.view().batches_in_memory, 0);
+    // Still available (the store has it): a block carrying it needs no fetch...
+    assert_eq!(
+        mempool.handle(at(2), fetch(block(1), &[batch.digest()], 2)),
+        vec![Action::PayloadReady(block(1))]
+    );
+    // ...the batch is not taken in again...
+    assert_eq!(mempool.handle(at(3), batch_message(3, &batch)), vec![]);
+    // ...and peers asking for it are served from the store.
+    let ask = Input::Message {
+        from: NodeId(0),
+        message: MempoolMessage::BatchRequest { digests: vec![batch.digest()], requester: NodeId(0) },
+    };
+    assert_eq!(
+        mempool.handle(at(4), ask),
+        vec![Action::ServeFromStore { digests: vec![batch.digest()], to: NodeId(0) }]
+    );
+}
+
+#[test]
+fn block_waiting_on_a_committed_batch_is_dropped() {
+    let mut mempool = mempool();
+    let (a, b) = (peer_batch(2, 1), peer_batch(2, 2));
+    mempool.handle(at(0), fetch(block(1), &[a.digest(), b.digest()], 2));
+    assert_eq!(mempool.handle(at(1), Input::Committed { payload: vec![a.digest(), b.digest()] }), vec![]);
+    assert_eq!(mempool.view(), MempoolView::default());
+    // Nothing to ask any more; the batch arriving late is no reason to release the block.
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), vec![]);
+    assert!(!mempool.handle(at(301), batch_message(2, &a)).contains(&Action::PayloadReady(block(1))));
+}
+
+#[test]
+fn unsolicited_batches_are_capped_but_requested_ones_are_kept() {
+    let mut mempool = mempool();
+    let batches: Vec<Batch> = (0..=BATCHES_IN_MEMORY_MAX as u32)
+        .map(|i| Batch { author: NodeId(2), transactions: vec![i.to_le_bytes().to_vec()] })
+        .collect();
+    let (extra, fill) = batches.split_last().expect("non-empty");
+    for batch in fill {
+        mempool.handle(at(0), batch_message(2, batch));
+    }
+    assert_eq!(mempool.view().batches_in_memory, BATCHES_IN_MEMORY_MAX);
+    assert_eq!(mempool.handle(at(1), batch_message(2, extra)), vec![]);
+    assert_eq!(mempool.view().batches_in_memory, BATCHES_IN_MEMORY_MAX);
+    // Asked for, it is kept: the oldest batch moves out to the store to make room, and still
+    // counts as available.
+    mempool.handle(at(2), fetch(block(1), &[extra.digest()], 2));
+    let mut expected = received(extra);
+    expected.push(Action::PayloadReady(block(1)));
+    assert_eq!(mempool.handle(at(3), batch_message(2, extra)), expected);
+    assert_eq!(mempool.view().batches_in_memory, BATCHES_IN_MEMORY_MAX);
+    assert_eq!(
+        mempool.handle(at(4), fetch(block(2), &[fill[0].digest()], 2)),
+        vec![Action::PayloadReady(block(2))]
+    );
+}
+
+#[test]
+fn waiting_blocks_are_bounded_oldest_dropped_first() {
+    let mut mempool = mempool();
+    let digests: Vec<Digest> = (0..=AWAITING_BLOCKS_MAX as u8).map(|i| peer_batch(2, i).digest()).collect();
+    for (i, digest) in digests.iter().enumerate() {
+        mempool.handle(at(0), fetch(block(i as u8), &[*digest], 2));
+    }
+    assert_eq!(mempool.view().blocks_awaiting_payload, AWAITING_BLOCKS_MAX);
+    assert_eq!(mempool.view().batches_missing, AWAITING_BLOCKS_MAX);
+    // The first block was dropped: its batch now arrives as an ordinary, unasked batch.
+    let first = peer_batch(2, 0);
+    let mut expected = received(&first);
+    expected.push(Action::BatchReady(first.digest()));
+    assert_eq!(mempool.handle(at(1), batch_message(2, &first)), expected);
+    let last = peer_batch(2, AWAITING_BLOCKS_MAX as u8);
+    let mut expected = received(&last);
+    expected.push(Action::PayloadReady(block(AWAITING_BLOCKS_MAX as u8)));
+    assert_eq!(mempool.handle(at(1), batch_message(2, &last)), expected);
+}

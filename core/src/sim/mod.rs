@@ -1,0 +1,764 @@
+//! The deterministic simulator: a whole committee in one thread, in virtual time.
+//!
+//! Every replica runs its real actor set ([`crate::actor`]) on one single-threaded `futures`
+//! executor. The simulator is their host: it supplies virtual time ([`SimRuntime`]), carries
+//! frames between replicas through a seeded network model, keeps each replica's [`MemStore`]
+//! across crashes, injects client transactions, and checks the safety invariants
+//! ([`invariants`]) on every observed event.
+//!
+//! # Stepping
+//!
+//! The simulator keeps one queue of things that will happen (a sleeping actor's deadline, a frame
+//! arriving, a client sending), ordered by `(time, insertion order)`. [`Simulation::step`] takes
+//! the earliest, moves the clock there, delivers it, and runs the affected replica's actors until
+//! they are all waiting again. Whatever they sent becomes new queue entries. Nothing reads a wall
+//! clock and every random choice comes from the seed, so the same seed and the same interventions
+//! give the same run, event for event, on native and on wasm; [`Simulation::trace_digest`]
+//! fingerprints it.
+//!
+//! ```
+//! use hotstuff_core::sim::{SimConfig, Simulation};
+//! let mut sim = Simulation::new(SimConfig { nodes: 4, seed: 7, ..SimConfig::default() });
+//! sim.run_until(|s| s.min_committed_height() >= 5, 60_000).unwrap();
+//! assert!(sim.views().iter().all(|v| v.committed_height >= 5));
+//! ```
+
+mod invariants;
+mod net;
+mod runtime;
+
+pub use invariants::Checker;
+pub use net::{DropReason, NetConfig};
+pub use runtime::{SimRuntime, SimSleep};
+
+use crate::actor::{self, HostEnds, Outbound};
+use crate::codec;
+use crate::committee::Committee;
+use crate::consensus::Consensus;
+use crate::crypto::KeyPair;
+use crate::event::{Event, Observed, RoundReason};
+use crate::mempool::Mempool;
+use crate::params::Parameters;
+use crate::store::{MemStore, StoreBackend, StoreError, Value, STATE_KEY};
+use crate::time::Time;
+use crate::types::{Digest, Height, NodeId, Round};
+use futures::executor::{LocalPool, LocalSpawner};
+use futures::future::{AbortHandle, Abortable};
+use futures::task::LocalSpawnExt as _;
+use futures::FutureExt as _;
+use net::NetModel;
+use runtime::{Delivery, QueueKey, Scheduled, Shared};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::rc::Rc;
+
+/// Trace entries kept for a violation report.
+const RECENT_TRACE_LINES: usize = 40;
+
+/// Client load: each live replica receives one transaction every `interval_ms`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientLoad {
+    /// Milliseconds between transactions per replica; 0 for no load.
+    pub interval_ms: u64,
+    /// Bytes per transaction (at least 16: node id and counter).
+    pub transaction_bytes: usize,
+}
+
+impl Default for ClientLoad {
+    fn default() -> Self {
+        Self { interval_ms: 50, transaction_bytes: 64 }
+    }
+}
+
+/// Everything that defines a run (besides interventions).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimConfig {
+    /// Committee size `n`.
+    pub nodes: u16,
+    /// The seed: keys, latencies, losses.
+    pub seed: u64,
+    /// Protocol parameters.
+    pub params: Parameters,
+    /// Network model.
+    pub net: NetConfig,
+    /// Client load.
+    pub client: ClientLoad,
+    /// Keep every trace entry (the page needs them; long headless runs do not).
+    pub record_trace: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 4,
+            seed: 1,
+            params: Parameters::default(),
+            net: NetConfig::default(),
+            client: ClientLoad::default(),
+            record_trace: false,
+        }
+    }
+}
+
+/// A fault or intervention, as recorded in the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fault {
+    /// A replica crashed: its actors and volatile state are gone; its store remains.
+    Crash(NodeId),
+    /// A replica restarted from its store.
+    Restart(NodeId),
+    /// The network split into these groups (unnamed nodes are isolated).
+    Partition(Vec<Vec<NodeId>>),
+    /// The network healed.
+    Heal,
+    /// The loss rate changed.
+    DropRate(u32),
+    /// A directed link got extra delay.
+    LinkDelay(NodeId, NodeId, u64),
+    /// A message in flight was dropped by hand.
+    DropMessage(u64),
+}
+
+/// One line of the trace: what the simulator did or saw.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TraceEntry {
+    /// A replica observed something.
+    Observed(Observed),
+    /// A frame was handed to the network.
+    Sent {
+        /// Message id (unique in the run).
+        id: u64,
+        /// When.
+        time: Time,
+        /// Sender.
+        from: NodeId,
+        /// Receiver.
+        to: NodeId,
+        /// Message kind.
+        kind: String,
+        /// Message round.
+        round: Round,
+        /// When it will arrive, or why it will not.
+        outcome: Result<Time, DropReason>,
+    },
+    /// A frame reached (or failed to reach) its receiver.
+    Delivered {
+        /// Message id.
+        id: u64,
+        /// When.
+        time: Time,
+        /// `None` if it got in, else why not.
+        dropped: Option<DropReason>,
+    },
+    /// A fault was injected.
+    Fault {
+        /// When.
+        time: Time,
+        /// What.
+        fault: Fault,
+    },
+}
+
+/// A message on the wire, for displays.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// Message id.
+    pub id: u64,
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
+    /// Kind.
+    pub kind: String,
+    /// Round.
+    pub round: Round,
+    /// Sent at.
+    pub sent: Time,
+    /// Arrives at.
+    pub arrives: Time,
+}
+
+/// A replica as seen from outside: folded from its observed events.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// Node id.
+    pub id: NodeId,
+    /// Running (not crashed).
+    pub up: bool,
+    /// Current round.
+    pub round: Round,
+    /// Leader of the current round.
+    pub leader: NodeId,
+    /// Last round voted or timed out in.
+    pub last_voted_round: Round,
+    /// Locked (preferred) round.
+    pub locked_round: Round,
+    /// High QC round.
+    pub high_qc_round: Round,
+    /// Last committed height.
+    pub committed_height: Height,
+    /// Last committed round.
+    pub committed_round: Round,
+    /// Last committed block.
+    pub committed: Digest,
+    /// Rounds timed out in a row.
+    pub consecutive_timeouts: u32,
+    /// Timeouts sent in total.
+    pub timeouts_sent: u64,
+    /// Proposals made in total.
+    pub proposals: u64,
+    /// How many times it restarted.
+    pub restarts: u32,
+}
+
+/// Counters over the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// Steps taken.
+    pub steps: u64,
+    /// Frames sent.
+    pub messages_sent: u64,
+    /// Frames delivered.
+    pub messages_delivered: u64,
+    /// Frames dropped (any reason).
+    pub messages_dropped: u64,
+    /// Timeouts broadcast.
+    pub timeouts: u64,
+    /// TCs formed.
+    pub tcs: u64,
+    /// QCs formed.
+    pub qcs: u64,
+    /// Transactions submitted by the simulated clients.
+    pub transactions: u64,
+    /// Messages rejected by replicas.
+    pub rejected: u64,
+}
+
+/// A broken invariant, with what is needed to replay it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The run's seed.
+    pub seed: u64,
+    /// The step at which it broke.
+    pub step: u64,
+    /// Virtual time.
+    pub time: Time,
+    /// Which invariant, and how.
+    pub description: String,
+    /// The last trace entries before it.
+    pub recent: Vec<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "invariant violated (seed {}, step {}, time {}): {}",
+            self.seed, self.step, self.time, self.description
+        )?;
+        writeln!(f, "last trace entries:")?;
+        for line in &self.recent {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// A store that survives its replica's crash: the simulator and the replica share it.
+#[derive(Clone, Debug, Default)]
+struct SharedStore(Rc<RefCell<MemStore>>);
+
+impl StoreBackend for SharedStore {
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.0.borrow_mut().write(key, value)
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        self.0.borrow().read(key)
+    }
+}
+
+#[derive(Debug)]
+struct SimNode {
+    store: SharedStore,
+    host: Option<HostEnds>,
+    aborts: Vec<AbortHandle>,
+    view: NodeView,
+    next_transaction: u64,
+}
+
+/// A simulated committee. See the module docs.
+pub struct Simulation {
+    config: SimConfig,
+    committee: Committee,
+    shared: Rc<Shared>,
+    pool: LocalPool,
+    spawner: LocalSpawner,
+    nodes: Vec<SimNode>,
+    net: NetModel,
+    checker: Checker,
+    in_flight: BTreeMap<u64, (QueueKey, InFlight)>,
+    next_message_id: u64,
+    hasher: Sha256,
+    recent: VecDeque<TraceEntry>,
+    trace: Vec<TraceEntry>,
+    stats: SimStats,
+    violation: Option<Violation>,
+}
+
+impl fmt::Debug for Simulation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Simulation")
+            .field("config", &self.config)
+            .field("now", &self.now())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulation {
+    /// Builds the committee and starts every replica at time zero.
+    pub fn new(config: SimConfig) -> Self {
+        assert!(config.nodes >= 1, "a committee needs at least one node");
+        config.params.validate().expect("simulation parameters");
+        let committee = Committee::from_seed(config.seed, config.nodes);
+        let pool = LocalPool::new();
+        let spawner = pool.spawner();
+        let nodes = (0..config.nodes)
+            .map(|i| SimNode {
+                store: SharedStore::default(),
+                host: None,
+                aborts: Vec::new(),
+                view: NodeView { id: NodeId(i), ..NodeView::default() },
+                next_transaction: 0,
+            })
+            .collect();
+        let net = NetModel::new(config.net.clone(), usize::from(config.nodes), config.seed);
+        let checker = Checker::new(committee.clone());
+        let mut sim = Self {
+            config,
+            committee,
+            shared: Rc::new(Shared::default()),
+            pool,
+            spawner,
+            nodes,
+            net,
+            checker,
+            in_flight: BTreeMap::new(),
+            next_message_id: 0,
+            hasher: Sha256::new(),
+            recent: VecDeque::new(),
+            trace: Vec::new(),
+            stats: SimStats::default(),
+            violation: None,
+        };
+        for i in 0..sim.config.nodes {
+            sim.boot(NodeId(i));
+        }
+        sim
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Reading.
+
+    /// The virtual time.
+    pub fn now(&self) -> Time {
+        self.shared.now.get()
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// The committee.
+    pub fn committee(&self) -> &Committee {
+        &self.committee
+    }
+
+    /// Every replica's view, in id order.
+    pub fn views(&self) -> Vec<NodeView> {
+        self.nodes.iter().map(|n| n.view.clone()).collect()
+    }
+
+    /// One replica's view.
+    pub fn view(&self, node: NodeId) -> &NodeView {
+        &self.nodes[node.index()].view
+    }
+
+    /// The lowest committed height among running replicas.
+    pub fn min_committed_height(&self) -> Height {
+        self.nodes.iter().filter(|n| n.view.up).map(|n| n.view.committed_height).min().unwrap_or(0)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// A fingerprint of everything that happened so far: same seed and interventions, same digest.
+    pub fn trace_digest(&self) -> Digest {
+        Digest(self.hasher.clone().finalize().into())
+    }
+
+    /// The full trace (empty unless `record_trace` is set).
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+
+    /// Messages currently on the wire, in id order.
+    pub fn in_flight(&self) -> impl Iterator<Item = &InFlight> {
+        self.in_flight.values().map(|(_, m)| m)
+    }
+
+    /// The partition group of each replica.
+    pub fn partition_groups(&self) -> &[u16] {
+        self.net.groups()
+    }
+
+    /// The first violation, if any (the run refuses to continue after one).
+    pub fn violation(&self) -> Option<&Violation> {
+        self.violation.as_ref()
+    }
+
+    /// When the next queued event happens.
+    pub fn next_event_time(&self) -> Option<Time> {
+        let queue = self.shared.queue.borrow();
+        queue.iter().find(|(_, (_, what))| !is_cancelled(what)).map(|((time, _), _)| *time)
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Running.
+
+    /// Processes the next event. Returns `Ok(false)` when nothing is left to happen.
+    pub fn step(&mut self) -> Result<bool, Violation> {
+        if let Some(violation) = &self.violation {
+            return Err(violation.clone());
+        }
+        loop {
+            let Some((key, (node, what))) = self.shared.queue.borrow_mut().pop_first() else {
+                return Ok(false);
+            };
+            if is_cancelled(&what) {
+                continue;
+            }
+            debug_assert!(key.0 >= self.now(), "the queue never holds the past");
+            self.shared.now.set(key.0);
+            self.stats.steps += 1;
+            match what {
+                Scheduled::Wake(slot) => slot.wake(),
+                Scheduled::Deliver(delivery) => self.deliver(node, delivery),
+                Scheduled::ClientTick => self.client_tick(node),
+            }
+            self.settle(node);
+            return match &self.violation {
+                Some(violation) => Err(violation.clone()),
+                None => Ok(true),
+            };
+        }
+    }
+
+    /// Runs every event up to and including `now + duration_ms`, then sets the clock there.
+    pub fn run_for(&mut self, duration_ms: u64) -> Result<(), Violation> {
+        let until = self.now().plus_ms(duration_ms);
+        while self.next_event_time().is_some_and(|t| t <= until) {
+            self.step()?;
+        }
+        self.shared.now.set(until);
+        Ok(())
+    }
+
+    /// Steps until `condition` holds (returns `Ok(true)`) or `max_duration_ms` of virtual time has
+    /// passed (returns `Ok(false)`).
+    pub fn run_until(
+        &mut self,
+        mut condition: impl FnMut(&Self) -> bool,
+        max_duration_ms: u64,
+    ) -> Result<bool, Violation> {
+        let deadline = self.now().plus_ms(max_duration_ms);
+        loop {
+            if condition(self) {
+                return Ok(true);
+            }
+            match self.next_event_time() {
+                Some(t) if t <= deadline => {
+                    self.step()?;
+                }
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Faults.
+
+    /// Crashes a replica: its actors stop and its volatile state is lost; its store remains.
+    pub fn crash(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if !sim_node.view.up {
+            return;
+        }
+        for abort in sim_node.aborts.drain(..) {
+            abort.abort();
+        }
+        sim_node.host = None;
+        sim_node.view.up = false;
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Crash(node) });
+        // Let the aborted tasks be dropped (which cancels their pending sleeps).
+        self.pool.run_until_stalled();
+    }
+
+    /// Restarts a crashed replica from what its store holds.
+    pub fn restart(&mut self, node: NodeId) {
+        if self.nodes[node.index()].view.up {
+            return;
+        }
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Restart(node) });
+        self.nodes[node.index()].view.restarts += 1;
+        self.boot(node);
+    }
+
+    /// Splits the network into groups; replicas in no group are isolated.
+    pub fn partition(&mut self, groups: Vec<Vec<NodeId>>) {
+        self.net.partition(&groups);
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Partition(groups) });
+    }
+
+    /// Reconnects everyone.
+    pub fn heal(&mut self) {
+        self.net.heal();
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Heal });
+    }
+
+    /// Sets the random loss rate (parts per million).
+    pub fn set_drop_ppm(&mut self, drop_ppm: u32) {
+        self.net.config.drop_ppm = drop_ppm;
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::DropRate(drop_ppm) });
+    }
+
+    /// Adds delay to the directed link `from -> to` (0 removes it).
+    pub fn set_link_delay(&mut self, from: NodeId, to: NodeId, extra_ms: u64) {
+        self.net.set_link_delay(from, to, extra_ms);
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::LinkDelay(from, to, extra_ms) });
+    }
+
+    /// Drops one message in flight. Returns whether it was still on the wire.
+    pub fn drop_message(&mut self, id: u64) -> bool {
+        let Some((key, _)) = self.in_flight.remove(&id) else { return false };
+        self.shared.queue.borrow_mut().remove(&key);
+        self.stats.messages_dropped += 1;
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::DropMessage(id) });
+        true
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Internals.
+
+    fn boot(&mut self, node: NodeId) {
+        let store = self.nodes[node.index()].store.clone();
+        let recovered = store.0.borrow().get(STATE_KEY).map(|bytes| {
+            // The simulator wrote these bytes itself; failing to read them back is a bug.
+            codec::decode_state(bytes).expect("persisted state decodes")
+        });
+        let keys = KeyPair::from_seed(self.config.seed, node.0);
+        let consensus =
+            Consensus::new(node, self.committee.clone(), keys, self.config.params.clone(), recovered);
+        let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
+        let runtime = SimRuntime { node, shared: self.shared.clone() };
+        let (host, actors) = actor::wire(node, &self.committee, consensus, mempool, store, runtime);
+        let futures = [
+            actors.consensus.run().boxed_local(),
+            actors.mempool.run().boxed_local(),
+            actors.consensus_timer.run().boxed_local(),
+            actors.mempool_timer.run().boxed_local(),
+            actors.network.run().boxed_local(),
+            actors.store.run().boxed_local(),
+        ];
+        let sim_node = &mut self.nodes[node.index()];
+        for future in futures {
+            let (handle, registration) = AbortHandle::new_pair();
+            sim_node.aborts.push(handle);
+            // Spawning on a live LocalPool cannot fail.
+            self.spawner
+                .spawn_local(Abortable::new(future, registration).map(|_| ()))
+                .expect("spawn on local pool");
+        }
+        sim_node.host = Some(host);
+        sim_node.view.up = true;
+        if self.config.client.interval_ms > 0 {
+            let first = self.now().plus_ms(1 + self.net.random_below(self.config.client.interval_ms));
+            self.shared.schedule(first, node, Scheduled::ClientTick);
+        }
+        self.settle(node);
+    }
+
+    fn deliver(&mut self, to: NodeId, delivery: Delivery) {
+        let id = delivery.id;
+        self.in_flight.remove(&id);
+        let time = self.now();
+        let outcome = match &mut self.nodes[to.index()].host {
+            None => Some(DropReason::ReceiverDown),
+            Some(host) => match host.tx_host_to_network.try_send((delivery.from, delivery.bytes)) {
+                Ok(()) => None,
+                Err(_) => Some(DropReason::InboxFull),
+            },
+        };
+        match outcome {
+            None => self.stats.messages_delivered += 1,
+            Some(_) => self.stats.messages_dropped += 1,
+        }
+        self.record(TraceEntry::Delivered { id, time, dropped: outcome });
+    }
+
+    fn client_tick(&mut self, node: NodeId) {
+        let interval = self.config.client.interval_ms;
+        let size = self.config.client.transaction_bytes.max(16);
+        let sim_node = &mut self.nodes[node.index()];
+        let Some(host) = &mut sim_node.host else { return };
+        let mut transaction = vec![0u8; size];
+        transaction[..2].copy_from_slice(&node.0.to_le_bytes());
+        transaction[2..10].copy_from_slice(&sim_node.next_transaction.to_le_bytes());
+        sim_node.next_transaction += 1;
+        if host.tx_client_to_mempool.try_send(transaction).is_ok() {
+            self.stats.transactions += 1;
+        }
+        self.shared.schedule(self.now().plus_ms(interval), node, Scheduled::ClientTick);
+    }
+
+    /// Runs the replica's actors until they all wait, moving whatever they emit into the queue,
+    /// the checkers and the trace; repeats while draining unblocked something.
+    fn settle(&mut self, node: NodeId) {
+        loop {
+            self.pool.run_until_stalled();
+            if !self.drain(node) {
+                break;
+            }
+        }
+    }
+
+    fn drain(&mut self, node: NodeId) -> bool {
+        let mut outbound = Vec::new();
+        let mut observed = Vec::new();
+        {
+            let Some(host) = &mut self.nodes[node.index()].host else { return false };
+            while let Ok(frame) = host.rx_network_to_host.try_recv() {
+                outbound.push(frame);
+            }
+            while let Ok(event) = host.rx_observer.try_recv() {
+                observed.push(event);
+            }
+            // Committed blocks are checked through the observation stream; nothing consumes them.
+            while host.rx_commits.try_recv().is_ok() {}
+        }
+        let progressed = !outbound.is_empty() || !observed.is_empty();
+        for event in observed {
+            self.on_observed(event);
+        }
+        for frame in outbound {
+            self.send(node, frame);
+        }
+        progressed
+    }
+
+    fn send(&mut self, from: NodeId, frame: Outbound) {
+        let now = self.now();
+        let (kind, round) = match codec::decode(&frame.bytes) {
+            Ok(message) => (message.kind().to_string(), message.round()),
+            Err(_) => ("garbage".to_string(), 0),
+        };
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        self.stats.messages_sent += 1;
+        let outcome = self.net.route(from, frame.to).map(|latency| now.plus_ms(latency));
+        match outcome {
+            Ok(arrives) => {
+                let delivery = Delivery { id, from, bytes: frame.bytes };
+                let key = self.shared.schedule(arrives, frame.to, Scheduled::Deliver(delivery));
+                let message =
+                    InFlight { id, from, to: frame.to, kind: kind.clone(), round, sent: now, arrives };
+                self.in_flight.insert(id, (key, message));
+            }
+            Err(_) => self.stats.messages_dropped += 1,
+        }
+        self.record(TraceEntry::Sent { id, time: now, from, to: frame.to, kind, round, outcome });
+    }
+
+    fn on_observed(&mut self, observed: Observed) {
+        if self.violation.is_none() {
+            if let Err(description) = self.checker.observe(&observed) {
+                self.violation = Some(Violation {
+                    seed: self.config.seed,
+                    step: self.stats.steps,
+                    time: observed.time,
+                    description,
+                    recent: Vec::new(),
+                });
+            }
+        }
+        self.fold_view(&observed);
+        self.record(TraceEntry::Observed(observed));
+        if let Some(violation) = &mut self.violation {
+            if violation.recent.is_empty() {
+                violation.recent = self.recent.iter().map(|e| format!("{e:?}")).collect();
+            }
+        }
+    }
+
+    fn fold_view(&mut self, observed: &Observed) {
+        let view = &mut self.nodes[observed.node.index()].view;
+        match &observed.event {
+            Event::RoundEntered { round, leader, reason, .. } => {
+                view.round = *round;
+                view.leader = *leader;
+                if let RoundReason::Qc { .. } = reason {
+                    view.consecutive_timeouts = 0;
+                }
+            }
+            Event::VoteSent { round, .. } => view.last_voted_round = view.last_voted_round.max(*round),
+            Event::TimeoutSent { round, consecutive, .. } => {
+                view.last_voted_round = view.last_voted_round.max(*round);
+                view.consecutive_timeouts = *consecutive;
+                view.timeouts_sent += 1;
+                self.stats.timeouts += 1;
+            }
+            Event::HighQcUpdated { round, .. } => view.high_qc_round = *round,
+            Event::LockUpdated { locked_round } => view.locked_round = *locked_round,
+            Event::BlockCommitted { block, .. } => {
+                view.committed_height = block.height;
+                view.committed_round = block.round;
+                view.committed = block.digest;
+            }
+            Event::ProposalSent { .. } => view.proposals += 1,
+            Event::QcFormed { .. } => self.stats.qcs += 1,
+            Event::TcFormed { .. } => self.stats.tcs += 1,
+            Event::MessageRejected { .. } => self.stats.rejected += 1,
+            Event::Recovered { round, last_voted_round, committed_height } => {
+                view.round = *round;
+                view.last_voted_round = *last_voted_round;
+                view.committed_height = *committed_height;
+            }
+            _ => {}
+        }
+    }
+
+    fn record(&mut self, entry: TraceEntry) {
+        self.hasher.update(codec::encode_value(&entry));
+        if self.recent.len() == RECENT_TRACE_LINES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(entry.clone());
+        if self.config.record_trace {
+            self.trace.push(entry);
+        }
+    }
+}
+
+fn is_cancelled(what: &Scheduled) -> bool {
+    matches!(what, Scheduled::Wake(slot) if slot.cancelled.get())
+}

@@ -1,0 +1,117 @@
+//! The simulated network: seeded latencies, random loss, partitions and per-link delay.
+//!
+//! All randomness comes from one ChaCha8 stream seeded by the run's seed, and only integer
+//! arithmetic is used, so a run is the same on every platform (floating-point `ln`/`exp` differ
+//! between native and wasm math libraries; integers do not).
+
+use crate::types::NodeId;
+use rand::{Rng as _, SeedableRng as _};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Network parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetConfig {
+    /// Smallest one-way latency.
+    pub latency_min_ms: u64,
+    /// Largest one-way latency (uniform in between).
+    pub latency_max_ms: u64,
+    /// Probability that a message is lost, in parts per million.
+    pub drop_ppm: u32,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self { latency_min_ms: 10, latency_max_ms: 40, drop_ppm: 0 }
+    }
+}
+
+/// Why a message did not get through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DropReason {
+    /// Random loss.
+    Lost,
+    /// Sender and receiver are in different partitions.
+    Partitioned,
+    /// The receiver is crashed.
+    ReceiverDown,
+    /// Someone dropped it by hand (the page, a test).
+    Manual,
+    /// The receiver's inbox was full.
+    InboxFull,
+}
+
+/// The network's state: configuration, partitions, extra per-link delays and the random stream.
+#[derive(Debug)]
+pub(crate) struct NetModel {
+    pub(crate) config: NetConfig,
+    /// Partition group of each node; messages cross only within a group.
+    group: Vec<u16>,
+    /// Extra one-way delay per directed link.
+    extra_ms: BTreeMap<(NodeId, NodeId), u64>,
+    rng: ChaCha8Rng,
+}
+
+impl NetModel {
+    pub(crate) fn new(config: NetConfig, nodes: usize, seed: u64) -> Self {
+        // A stream of its own, so that network randomness does not shift when keys change.
+        let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
+        Self { config, group: vec![0; nodes], extra_ms: BTreeMap::new(), rng }
+    }
+
+    /// Decides the fate of a message: its latency, or why it is dropped.
+    pub(crate) fn route(&mut self, from: NodeId, to: NodeId) -> Result<u64, DropReason> {
+        if self.group[from.index()] != self.group[to.index()] {
+            return Err(DropReason::Partitioned);
+        }
+        if self.config.drop_ppm > 0 && self.rng.random_range(0..1_000_000u32) < self.config.drop_ppm {
+            return Err(DropReason::Lost);
+        }
+        let (low, high) =
+            (self.config.latency_min_ms, self.config.latency_max_ms.max(self.config.latency_min_ms));
+        let base = self.rng.random_range(low..=high);
+        Ok(base + self.extra_ms.get(&(from, to)).copied().unwrap_or(0))
+    }
+
+    /// A random number below `bound` from the same stream (fault schedules, client jitter).
+    pub(crate) fn random_below(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            0
+        } else {
+            self.rng.random_range(0..bound)
+        }
+    }
+
+    pub(crate) fn partition(&mut self, groups: &[Vec<NodeId>]) {
+        // Nodes not named in any group are isolated, each in a group of its own.
+        let n = self.group.len();
+        for (i, g) in self.group.iter_mut().enumerate() {
+            *g = (groups.len() + i) as u16;
+        }
+        for (index, members) in groups.iter().enumerate() {
+            for member in members {
+                if member.index() < n {
+                    self.group[member.index()] = index as u16;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn heal(&mut self) {
+        self.group.iter_mut().for_each(|g| *g = 0);
+    }
+
+    pub(crate) fn groups(&self) -> &[u16] {
+        &self.group
+    }
+
+    pub(crate) fn set_link_delay(&mut self, from: NodeId, to: NodeId, extra_ms: u64) {
+        if extra_ms == 0 {
+            self.extra_ms.remove(&(from, to));
+        } else {
+            self.extra_ms.insert((from, to), extra_ms);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The store: a command vocabulary (write, read, notify-read) served by the store actor, and the
+//! backends behind it.
+//!
+//! Consensus and mempool never touch a store directly; they emit actions, and their actor shells
+//! turn those into [`StoreCommand`]s answered over oneshot channels. A backend is a plain
+//! synchronous key-value map: [`MemStore`] here (simulator, page, tests), an embedded database in
+//! the native node. Store failures are not recoverable protocol errors: a replica that cannot
+//! persist its safety state must stop (the actor panics with the backend's error).
+
+use crate::types::Digest;
+use futures::channel::oneshot;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A key in the store.
+pub type Key = Vec<u8>;
+/// A value in the store.
+pub type Value = Vec<u8>;
+
+/// The key of the consensus persistent state.
+pub const STATE_KEY: &[u8] = b"consensus/state";
+
+/// The key of a block.
+pub fn block_key(digest: &Digest) -> Key {
+    [b"block/".as_slice(), &digest.0].concat()
+}
+
+/// The key of a batch.
+pub fn batch_key(digest: &Digest) -> Key {
+    [b"batch/".as_slice(), &digest.0].concat()
+}
+
+/// A request to the store actor.
+#[derive(Debug)]
+pub enum StoreCommand {
+    /// Write `value` under `key`; if `ack` is given, answer once the write is durable.
+    Write {
+        /// Key.
+        key: Key,
+        /// Value.
+        value: Value,
+        /// Durability acknowledgement.
+        ack: Option<oneshot::Sender<()>>,
+    },
+    /// Read `key` now.
+    Read {
+        /// Key.
+        key: Key,
+        /// The value, if present.
+        reply: oneshot::Sender<Option<Value>>,
+    },
+    /// Answer when `key` has a value (at once if it has one already).
+    NotifyRead {
+        /// Key.
+        key: Key,
+        /// The value, once present.
+        reply: oneshot::Sender<Value>,
+    },
+}
+
+/// A backend failure (I/O error, corruption). Fatal for the replica.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "store failure: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A synchronous key-value backend.
+pub trait StoreBackend {
+    /// Writes durably: when this returns, the value survives a crash.
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Reads a value.
+    fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError>;
+}
+
+/// An in-memory backend with deterministic (sorted) iteration order. "Durable" here means it
+/// survives the simulated crash of its replica: the simulator keeps the map when it drops the
+/// replica's actors.
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    map: BTreeMap<Key, Value>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Reads a value without going through the actor (for hosts at boot, and for tests).
+    pub fn get(&self, key: &[u8]) -> Option<&Value> {
+        self.map.get(key)
+    }
+}
+
+impl StoreBackend for MemStore {
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.map.insert(key.to_vec(), value.to_vec());
+        Ok(())
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        Ok(self.map.get(key).cloned())
+    }
+}
+
+impl<B: StoreBackend + ?Sized> StoreBackend for Box<B> {
+    fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        (**self).write(key, value)
+    }
+
+    fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
+        (**self).read(key)
+    }
+}
