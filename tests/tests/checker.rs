@@ -1,0 +1,81 @@
+//! The invariant checkers can fail: fed a history that breaks a rule, each one reports it.
+//! (A checker that never fails would make every simulator test meaningless.)
+
+use hotstuff_core::event::{BlockInfo, Event, Observed, RoundReason, VoteRule};
+use hotstuff_core::sim::Checker;
+use hotstuff_core::{Block, Committee, Digest, NodeId, Time};
+
+fn observed(node: u16, event: Event) -> Observed {
+    Observed { time: Time(1), node: NodeId(node), event }
+}
+
+fn block_info(height: u64, round: u64, parent: Digest, tag: u8) -> BlockInfo {
+    BlockInfo {
+        digest: Digest([tag; 32]),
+        round,
+        height,
+        author: NodeId(1),
+        parent,
+        qc_round: round - 1,
+        tc_round: None,
+        payload_batches: 0,
+    }
+}
+
+#[test]
+fn agreement_checker_reports_two_blocks_at_one_height() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let genesis = Block::genesis().digest();
+    let a = block_info(1, 1, genesis, 0xaa);
+    let b = block_info(1, 1, genesis, 0xbb);
+    checker.observe(&observed(0, Event::BlockCommitted { block: a, chain: vec![1, 2] })).unwrap();
+    let error =
+        checker.observe(&observed(1, Event::BlockCommitted { block: b, chain: vec![1, 2] })).unwrap_err();
+    assert!(error.starts_with("agreement"), "{error}");
+}
+
+#[test]
+fn extension_checker_reports_a_gap_in_a_nodes_commits() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let skipped = block_info(2, 2, Digest([7; 32]), 0xcc);
+    let error = checker
+        .observe(&observed(0, Event::BlockCommitted { block: skipped, chain: vec![2, 3] }))
+        .unwrap_err();
+    assert!(error.starts_with("commits only extend"), "{error}");
+}
+
+#[test]
+fn vote_checker_reports_a_second_vote_in_a_round() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let vote = |tag| Event::VoteSent {
+        block: Digest([tag; 32]),
+        round: 3,
+        to: NodeId(0),
+        rule: VoteRule::ConsecutiveQc,
+    };
+    checker.observe(&observed(2, vote(1))).unwrap();
+    let error = checker.observe(&observed(2, vote(2))).unwrap_err();
+    assert!(error.starts_with("one vote per round"), "{error}");
+}
+
+#[test]
+fn round_checker_reports_a_round_going_back() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let enter = |round| Event::RoundEntered {
+        round,
+        leader: NodeId(0),
+        reason: RoundReason::Qc { qc_round: round - 1 },
+        timeout_ms: 1000,
+    };
+    checker.observe(&observed(1, enter(5))).unwrap();
+    let error = checker.observe(&observed(1, enter(4))).unwrap_err();
+    assert!(error.starts_with("monotonic rounds"), "{error}");
+}
+
+#[test]
+fn certificate_checker_reports_a_qc_without_quorum() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let qc = hotstuff_core::QuorumCert { block: Digest([1; 32]), round: 4, height: 2, votes: Vec::new() };
+    let error = checker.observe(&observed(0, Event::QcFormed { qc })).unwrap_err();
+    assert!(error.starts_with("quorum certificates"), "{error}");
+}
