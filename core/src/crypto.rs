@@ -9,6 +9,8 @@ use crate::types::Digest;
 use core::fmt;
 use ed25519_dalek::{Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 /// An ed25519 public key (32 bytes, compressed Edwards point).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,18 +136,89 @@ impl Verifier {
     }
 
     pub(crate) fn verify(&self, statement: &Digest, signature: &Signature) -> bool {
-        self.key.verify(&statement.0, &signature.to_dalek()).is_ok()
+        let memo_key = memo::key(&self.key, statement, signature);
+        if memo::contains(memo_key) {
+            return true;
+        }
+        let valid = self.key.verify(&statement.0, &signature.to_dalek()).is_ok();
+        if valid {
+            memo::insert(memo_key);
+        }
+        valid
     }
 }
 
 /// Verifies many `(statement, signature, key)` triples at once. Returns `true` only if all hold.
 pub(crate) fn verify_batch(statements: &[Digest], signatures: &[Signature], keys: &[&Verifier]) -> bool {
     debug_assert!(statements.len() == signatures.len() && signatures.len() == keys.len());
-    if statements.is_empty() {
+    let mut pending = Vec::with_capacity(statements.len());
+    for i in 0..statements.len() {
+        let memo_key = memo::key(&keys[i].key, &statements[i], &signatures[i]);
+        if !memo::contains(memo_key) {
+            pending.push((i, memo_key));
+        }
+    }
+    if pending.is_empty() {
         return true;
     }
-    let messages: Vec<&[u8]> = statements.iter().map(|d| d.0.as_slice()).collect();
-    let signatures: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.to_dalek()).collect();
-    let keys: Vec<VerifyingKey> = keys.iter().map(|v| v.key).collect();
-    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    let messages: Vec<&[u8]> = pending.iter().map(|(i, _)| statements[*i].0.as_slice()).collect();
+    let dalek_signatures: Vec<ed25519_dalek::Signature> =
+        pending.iter().map(|(i, _)| signatures[*i].to_dalek()).collect();
+    let dalek_keys: Vec<VerifyingKey> = pending.iter().map(|(i, _)| keys[*i].key).collect();
+    let valid = ed25519_dalek::verify_batch(&messages, &dalek_signatures, &dalek_keys).is_ok();
+    if valid {
+        pending.iter().for_each(|(_, memo_key)| memo::insert(*memo_key));
+    }
+    valid
+}
+
+/// Turns the verification memo of this thread on or off (off by default).
+///
+/// The simulator runs a whole committee in one thread, so every replica verifies the very same
+/// signatures: each proposal `n - 1` times, each QC `n - 1` times more. Verification is a pure
+/// function of `(key, statement, signature)`, so remembering the triples that verified
+/// successfully changes no outcome, only the cost: each distinct signature is still verified once,
+/// for real, and a forged one (never remembered) is always checked and always fails. The
+/// simulator enables the memo (see `SimConfig::verification_memo`); a native replica, alone in its
+/// process, has nothing to share and leaves it off.
+pub fn set_verification_memo(enabled: bool) {
+    memo::MEMO.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        match (enabled, memo.is_some()) {
+            (true, false) => *memo = Some(BTreeSet::new()),
+            (false, true) => *memo = None,
+            _ => {}
+        }
+    });
+}
+
+mod memo {
+    use super::{Digest, RefCell, Signature, VerifyingKey};
+    use std::collections::BTreeSet;
+
+    /// Entries kept before the memo starts over (about 3 MB). Forgetting only costs re-verifying.
+    const ENTRIES_MAX: usize = 100_000;
+
+    thread_local! {
+        pub(super) static MEMO: RefCell<Option<BTreeSet<[u8; 32]>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn key(key: &VerifyingKey, statement: &Digest, signature: &Signature) -> [u8; 32] {
+        Digest::of_parts(&[key.as_bytes(), &statement.0, &signature.r, &signature.s]).0
+    }
+
+    pub(super) fn contains(key: [u8; 32]) -> bool {
+        MEMO.with(|memo| memo.borrow().as_ref().is_some_and(|set| set.contains(&key)))
+    }
+
+    pub(super) fn insert(key: [u8; 32]) {
+        MEMO.with(|memo| {
+            if let Some(set) = memo.borrow_mut().as_mut() {
+                if set.len() >= ENTRIES_MAX {
+                    set.clear();
+                }
+                set.insert(key);
+            }
+        });
+    }
 }

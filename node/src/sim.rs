@@ -31,6 +31,10 @@ pub(crate) struct SimArgs {
     /// Give up after this much simulated time (default: 10 s per block, at least 10 minutes).
     #[arg(long)]
     max_sim_ms: Option<u64>,
+    /// Verify every signature at every replica (no memo of verified signatures across the
+    /// simulated replicas): shows the raw cost of n replicas each checking everything.
+    #[arg(long)]
+    no_verification_memo: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -68,6 +72,7 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     }
     let mut config = SimConfig { nodes: args.nodes, seed: args.seed, ..SimConfig::default() };
     config.net.drop_ppm = (args.drop * 1_000_000.0).round() as u32;
+    config.verification_memo = !args.no_verification_memo;
     if args.three_chain {
         config.params.commit_rule = CommitRule::ThreeChain;
     }

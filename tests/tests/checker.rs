@@ -79,3 +79,27 @@ fn certificate_checker_reports_a_qc_without_quorum() {
     let error = checker.observe(&observed(0, Event::QcFormed { qc })).unwrap_err();
     assert!(error.starts_with("quorum certificates"), "{error}");
 }
+
+/// A forged signature is never accepted, memo or not: only successful verifications are
+/// remembered, keyed by the exact (key, statement, signature).
+#[test]
+fn forged_vote_fails_even_after_the_genuine_one_was_verified() {
+    hotstuff_core::crypto::set_verification_memo(true);
+    let committee = Committee::from_seed(1, 4);
+    let keys = hotstuff_core::KeyPair::from_seed(1, 2);
+    let block = Block::new(
+        &hotstuff_core::KeyPair::from_seed(1, 1),
+        NodeId(1),
+        1,
+        hotstuff_core::QuorumCert::genesis(),
+        None,
+        vec![],
+    );
+    let vote = hotstuff_core::Vote::new(&keys, NodeId(2), &block);
+    vote.verify(&committee).expect("genuine vote verifies");
+    let forged = hotstuff_core::Vote { signature: vote.signature.corrupted(), ..vote.clone() };
+    assert!(forged.verify(&committee).is_err());
+    let misattributed = hotstuff_core::Vote { author: NodeId(3), ..vote };
+    assert!(misattributed.verify(&committee).is_err());
+    hotstuff_core::crypto::set_verification_memo(false);
+}

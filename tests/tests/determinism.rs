@@ -24,3 +24,15 @@ fn same_seed_gives_same_trace_digest() {
 fn different_seeds_give_different_trace_digests() {
     assert_ne!(digest_of(5), digest_of(6));
 }
+
+/// The verification memo is an optimisation only: with or without it, the run is identical.
+#[test]
+fn verification_memo_changes_cost_not_outcome() {
+    let run = |memo: bool| {
+        let mut sim =
+            Simulation::new(SimConfig { nodes: 4, seed: 9, verification_memo: memo, ..SimConfig::default() });
+        commit_to(&mut sim, 30, 60_000);
+        sim.trace_digest()
+    };
+    assert_eq!(run(true), run(false));
+}

@@ -951,3 +951,6 @@ impl Consensus {
         debug_assert_eq!(self.orphan_count, self.orphans.values().map(Vec::len).sum::<usize>());
     }
 }
+
+#[cfg(test)]
+mod tests;

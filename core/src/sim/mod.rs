@@ -90,6 +90,9 @@ pub struct SimConfig {
     pub client: ClientLoad,
     /// Keep every trace entry (the page needs them; long headless runs do not).
     pub record_trace: bool,
+    /// Let replicas share successful signature verifications (see
+    /// [`crate::crypto::set_verification_memo`]): same outcomes, each signature verified once.
+    pub verification_memo: bool,
 }
 
 impl Default for SimConfig {
@@ -101,6 +104,7 @@ impl Default for SimConfig {
             net: NetConfig::default(),
             client: ClientLoad::default(),
             record_trace: false,
+            verification_memo: true,
         }
     }
 }
@@ -327,6 +331,7 @@ impl Simulation {
     pub fn new(config: SimConfig) -> Self {
         assert!(config.nodes >= 1, "a committee needs at least one node");
         config.params.validate().expect("simulation parameters");
+        crate::crypto::set_verification_memo(config.verification_memo);
         let committee = Committee::from_seed(config.seed, config.nodes);
         let pool = LocalPool::new();
         let spawner = pool.spawner();

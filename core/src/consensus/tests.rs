@@ -1,0 +1,1070 @@
+//! Unit tests of the consensus core, one protocol rule per test.
+//!
+//! Committee: seed 1, n = 4, so f = 1 and a quorum is 3. The leader of round `r` is `n(r % 4)`:
+//! round 1 is led by n1, round 2 by n2, round 3 by n3, round 4 by n0. Votes for a round-`r`
+//! block go to the leader of `r + 1`.
+
+use super::safety::{committed_by, vote_rule, VoterState};
+use super::*;
+use crate::crypto::Signature;
+use crate::event::{NoVoteReason, VoteRule};
+use crate::params::CommitRule;
+use fixtures::*;
+
+mod fixtures {
+    use super::super::{Action, Consensus, Input, PersistentState};
+    use crate::committee::Committee;
+    use crate::crypto::KeyPair;
+    use crate::error::Error;
+    use crate::event::Event;
+    use crate::messages::{Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote};
+    use crate::params::Parameters;
+    use crate::time::Time;
+    use crate::types::{Digest, NodeId, Round};
+
+    /// Every key and the committee derive from this seed.
+    pub(super) const SEED: u64 = 1;
+    /// Committee size (f = 1, quorum 3).
+    pub(super) const N: u16 = 4;
+
+    pub(super) fn committee(n: u16) -> Committee {
+        Committee::from_seed(SEED, n)
+    }
+
+    pub(super) fn keys(i: u16) -> KeyPair {
+        KeyPair::from_seed(SEED, i)
+    }
+
+    pub(super) fn at(ms: u64) -> Time {
+        Time(ms)
+    }
+
+    /// The round-robin leader of `round` (as an index).
+    pub(super) fn leader(round: Round) -> u16 {
+        (round % u64::from(N)) as u16
+    }
+
+    /// A fresh replica with default parameters, started at time 0; also its start actions.
+    pub(super) fn replica(id: u16) -> (Consensus, Vec<Action>) {
+        replica_with(id, Parameters::default(), None)
+    }
+
+    /// A replica with the given parameters and recovered state, started at time 0.
+    pub(super) fn replica_with(
+        id: u16,
+        params: Parameters,
+        recovered: Option<PersistentState>,
+    ) -> (Consensus, Vec<Action>) {
+        let mut consensus = Consensus::new(NodeId(id), committee(N), keys(id), params, recovered);
+        let actions = consensus.handle(Time::ZERO, Input::Start);
+        (consensus, actions)
+    }
+
+    /// A block signed by `author`.
+    pub(super) fn signed_block(
+        author: u16,
+        round: Round,
+        qc: QuorumCert,
+        tc: Option<TimeoutCert>,
+        payload: Vec<Digest>,
+    ) -> Block {
+        Block::new(&keys(author), NodeId(author), round, qc, tc, payload)
+    }
+
+    /// A proposal by the leader of `round` extending the block `qc` certifies.
+    pub(super) fn proposal(round: Round, qc: &QuorumCert, payload: Vec<Digest>) -> Block {
+        signed_block(leader(round), round, qc.clone(), None, payload)
+    }
+
+    /// A batch digest.
+    pub(super) fn batch(n: u8) -> Digest {
+        Digest::of(&[b'b', n])
+    }
+
+    pub(super) fn vote(i: u16, block: &Block) -> Vote {
+        Vote::new(&keys(i), NodeId(i), block)
+    }
+
+    /// A QC for `block` from the votes of the first quorum of keys (n0, n1, n2).
+    pub(super) fn qc(block: &Block) -> QuorumCert {
+        qc_from(block, &[0, 1, 2])
+    }
+
+    /// A QC for `block` from the votes of `signers`, sorted by signer.
+    pub(super) fn qc_from(block: &Block, signers: &[u16]) -> QuorumCert {
+        let mut votes: Vec<_> = signers
+            .iter()
+            .map(|&i| {
+                let vote = vote(i, block);
+                (vote.author, vote.signature)
+            })
+            .collect();
+        votes.sort_by_key(|(id, _)| *id);
+        QuorumCert { block: block.digest(), round: block.round, height: block.height, votes }
+    }
+
+    pub(super) fn timeout(i: u16, round: Round, high_qc: &QuorumCert) -> Timeout {
+        Timeout::new(&keys(i), NodeId(i), round, high_qc.clone())
+    }
+
+    /// A TC for `round` from these timeouts, sorted by signer.
+    pub(super) fn tc(round: Round, timeouts: &[Timeout]) -> TimeoutCert {
+        let mut entries: Vec<_> = timeouts
+            .iter()
+            .map(|t| {
+                assert_eq!(t.round, round, "a TC gathers timeouts of one round");
+                (t.author, t.signature, t.high_qc.round)
+            })
+            .collect();
+        entries.sort_by_key(|(id, _, _)| *id);
+        TimeoutCert { round, timeouts: entries }
+    }
+
+    /// A TC for `round` from n0, n1, n3, all with the genesis high QC.
+    pub(super) fn genesis_tc(round: Round) -> TimeoutCert {
+        let genesis = QuorumCert::genesis();
+        tc(round, &[timeout(0, round, &genesis), timeout(1, round, &genesis), timeout(3, round, &genesis)])
+    }
+
+    pub(super) fn msg(from: u16, message: ConsensusMessage) -> Input {
+        Input::Message { from: NodeId(from), message }
+    }
+
+    /// `block` proposed to us by `from`.
+    pub(super) fn propose(from: u16, block: &Block) -> Input {
+        msg(from, ConsensusMessage::Propose(block.clone()))
+    }
+
+    /// The events among the actions, in order.
+    pub(super) fn events(actions: &[Action]) -> Vec<Event> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Observe(event) => Some(event.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The blocks broadcast as proposals.
+    pub(super) fn proposals_broadcast(actions: &[Action]) -> Vec<Block> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Broadcast { message: ConsensusMessage::Propose(block) } => Some(block.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The votes sent, with their recipients.
+    pub(super) fn votes_sent(actions: &[Action]) -> Vec<(NodeId, Vote)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send { to, message: ConsensusMessage::Vote(vote) } => Some((*to, vote.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether anything leaves the replica (send, broadcast, commit or serve).
+    pub(super) fn is_visible(action: &Action) -> bool {
+        matches!(
+            action,
+            Action::Send { .. }
+                | Action::Broadcast { .. }
+                | Action::Commit(_)
+                | Action::ServeFromStore { .. }
+        )
+    }
+
+    /// The rejection event of a message of `kind` from `from`.
+    pub(super) fn rejected(from: u16, kind: &str, error: &Error) -> Action {
+        Action::Observe(Event::MessageRejected {
+            from: NodeId(from),
+            kind: kind.to_string(),
+            reason: error.to_string(),
+        })
+    }
+
+    /// The persistent state of a fresh replica in `round` that last voted in `last_voted_round`.
+    pub(super) fn state(round: Round, last_voted_round: Round) -> PersistentState {
+        PersistentState { round, last_voted_round, ..PersistentState::genesis() }
+    }
+}
+
+fn genesis() -> QuorumCert {
+    QuorumCert::genesis()
+}
+
+fn round_entered(round: Round, reason: RoundReason, timeout_ms: u64) -> Action {
+    Action::Observe(Event::RoundEntered { round, leader: NodeId(leader(round)), reason, timeout_ms })
+}
+
+fn round_timer(round: Round, deadline_ms: u64) -> Action {
+    Action::SetTimer { timer: Timer::Round(round), deadline: at(deadline_ms) }
+}
+
+// =============================================================================================
+// Safety rules, as pure functions.
+
+#[test]
+fn vote_rule_two_chain_accepts_block_extending_previous_round_qc() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let voter = VoterState { round: 1, last_voted_round: 0, locked_round: 0 };
+    assert_eq!(vote_rule(CommitRule::TwoChain, voter, &b1), Ok(VoteRule::ConsecutiveQc));
+    let voter = VoterState { round: 2, last_voted_round: 1, locked_round: 1 };
+    assert_eq!(vote_rule(CommitRule::TwoChain, voter, &b2), Ok(VoteRule::ConsecutiveQc));
+}
+
+#[test]
+fn vote_rule_refuses_second_vote_in_same_round() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let voter = VoterState { round: 2, last_voted_round: 2, locked_round: 0 };
+    assert_eq!(
+        vote_rule(CommitRule::TwoChain, voter, &b2),
+        Err(NoVoteReason::AlreadyVoted { last_voted_round: 2 })
+    );
+    assert_eq!(
+        vote_rule(CommitRule::ThreeChain, voter, &b2),
+        Err(NoVoteReason::AlreadyVoted { last_voted_round: 2 })
+    );
+    // Having voted (or timed out) in a later round also forbids it.
+    let voter = VoterState { round: 2, last_voted_round: 3, locked_round: 0 };
+    assert_eq!(
+        vote_rule(CommitRule::TwoChain, voter, &b2),
+        Err(NoVoteReason::AlreadyVoted { last_voted_round: 3 })
+    );
+}
+
+#[test]
+fn vote_rule_refuses_block_not_in_current_round() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    for round in [1, 3] {
+        let voter = VoterState { round, last_voted_round: 0, locked_round: 0 };
+        for rule in [CommitRule::TwoChain, CommitRule::ThreeChain] {
+            assert_eq!(vote_rule(rule, voter, &b2), Err(NoVoteReason::NotCurrentRound { round }));
+        }
+    }
+}
+
+#[test]
+fn vote_rule_two_chain_after_timeout_requires_qc_at_least_tc_high_qc() {
+    let committee = committee(N);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let q1 = qc(&b1);
+    // Round 2 timed out; n0 had seen the QC for round 1, the others had not.
+    let tc2 = tc(2, &[timeout(0, 2, &q1), timeout(1, 2, &genesis()), timeout(3, 2, &genesis())]);
+    assert_eq!(tc2.high_qc_round(), 1);
+    let voter = VoterState { round: 3, last_voted_round: 2, locked_round: 1 };
+
+    // Carries the highest QC any TC signer had: safe.
+    let extends = signed_block(3, 3, q1, Some(tc2.clone()), vec![]);
+    assert_eq!(extends.verify(&committee), Ok(()));
+    assert_eq!(
+        vote_rule(CommitRule::TwoChain, voter, &extends),
+        Ok(VoteRule::TcWithHighestQc { tc_high_qc_round: 1 })
+    );
+
+    // Skips the round-1 block, which may have been committed: refused.
+    let skips = signed_block(3, 3, genesis(), Some(tc2), vec![]);
+    assert_eq!(skips.verify(&committee), Ok(()), "the block is well formed; only the vote rule refuses it");
+    assert_eq!(
+        vote_rule(CommitRule::TwoChain, voter, &skips),
+        Err(NoVoteReason::QcBelowTcHighQc { qc_round: 0, tc_high_qc_round: 1 })
+    );
+}
+
+#[test]
+fn vote_rule_two_chain_refuses_skipped_round_without_tc() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let q1 = qc(&b1);
+    // Round 3 extends round 1: round 2 was skipped, but no TC says it timed out.
+    let block = Block {
+        author: NodeId(3),
+        round: 3,
+        height: 2,
+        qc: q1.clone(),
+        tc: None,
+        payload: vec![],
+        signature: Signature::ZERO,
+    };
+    let voter = VoterState { round: 3, last_voted_round: 1, locked_round: 1 };
+    assert_eq!(vote_rule(CommitRule::TwoChain, voter, &block), Err(NoVoteReason::NotJustified));
+    // A TC for some other round does not justify it either.
+    let stale_tc = Block { tc: Some(genesis_tc(1)), ..block };
+    assert_eq!(vote_rule(CommitRule::TwoChain, voter, &stale_tc), Err(NoVoteReason::NotJustified));
+}
+
+#[test]
+fn vote_rule_three_chain_requires_qc_at_least_locked_round() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let on_b2 = proposal(3, &qc(&b2), vec![]);
+    let on_b1 = signed_block(3, 3, qc(&b1), None, vec![]);
+
+    let locked_on_1 = VoterState { round: 3, last_voted_round: 2, locked_round: 1 };
+    assert_eq!(
+        vote_rule(CommitRule::ThreeChain, locked_on_1, &on_b2),
+        Ok(VoteRule::ExtendsLock { locked_round: 1 })
+    );
+    assert_eq!(
+        vote_rule(CommitRule::ThreeChain, locked_on_1, &on_b1),
+        Ok(VoteRule::ExtendsLock { locked_round: 1 }),
+        "a QC equal to the locked round is enough"
+    );
+
+    let locked_on_2 = VoterState { round: 3, last_voted_round: 2, locked_round: 2 };
+    assert_eq!(
+        vote_rule(CommitRule::ThreeChain, locked_on_2, &on_b1),
+        Err(NoVoteReason::BelowLock { qc_round: 1, locked_round: 2 })
+    );
+}
+
+#[test]
+fn commit_rule_two_chain_commits_parent_of_consecutive_certified_child() {
+    let g = Block::genesis();
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    // A QC for b2 (round 2) whose parent b1 is from round 1 commits b1.
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b2, &b1]), Some(&b1));
+    // The same rule applied to b1 "commits" genesis (the consensus ignores what is already committed).
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b1, &g]), Some(&g));
+}
+
+#[test]
+fn commit_rule_two_chain_needs_consecutive_rounds() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let q1 = qc(&b1);
+    // Round 2 timed out; b3 extends b1 directly.
+    let b3 = signed_block(3, 3, q1.clone(), Some(genesis_tc(2)), vec![]);
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b3, &b1]), None);
+    // Consecutive rounds but not parent and child.
+    let b2 = proposal(2, &q1, vec![]);
+    let other_b1 = proposal(1, &genesis(), vec![batch(9)]);
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b2, &other_b1]), None);
+    // Too short a chain.
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b2]), None);
+}
+
+#[test]
+fn commit_rule_three_chain_needs_three_consecutive_rounds() {
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    assert_eq!(committed_by(CommitRule::ThreeChain, &[&b3, &b2, &b1]), Some(&b1));
+    // Two consecutive certified blocks are a 2-chain commit but not a 3-chain one.
+    assert_eq!(committed_by(CommitRule::TwoChain, &[&b3, &b2]), Some(&b2));
+    assert_eq!(committed_by(CommitRule::ThreeChain, &[&b3, &b2]), None);
+    // A gap (round 3 timed out; b4 extends b2) breaks the 3-chain.
+    let b4 = signed_block(0, 4, qc(&b2), Some(genesis_tc(3)), vec![]);
+    assert_eq!(committed_by(CommitRule::ThreeChain, &[&b4, &b2, &b1]), None);
+}
+
+// =============================================================================================
+// Proposing.
+
+#[test]
+fn leader_proposes_in_round_one_with_genesis_qc_after_max_block_delay_when_idle() {
+    let (mut n1, start) = replica(1);
+    assert_eq!(
+        start,
+        vec![
+            round_entered(1, RoundReason::Start, 1_000),
+            round_timer(1, 1_000),
+            Action::SetTimer { timer: Timer::Propose(1), deadline: at(100) },
+            Action::Observe(Event::ProposalDeferred { round: 1, until: at(100) }),
+            Action::Persist(state(1, 0)),
+        ]
+    );
+
+    let actions = n1.handle(at(100), Input::Timer(Timer::Propose(1)));
+    let proposals = proposals_broadcast(&actions);
+    assert_eq!(proposals.len(), 1, "{actions:#?}");
+    let block = &proposals[0];
+    assert_eq!((block.author, block.round, block.height), (NodeId(1), 1, 1));
+    assert_eq!(block.qc, QuorumCert::genesis());
+    assert_eq!(block.tc, None);
+    assert!(block.payload.is_empty());
+    assert_eq!(block.verify(&committee(N)), Ok(()));
+}
+
+#[test]
+fn leader_proposes_at_once_when_a_batch_is_ready() {
+    let (mut n1, _) = replica(1);
+    let actions = n1.handle(at(10), Input::BatchReady(batch(1)));
+    let expected = signed_block(1, 1, genesis(), None, vec![batch(1)]);
+    assert_eq!(proposals_broadcast(&actions), vec![expected.clone()]);
+    assert!(events(&actions).contains(&Event::ProposalSent { block: BlockInfo::from(&expected) }));
+    // The leader votes for its own proposal without waiting for the payload it made.
+    assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(1, &expected))]);
+    // The batch is proposed once only.
+    assert_eq!(n1.handle(at(20), Input::BatchReady(batch(1))), vec![]);
+}
+
+#[test]
+fn leader_after_tc_proposes_block_carrying_tc() {
+    let (mut n2, _) = replica(2);
+    let tc1 = genesis_tc(1);
+    let actions = n2.handle(at(1_000), msg(0, ConsensusMessage::Tc(tc1.clone())));
+    assert_eq!(
+        actions,
+        vec![
+            round_entered(2, RoundReason::Tc { tc_round: 1 }, 1_000),
+            round_timer(2, 2_000),
+            Action::SetTimer { timer: Timer::Propose(2), deadline: at(1_100) },
+            Action::Observe(Event::ProposalDeferred { round: 2, until: at(1_100) }),
+            Action::Persist(state(2, 0)),
+        ]
+    );
+
+    let actions = n2.handle(at(1_100), Input::Timer(Timer::Propose(2)));
+    let expected = signed_block(2, 2, genesis(), Some(tc1), vec![]);
+    assert_eq!(proposals_broadcast(&actions), vec![expected.clone()]);
+    assert_eq!(expected.verify(&committee(N)), Ok(()));
+    assert!(events(&actions).contains(&Event::VoteSent {
+        block: expected.digest(),
+        round: 2,
+        to: NodeId(3),
+        rule: VoteRule::TcWithHighestQc { tc_high_qc_round: 0 },
+    }));
+}
+
+// =============================================================================================
+// Voting.
+
+#[test]
+fn replica_votes_for_valid_proposal_and_sends_vote_to_next_leader() {
+    let (mut n3, start) = replica(3);
+    assert_eq!(
+        start,
+        vec![
+            round_entered(1, RoundReason::Start, 1_000),
+            round_timer(1, 1_000),
+            Action::Persist(state(1, 0))
+        ]
+    );
+
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n3.handle(at(10), propose(1, &b1));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::ProposalReceived { from: NodeId(1), block: BlockInfo::from(&b1) }),
+            Action::StoreBlock(b1.clone()),
+            Action::Observe(Event::VoteSent {
+                block: b1.digest(),
+                round: 1,
+                to: NodeId(2),
+                rule: VoteRule::ConsecutiveQc,
+            }),
+            Action::Persist(state(1, 1)),
+            Action::Send { to: NodeId(2), message: ConsensusMessage::Vote(vote(3, &b1)) },
+        ]
+    );
+    assert_eq!(n3.view().last_voted_round, 1);
+}
+
+#[test]
+fn persist_precedes_vote_send() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n0.handle(at(10), propose(1, &b1));
+    let send = actions
+        .iter()
+        .position(|a| matches!(a, Action::Send { message: ConsensusMessage::Vote(_), .. }))
+        .expect("a vote is sent");
+    // Nothing visible leaves before the vote is durable...
+    let persist = actions[..send]
+        .iter()
+        .rposition(|a| matches!(a, Action::Persist(_)))
+        .expect("a Persist precedes the vote");
+    assert!(!actions[..persist].iter().any(is_visible), "{actions:#?}");
+    // ...and the state persisted before the send records the vote.
+    let Action::Persist(persisted) = &actions[persist] else { unreachable!() };
+    assert_eq!(persisted.last_voted_round, 1);
+    assert!(!actions[persist + 1..send].iter().any(|a| matches!(a, Action::Persist(_))));
+}
+
+#[test]
+fn replica_waits_for_payload_before_voting() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![batch(1), batch(2)]);
+    let actions = n3.handle(at(10), propose(1, &b1));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::ProposalReceived { from: NodeId(1), block: BlockInfo::from(&b1) }),
+            Action::StoreBlock(b1.clone()),
+            Action::Observe(Event::PayloadAwaited { block: b1.digest(), batches: 2 }),
+            Action::FetchPayload { block: b1.digest(), payload: vec![batch(1), batch(2)], author: NodeId(1) },
+        ]
+    );
+    assert_eq!(n3.view().last_voted_round, 0);
+
+    // Payload of some other block: still no vote.
+    assert_eq!(n3.handle(at(15), Input::PayloadReady(batch(7))), vec![]);
+
+    let actions = n3.handle(at(20), Input::PayloadReady(b1.digest()));
+    assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(3, &b1))]);
+    assert!(matches!(actions.first(), Some(Action::Observe(Event::VoteSent { .. }))));
+    // The payload being ready twice does not make a second vote.
+    assert_eq!(n3.handle(at(30), Input::PayloadReady(b1.digest())), vec![]);
+}
+
+#[test]
+fn replica_votes_once_per_round_even_if_leader_equivocates() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let other = proposal(1, &genesis(), vec![batch(3)]);
+    let first = n3.handle(at(10), propose(1, &b1));
+    assert_eq!(votes_sent(&first).len(), 1);
+    let second = n3.handle(at(20), propose(1, &other));
+    // The second block has payload: the vote rule is applied once it is ready.
+    assert!(votes_sent(&second).is_empty());
+    let ready = n3.handle(at(30), Input::PayloadReady(other.digest()));
+    assert_eq!(
+        ready,
+        vec![Action::Observe(Event::VoteWithheld {
+            block: other.digest(),
+            round: 1,
+            reason: NoVoteReason::AlreadyVoted { last_voted_round: 1 },
+        })]
+    );
+}
+
+// =============================================================================================
+// Message validation.
+
+#[test]
+fn proposal_from_wrong_leader_is_rejected() {
+    let (mut n3, _) = replica(3);
+    let block = signed_block(2, 1, genesis(), None, vec![]);
+    let actions = n3.handle(at(10), propose(2, &block));
+    let error = Error::WrongLeader { round: 1, expected: NodeId(1), got: NodeId(2) };
+    assert_eq!(actions, vec![rejected(2, "proposal", &error)]);
+    let Action::Observe(Event::MessageRejected { reason, .. }) = &actions[0] else { unreachable!() };
+    assert!(reason.contains("led by n1"), "{reason}");
+    assert_eq!(n3.view().last_voted_round, 0);
+}
+
+#[test]
+fn proposal_with_bad_signature_is_rejected() {
+    let (mut n3, _) = replica(3);
+    let mut block = proposal(1, &genesis(), vec![]);
+    block.signature = block.signature.corrupted();
+    let actions = n3.handle(at(10), propose(1, &block));
+    assert_eq!(actions, vec![rejected(1, "proposal", &Error::BadSignature(NodeId(1)))]);
+}
+
+#[test]
+fn qc_without_quorum_is_rejected() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc_from(&b1, &[0, 1]), vec![]);
+    let actions = n3.handle(at(10), propose(2, &b2));
+    let error = Error::CertificateWithoutQuorum { kind: "QC", round: 1, have: 2, need: 3 };
+    assert_eq!(actions, vec![rejected(2, "proposal", &error)]);
+    assert_eq!(n3.view().round, 1, "a bad QC moves nobody");
+}
+
+#[test]
+fn qc_with_duplicate_signer_is_rejected() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let mut q1 = qc_from(&b1, &[0, 1]);
+    q1.votes.insert(1, q1.votes[0]);
+    assert_eq!(q1.signers(), vec![NodeId(0), NodeId(0), NodeId(1)]);
+    let b2 = proposal(2, &q1, vec![]);
+    let actions = n3.handle(at(10), propose(2, &b2));
+    let error = Error::DuplicateSigner { kind: "QC", round: 1, signer: NodeId(0) };
+    assert_eq!(actions, vec![rejected(2, "proposal", &error)]);
+}
+
+#[test]
+fn qc_with_unknown_signer_is_rejected() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let mut q1 = qc_from(&b1, &[0, 1]);
+    let outsider = Vote::new(&KeyPair::from_seed(SEED, 9), NodeId(9), &b1);
+    q1.votes.push((NodeId(9), outsider.signature));
+    let b2 = proposal(2, &q1, vec![]);
+    let actions = n3.handle(at(10), propose(2, &b2));
+    assert_eq!(actions, vec![rejected(2, "proposal", &Error::UnknownSigner(NodeId(9)))]);
+}
+
+#[test]
+fn forged_genesis_qc_is_rejected() {
+    let (mut n3, _) = replica(3);
+    // Round 0 but not the genesis certificate: claims a made-up block as the root.
+    let forged = QuorumCert { block: Digest::of(b"not genesis"), round: 0, height: 0, votes: vec![] };
+    let block = proposal(1, &forged, vec![]);
+    let actions = n3.handle(at(10), propose(1, &block));
+    assert_eq!(actions, vec![rejected(1, "proposal", &Error::ForgedGenesis)]);
+    // Genesis signed by one node is a forgery too.
+    let b1 = proposal(1, &genesis(), vec![]);
+    let mut signed = genesis();
+    signed.votes.push((NodeId(0), vote(0, &b1).signature));
+    let block = proposal(1, &signed, vec![]);
+    let actions = n3.handle(at(20), propose(1, &block));
+    assert_eq!(actions, vec![rejected(1, "proposal", &Error::ForgedGenesis)]);
+}
+
+#[test]
+fn unsolicited_sync_response_is_rejected() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n0.handle(at(10), msg(2, ConsensusMessage::SyncResponse(b1.clone())));
+    assert_eq!(actions, vec![rejected(2, "sync-response", &Error::Unsolicited(b1.digest()))]);
+    assert_eq!(n0.block(&b1.digest()), None);
+}
+
+/// Peer input must never panic a replica (error.rs: everything a peer can send wrong is an
+/// `Error`). A vote's round is chosen by its signer.
+#[test]
+#[ignore = "bug: a signed vote with round u64::MAX panics on_vote (`vote.round + 1` overflows)"]
+fn vote_far_beyond_future_round_window_is_refused_without_panic() {
+    let (mut n3, _) = replica(3);
+    // Round u64::MAX - 1: its next leader is n3 (u64::MAX % 4 == 3), and it is far ahead.
+    let far = Block {
+        author: NodeId(leader(u64::MAX - 1)),
+        round: u64::MAX - 1,
+        height: 1,
+        qc: genesis(),
+        tc: None,
+        payload: vec![],
+        signature: Signature::ZERO,
+    };
+    let ahead = vote(0, &far);
+    let actions = n3.handle(at(10), msg(0, ConsensusMessage::Vote(ahead)));
+    let error = Error::RoundTooFarAhead { round: u64::MAX - 1, ours: 1 };
+    assert_eq!(actions, vec![rejected(0, "vote", &error)]);
+
+    // One round further: validly signed, so it passes `verify`, and reaches the round arithmetic.
+    let farthest = Block { round: u64::MAX, author: NodeId(leader(u64::MAX)), ..far };
+    let actions = n3.handle(at(20), msg(0, ConsensusMessage::Vote(vote(0, &farthest))));
+    assert!(
+        actions.iter().all(|a| matches!(a, Action::Observe(Event::MessageRejected { .. }))),
+        "{actions:#?}"
+    );
+    assert_eq!(n3.view().round, 1);
+}
+
+/// A Byzantine leader controls every field of its proposal, certificates included, and
+/// `Block::verify` runs before any signature is checked.
+#[test]
+#[ignore = "bug: Block::verify overflows on qc.height == u64::MAX or tc.round == u64::MAX (panics)"]
+fn proposal_with_out_of_range_certificate_fields_is_rejected_without_panic() {
+    let (mut n3, _) = replica(3);
+    let sign = |mut block: Block| {
+        block.signature = keys(block.author.0).sign(&block.digest());
+        block
+    };
+    let base = proposal(1, &genesis(), vec![]);
+
+    let tall_qc = QuorumCert { block: Digest::of(b"x"), round: 0, height: u64::MAX, votes: vec![] };
+    let tall = sign(Block { height: 0, qc: tall_qc, ..base.clone() });
+    let actions = n3.handle(at(10), propose(1, &tall));
+    assert!(matches!(actions[..], [Action::Observe(Event::MessageRejected { .. })]), "{actions:#?}");
+
+    let huge_tc = TimeoutCert { round: u64::MAX, timeouts: vec![] };
+    let late = sign(Block { tc: Some(huge_tc), ..base });
+    let actions = n3.handle(at(20), propose(1, &late));
+    assert!(matches!(actions[..], [Action::Observe(Event::MessageRejected { .. })]), "{actions:#?}");
+    assert_eq!(n3.view().last_voted_round, 0);
+}
+
+// =============================================================================================
+// Votes and QCs at the next leader; the commit rule.
+
+#[test]
+fn next_leader_forms_qc_from_quorum_of_votes_and_proposes() {
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n2.handle(at(10), propose(1, &b1));
+    // n2 leads round 2: its own vote for b1 stays here.
+    assert!(votes_sent(&actions).is_empty());
+    assert!(events(&actions).contains(&Event::VoteSent {
+        block: b1.digest(),
+        round: 1,
+        to: NodeId(2),
+        rule: VoteRule::ConsecutiveQc,
+    }));
+
+    let actions = n2.handle(at(20), msg(0, ConsensusMessage::Vote(vote(0, &b1))));
+    assert_eq!(
+        actions,
+        vec![Action::Observe(Event::VoteReceived { from: NodeId(0), block: b1.digest(), round: 1 })]
+    );
+
+    let actions = n2.handle(at(30), msg(3, ConsensusMessage::Vote(vote(3, &b1))));
+    let q1 = qc_from(&b1, &[0, 2, 3]);
+    assert_eq!(q1.verify(&committee(N)), Ok(()));
+    let events = events(&actions);
+    assert!(events.contains(&Event::QcFormed { qc: q1.clone() }), "{events:#?}");
+    assert!(events.contains(&Event::RoundEntered {
+        round: 2,
+        leader: NodeId(2),
+        reason: RoundReason::Qc { qc_round: 1 },
+        timeout_ms: 1_000,
+    }));
+    // b1 was empty and nothing waits to be proposed: the leader holds back an empty block.
+    assert!(proposals_broadcast(&actions).is_empty());
+    assert!(actions.contains(&Action::SetTimer { timer: Timer::Propose(2), deadline: at(130) }));
+
+    let actions = n2.handle(at(130), Input::Timer(Timer::Propose(2)));
+    let expected = signed_block(2, 2, q1, None, vec![]);
+    assert_eq!(proposals_broadcast(&actions), vec![expected.clone()]);
+    assert_eq!(expected.verify(&committee(N)), Ok(()));
+}
+
+#[test]
+fn equivocating_vote_is_rejected() {
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let other = proposal(1, &genesis(), vec![batch(1)]);
+    let first = n2.handle(at(10), msg(0, ConsensusMessage::Vote(vote(0, &b1))));
+    assert_eq!(
+        first,
+        vec![Action::Observe(Event::VoteReceived { from: NodeId(0), block: b1.digest(), round: 1 })]
+    );
+    let second = n2.handle(at(20), msg(0, ConsensusMessage::Vote(vote(0, &other))));
+    assert_eq!(
+        second,
+        vec![
+            Action::Observe(Event::VoteReceived { from: NodeId(0), block: other.digest(), round: 1 }),
+            rejected(0, "vote", &Error::Equivocation { author: NodeId(0), round: 1 }),
+        ]
+    );
+    // The same vote again is a harmless duplicate.
+    let again = n2.handle(at(30), msg(0, ConsensusMessage::Vote(vote(0, &b1))));
+    assert_eq!(
+        again,
+        vec![Action::Observe(Event::VoteReceived { from: NodeId(0), block: b1.digest(), round: 1 })]
+    );
+}
+
+/// A QC is `n - f` signatures on one statement (block, round, height). The next leader must not
+/// let one vote that names the right block but signs another height spoil the certificate.
+#[test]
+#[ignore = "bug: aggregator keys votes by digest only; a vote with a wrong height ends up in an invalid QC"]
+fn qc_gathers_only_votes_on_the_same_statement() {
+    let committee = committee(N);
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![]);
+    n2.handle(at(10), propose(1, &b1));
+
+    // n0 (Byzantine) signs a vote for b1's digest at a height b1 does not have.
+    let height: Height = 7;
+    let statement =
+        Digest::of_parts(&[b"vote", &b1.digest().0, &b1.round.to_le_bytes(), &height.to_le_bytes()]);
+    let bad =
+        Vote { block: b1.digest(), round: 1, height, author: NodeId(0), signature: keys(0).sign(&statement) };
+    assert_eq!(bad.verify(&committee), Ok(()), "a validly signed vote, as `verify` sees it");
+
+    let mut actions = n2.handle(at(20), msg(0, ConsensusMessage::Vote(bad)));
+    actions.extend(n2.handle(at(30), msg(3, ConsensusMessage::Vote(vote(3, &b1)))));
+    actions.extend(n2.handle(at(40), msg(1, ConsensusMessage::Vote(vote(1, &b1)))));
+    let formed: Vec<QuorumCert> = events(&actions)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::QcFormed { qc } => Some(qc),
+            _ => None,
+        })
+        .collect();
+    // n1, n2 and n3 voted honestly: that is a quorum, and its QC must verify.
+    assert_eq!(formed.len(), 1, "{formed:#?}");
+    assert_eq!(formed[0].verify(&committee), Ok(()), "{:?}", formed[0]);
+}
+
+#[test]
+fn two_chain_commit_rule_commits_block_when_child_in_next_round_is_certified() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+
+    let mut before = n0.handle(at(10), propose(1, &b1));
+    before.extend(n0.handle(at(20), propose(2, &b2)));
+    // b2's QC certifies b1, whose parent is genesis: nothing new to commit yet.
+    assert!(!before.iter().any(|a| matches!(a, Action::Commit(_))), "{before:#?}");
+    assert!(!events(&before).iter().any(|e| matches!(e, Event::BlockCommitted { .. })));
+
+    let actions = n0.handle(at(30), propose(3, &b3));
+    let commits: Vec<&Block> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit(block) => Some(block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits, vec![&b1]);
+    assert!(
+        events(&actions).contains(&Event::BlockCommitted { block: BlockInfo::from(&b1), chain: vec![1, 2] })
+    );
+    // The commit is durable before it is announced.
+    let commit = actions.iter().position(|a| matches!(a, Action::Commit(_))).expect("a commit");
+    assert!(
+        matches!(&actions[commit - 1], Action::Persist(s) if s.committed == b1),
+        "{:#?}",
+        &actions[..=commit]
+    );
+    let view = n0.view();
+    assert_eq!((view.committed, view.committed_round, view.committed_height), (b1.digest(), 1, 1));
+}
+
+// =============================================================================================
+// The pacemaker.
+
+#[test]
+fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
+    let (mut n3, _) = replica(3);
+    let actions = n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1 }),
+            Action::Persist(state(1, 1)),
+            Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
+            round_timer(1, 3_000),
+        ]
+    );
+
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n3.handle(at(1_100), propose(1, &b1));
+    assert!(votes_sent(&actions).is_empty());
+    assert!(events(&actions).contains(&Event::VoteWithheld {
+        block: b1.digest(),
+        round: 1,
+        reason: NoVoteReason::AlreadyVoted { last_voted_round: 1 },
+    }));
+}
+
+#[test]
+fn round_timeout_backs_off_exponentially_up_to_cap() {
+    let params = Parameters { round_timeout_ms: 1_000, round_timeout_ms_max: 5_000, ..Parameters::default() };
+    let (mut n3, start) = replica_with(3, params, None);
+    assert!(start.contains(&round_timer(1, 1_000)));
+    let mut now = 1_000;
+    let mut delays = vec![];
+    for consecutive in 1..=5 {
+        let actions = n3.handle(at(now), Input::Timer(Timer::Round(1)));
+        assert!(events(&actions).contains(&Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive }));
+        let deadline = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::SetTimer { timer: Timer::Round(1), deadline } => Some(deadline.as_ms()),
+                _ => None,
+            })
+            .expect("the round timer is re-armed");
+        delays.push(deadline - now);
+        now = deadline;
+    }
+    assert_eq!(delays, vec![2_000, 4_000, 5_000, 5_000, 5_000]);
+}
+
+#[test]
+fn round_timeout_resets_on_qc_progress() {
+    let (mut n0, _) = replica(0);
+    n0.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    // A TC moves n0 on, but that is not progress: the backoff stays.
+    let actions = n0.handle(at(1_500), msg(1, ConsensusMessage::Tc(genesis_tc(1))));
+    assert!(actions.contains(&round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000)));
+    // A QC is progress: back to the base timeout.
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = signed_block(2, 2, qc(&b1), None, vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    let actions = n0.handle(at(1_600), propose(3, &b3));
+    assert!(actions.contains(&round_entered(3, RoundReason::Qc { qc_round: 2 }, 1_000)), "{actions:#?}");
+    assert_eq!(n0.view().consecutive_timeouts, 0);
+}
+
+#[test]
+fn quorum_of_timeouts_forms_tc_and_advances_round() {
+    let (mut n3, _) = replica(3);
+    n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    // Two timeouts (n3's own and n0's) are not a quorum.
+    let actions = n3.handle(at(1_010), msg(0, ConsensusMessage::Timeout(timeout(0, 1, &genesis()))));
+    assert_eq!(actions, vec![Action::Observe(Event::TimeoutReceived { from: NodeId(0), round: 1 })]);
+
+    let actions = n3.handle(at(1_020), msg(1, ConsensusMessage::Timeout(timeout(1, 1, &genesis()))));
+    let tc1 = genesis_tc(1);
+    assert_eq!(tc1.signers(), vec![NodeId(0), NodeId(1), NodeId(3)]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 1 }),
+            Action::Observe(Event::TcFormed { tc: tc1.clone() }),
+            Action::Broadcast { message: ConsensusMessage::Tc(tc1.clone()) },
+            round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000),
+            round_timer(2, 3_020),
+            Action::Persist(state(2, 1)),
+        ]
+    );
+    assert_eq!(tc1.verify(&committee(N)), Ok(()));
+
+    // A straggler's timeout for round 1 is answered with the TC.
+    let actions = n3.handle(at(1_030), msg(2, ConsensusMessage::Timeout(timeout(2, 1, &genesis()))));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::TimeoutReceived { from: NodeId(2), round: 1 }),
+            Action::Send { to: NodeId(2), message: ConsensusMessage::Tc(tc1) },
+        ]
+    );
+}
+
+#[test]
+fn f_plus_one_timeouts_make_replica_join_the_timeout() {
+    // Timeouts for the replica's own round: it times out early.
+    let (mut n3, _) = replica(3);
+    let one = n3.handle(at(100), msg(0, ConsensusMessage::Timeout(timeout(0, 1, &genesis()))));
+    assert_eq!(one, vec![Action::Observe(Event::TimeoutReceived { from: NodeId(0), round: 1 })]);
+    let two = n3.handle(at(110), msg(1, ConsensusMessage::Timeout(timeout(1, 1, &genesis()))));
+    assert_eq!(
+        two[..4],
+        [
+            Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 1 }),
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 0 }),
+            Action::Persist(state(1, 1)),
+            Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
+        ],
+        "{two:#?}"
+    );
+    // With its own, that is a quorum: the TC follows at once.
+    assert!(events(&two).contains(&Event::TcFormed { tc: genesis_tc(1) }));
+    assert_eq!(n3.view().round, 2);
+
+    // Timeouts for a round ahead: the replica enters it and times out with them.
+    let (mut n3, _) = replica(3);
+    n3.handle(at(100), msg(0, ConsensusMessage::Timeout(timeout(0, 2, &genesis()))));
+    let two = n3.handle(at(110), msg(1, ConsensusMessage::Timeout(timeout(1, 2, &genesis()))));
+    assert_eq!(
+        two[..6],
+        [
+            Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 2 }),
+            round_entered(2, RoundReason::TimeoutsJoined { count: 2 }, 1_000),
+            round_timer(2, 1_110),
+            Action::Observe(Event::TimeoutSent { round: 2, high_qc_round: 0, consecutive: 0 }),
+            Action::Persist(state(2, 2)),
+            Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 2, &genesis())) },
+        ],
+        "{two:#?}"
+    );
+}
+
+#[test]
+fn stale_timer_is_ignored() {
+    let (mut n3, _) = replica(3);
+    n3.handle(at(500), msg(0, ConsensusMessage::Tc(genesis_tc(1))));
+    assert_eq!(n3.view().round, 2);
+    assert_eq!(n3.handle(at(1_000), Input::Timer(Timer::Round(1))), vec![]);
+    assert_eq!(n3.handle(at(1_000), Input::Timer(Timer::Propose(1))), vec![]);
+    assert_eq!(n3.view().last_voted_round, 0);
+    // The live timer still works.
+    let actions = n3.handle(at(1_500), Input::Timer(Timer::Round(2)));
+    assert!(events(&actions).iter().any(|e| matches!(e, Event::TimeoutSent { round: 2, .. })));
+}
+
+// =============================================================================================
+// Synchronisation and recovery.
+
+#[test]
+fn missing_parent_is_requested_from_proposer() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+
+    let actions = n0.handle(at(10), propose(2, &b2));
+    assert!(events(&actions).contains(&Event::SyncRequested { digest: b1.digest(), to: NodeId(2) }));
+    assert_eq!(
+        actions.last(),
+        Some(&Action::Send {
+            to: NodeId(2),
+            message: ConsensusMessage::SyncRequest { digest: b1.digest(), requester: NodeId(0) },
+        })
+    );
+    assert!(actions.contains(&Action::SetTimer { timer: Timer::SyncRetry, deadline: at(310) }));
+    assert!(votes_sent(&actions).is_empty(), "no vote before the chain is known");
+    assert_eq!(n0.view().round, 2, "the QC in the proposal moves the replica on");
+    assert_eq!(n0.block(&b2.digest()), None);
+
+    let actions = n0.handle(at(20), msg(2, ConsensusMessage::SyncResponse(b1.clone())));
+    let stored: Vec<&Block> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::StoreBlock(block) => Some(block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored, vec![&b1, &b2], "parent first, then the parked child");
+    assert_eq!(n0.block(&b1.digest()), Some(&b1));
+    assert_eq!(n0.block(&b2.digest()), Some(&b2));
+    assert_eq!(votes_sent(&actions), vec![(NodeId(3), vote(0, &b2))]);
+
+    // The request is settled: the same response again is neither used nor rejected.
+    assert_eq!(n0.handle(at(30), msg(2, ConsensusMessage::SyncResponse(b1.clone()))), vec![]);
+
+    // A late proposal (the replica is in round 3, led by n3) is still asked of its proposer.
+    let (mut n0, _) = replica(0);
+    n0.handle(at(1_000), msg(1, ConsensusMessage::Tc(genesis_tc(1))));
+    n0.handle(at(2_000), msg(1, ConsensusMessage::Tc(genesis_tc(2))));
+    assert_eq!(n0.view().round, 3);
+    let actions = n0.handle(at(2_010), propose(2, &b2));
+    assert!(events(&actions).contains(&Event::SyncRequested { digest: b1.digest(), to: NodeId(2) }));
+}
+
+/// `ORPHAN_BLOCKS_MAX` bounds the distinct blocks parked while their ancestors are fetched. A
+/// block already parked is not parked again, so replaying it cannot fill the buffer.
+#[test]
+#[ignore = "bug: a replayed orphan proposal is parked (and counted) again each time it arrives"]
+fn duplicate_orphan_proposals_do_not_fill_the_orphan_buffer() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    // The same valid orphan, over and over (a Byzantine peer, or a duplicating network).
+    for i in 0..ORPHAN_BLOCKS_MAX as u64 {
+        n0.handle(at(10 + i), propose(2, &b2));
+    }
+    // A new orphan must still be parked and its parent asked for.
+    let actions = n0.handle(at(5_000), propose(3, &b3));
+    assert!(
+        events(&actions).contains(&Event::SyncRequested { digest: b2.digest(), to: NodeId(3) }),
+        "{actions:#?}"
+    );
+}
+
+#[test]
+fn recovered_replica_does_not_vote_again_in_its_last_voted_round() {
+    let recovered = state(1, 1);
+    let (mut n3, start) = replica_with(3, Parameters::default(), Some(recovered.clone()));
+    assert_eq!(
+        start,
+        vec![
+            Action::Observe(Event::Recovered { round: 1, last_voted_round: 1, committed_height: 0 }),
+            round_entered(1, RoundReason::Start, 1_000),
+            round_timer(1, 1_000),
+            Action::Persist(recovered),
+        ]
+    );
+
+    let b1 = proposal(1, &genesis(), vec![]);
+    let actions = n3.handle(at(10), propose(1, &b1));
+    assert_eq!(
+        actions,
+        vec![
+            Action::Observe(Event::ProposalReceived { from: NodeId(1), block: BlockInfo::from(&b1) }),
+            Action::StoreBlock(b1.clone()),
+            Action::Observe(Event::VoteWithheld {
+                block: b1.digest(),
+                round: 1,
+                reason: NoVoteReason::AlreadyVoted { last_voted_round: 1 },
+            }),
+        ]
+    );
+}
