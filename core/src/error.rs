@@ -77,6 +77,9 @@ pub enum Error {
         /// This node's round.
         ours: Round,
     },
+    /// A round or height beyond [`crate::messages::ROUND_MAX`].
+    #[error("round or height {0} is out of range")]
+    OutOfRange(u64),
     /// A sync response carries a block nobody asked for.
     #[error("unsolicited block {0}")]
     Unsolicited(Digest),

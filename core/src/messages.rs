@@ -22,6 +22,17 @@ use std::collections::BTreeSet;
 /// The most batch digests one block may carry (keeps a proposal well under the frame limit).
 pub const BLOCK_PAYLOAD_MAX: usize = 4096;
 
+/// The largest round or height a message may name (2^48: at a thousand rounds a second, about
+/// 8,900 years). Checked before any arithmetic, so `round + 1` can never overflow on peer input.
+pub const ROUND_MAX: Round = 1 << 48;
+
+fn check_range(values: &[u64]) -> Result<(), Error> {
+    match values.iter().find(|v| **v > ROUND_MAX) {
+        None => Ok(()),
+        Some(value) => Err(Error::OutOfRange(*value)),
+    }
+}
+
 /// What a vote signs: "I vote for block `block` at `round`, height `height`".
 fn vote_statement(block: &Digest, round: Round, height: Height) -> Digest {
     Digest::of_parts(&[b"vote", &block.0, &round.to_le_bytes(), &height.to_le_bytes()])
@@ -75,6 +86,7 @@ impl QuorumCert {
 
     /// Checks everything but the signatures, which it adds to `batch`.
     fn check<'c>(&self, committee: &'c Committee, batch: &mut SignatureBatch<'c>) -> Result<(), Error> {
+        check_range(&[self.round, self.height])?;
         if self.is_genesis() {
             return if *self == Self::genesis() { Ok(()) } else { Err(Error::ForgedGenesis) };
         }
@@ -144,6 +156,7 @@ impl TimeoutCert {
 
     /// Checks everything but the signatures, which it adds to `batch`.
     fn check<'c>(&self, committee: &'c Committee, batch: &mut SignatureBatch<'c>) -> Result<(), Error> {
+        check_range(&[self.round])?;
         check_signers(committee, "TC", self.round, self.timeouts.iter().map(|(id, _, _)| *id))?;
         if self.timeouts.iter().any(|(_, _, hqc)| *hqc >= self.round) {
             return Err(Error::BadCertificateSignature { kind: "TC", round: self.round });
@@ -248,6 +261,8 @@ impl Block {
     /// Checks the block on its own: leader, signature, embedded certificates and structure.
     /// Whether it is *safe to vote for* is a separate question (see the consensus safety rules).
     pub fn verify(&self, committee: &Committee) -> Result<(), Error> {
+        check_range(&[self.round, self.height, self.qc.round, self.qc.height])?;
+        check_range(&[self.tc.as_ref().map_or(0, |tc| tc.round)])?;
         if !committee.contains(self.author) {
             return Err(Error::UnknownSigner(self.author));
         }
@@ -320,8 +335,9 @@ impl Vote {
         Self { block: digest, round: block.round, height: block.height, author, signature }
     }
 
-    /// Checks membership and the signature.
+    /// Checks membership, ranges and the signature.
     pub fn verify(&self, committee: &Committee) -> Result<(), Error> {
+        check_range(&[self.round, self.height])?;
         let statement = vote_statement(&self.block, self.round, self.height);
         if committee.verifier(self.author)?.verify(&statement, &self.signature) {
             Ok(())
@@ -354,6 +370,7 @@ impl Timeout {
 
     /// Checks membership, the signature and the carried QC.
     pub fn verify(&self, committee: &Committee) -> Result<(), Error> {
+        check_range(&[self.round])?;
         if self.high_qc.round >= self.round {
             return Err(Error::MalformedBlock("a timeout's high QC must be from an earlier round"));
         }

@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
 struct RoundVotes {
-    /// Which block each voter voted for (to detect equivocation).
-    choice: BTreeMap<NodeId, Digest>,
-    /// Votes per block.
-    by_block: BTreeMap<Digest, (Height, BTreeMap<NodeId, Signature>)>,
+    /// Which statement (block and height) each voter signed, to detect equivocation.
+    choice: BTreeMap<NodeId, (Digest, Height)>,
+    /// Votes per signed statement. Keyed by the whole statement, not the digest alone: a vote
+    /// for the right digest at a wrong height verifies on its own but would spoil the QC.
+    by_statement: BTreeMap<(Digest, Height), BTreeMap<NodeId, Signature>>,
     formed: bool,
 }
 
@@ -50,14 +51,14 @@ impl Aggregator {
         vote: &Vote,
     ) -> Result<Option<QuorumCert>, Error> {
         let round = self.votes.entry(vote.round).or_default();
+        let statement = (vote.block, vote.height);
         match round.choice.get(&vote.author) {
-            Some(digest) if *digest == vote.block => return Ok(None),
+            Some(earlier) if *earlier == statement => return Ok(None),
             Some(_) => return Err(Error::Equivocation { author: vote.author, round: vote.round }),
             None => {}
         }
-        round.choice.insert(vote.author, vote.block);
-        let (_, signatures) =
-            round.by_block.entry(vote.block).or_insert_with(|| (vote.height, BTreeMap::new()));
+        round.choice.insert(vote.author, statement);
+        let signatures = round.by_statement.entry(statement).or_default();
         signatures.insert(vote.author, vote.signature);
         if round.formed || signatures.len() < committee.quorum_threshold() {
             return Ok(None);

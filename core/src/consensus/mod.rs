@@ -55,6 +55,11 @@ pub const FUTURE_ROUNDS_MAX: Round = 1_000;
 /// The most blocks kept while their ancestors are being fetched.
 pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
 
+/// Each missing block is asked of this many peers in turn (cycling through the committee) before
+/// the replica gives up on it and drops the blocks waiting for it; a later proposal that needs
+/// it will ask again.
+const SYNC_ATTEMPTS_MAX: u16 = 10;
+
 /// The most backoff doublings of the round timeout (the cap in milliseconds applies anyway).
 const BACKOFF_EXPONENT_MAX: u32 = 16;
 
@@ -236,7 +241,7 @@ pub struct Consensus {
     /// Blocks whose ancestry reaches the committed block, by digest (includes the committed one).
     blocks: BTreeMap<Digest, Block>,
     /// Blocks waiting for a missing parent, keyed by that parent.
-    orphans: BTreeMap<Digest, Vec<(NodeId, Block)>>,
+    orphans: BTreeMap<Digest, Vec<(Digest, Block)>>,
     orphan_count: usize,
     /// Blocks being fetched: digest -> (peer first asked, attempts so far).
     sync_requests: BTreeMap<Digest, (NodeId, u16)>,
@@ -271,7 +276,14 @@ impl Consensus {
         params.validate().expect("parameters are validated by the host before start");
         let was_recovered = recovered.is_some();
         let state = recovered.unwrap_or_else(PersistentState::genesis);
-        assert!(state.last_voted_round <= state.round.max(state.last_voted_round));
+        // Paired with `check_invariants` on the write side: what was persisted must still hold.
+        assert!(
+            state.high_qc.round < state.round || state.round == 0,
+            "recovered high QC {} is not from before the recovered round {}",
+            state.high_qc.round,
+            state.round
+        );
+        assert!(state.committed.round <= state.high_qc.round, "recovered commit is not certified");
         let committed_digest = state.committed.digest();
         let mut blocks = BTreeMap::new();
         blocks.insert(committed_digest, state.committed.clone());
@@ -758,10 +770,13 @@ impl Consensus {
             // block is on an abandoned fork (or below our history). Nothing to do with it.
             return;
         }
-        if self.orphan_count >= ORPHAN_BLOCKS_MAX {
+        let digest = block.digest();
+        let siblings = self.orphans.entry(parent).or_default();
+        // A replayed orphan must not take a second place in the bounded buffer.
+        if siblings.iter().any(|(d, _)| *d == digest) || self.orphan_count >= ORPHAN_BLOCKS_MAX {
             return;
         }
-        self.orphans.entry(parent).or_default().push((from, block));
+        siblings.push((digest, block));
         self.orphan_count += 1;
         let ask = if from == self.id { self.committee.leader(self.round) } else { from };
         self.request_block(parent, ask);
@@ -902,12 +917,21 @@ impl Consensus {
             self.sync_requests.iter().map(|(digest, (peer, attempts))| (*digest, *peer, *attempts)).collect();
         for (digest, first_peer, attempts) in requests {
             let attempts = attempts.saturating_add(1);
+            if attempts >= SYNC_ATTEMPTS_MAX {
+                self.sync_requests.remove(&digest);
+                if let Some(children) = self.orphans.remove(&digest) {
+                    self.orphan_count -= children.len();
+                }
+                continue;
+            }
             self.sync_requests.insert(digest, (first_peer, attempts));
             let peer = self.next_peer(first_peer, attempts);
             self.observe(Event::SyncRequested { digest, to: peer });
             self.send(peer, ConsensusMessage::SyncRequest { digest, requester: self.id });
         }
-        self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
+        if !self.sync_requests.is_empty() {
+            self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
+        }
     }
 
     fn on_sync_request(&mut self, digest: Digest, requester: NodeId) {
