@@ -51,3 +51,40 @@ impl<S: StoreBackend> StoreActor<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreActor;
+    use crate::store::{MemStore, StoreCommand};
+    use futures::channel::{mpsc, oneshot};
+    use futures::executor::LocalPool;
+    use futures::task::LocalSpawnExt as _;
+    use futures::SinkExt as _;
+
+    #[test]
+    fn write_is_acknowledged_then_readable_and_notify_read_waits_for_the_write() {
+        let mut pool = LocalPool::new();
+        let (mut tx, rx) = mpsc::channel(8);
+        pool.spawner().spawn_local(StoreActor::new(MemStore::new(), rx).run()).unwrap();
+
+        // A notify-read for a key nobody wrote yet stays pending...
+        let (notify_tx, mut notified) = oneshot::channel();
+        pool.run_until(tx.send(StoreCommand::NotifyRead { key: b"k".to_vec(), reply: notify_tx })).unwrap();
+        pool.run_until_stalled();
+        assert_eq!(notified.try_recv().unwrap(), None, "nothing written yet");
+
+        // ...until the write, which is acknowledged and wakes the reader.
+        let (ack_tx, ack) = oneshot::channel();
+        let write = StoreCommand::Write { key: b"k".to_vec(), value: b"v".to_vec(), ack: Some(ack_tx) };
+        pool.run_until(tx.send(write)).unwrap();
+        pool.run_until(ack).expect("write acknowledged");
+        assert_eq!(pool.run_until(notified).unwrap(), b"v".to_vec());
+
+        let (read_tx, read) = oneshot::channel();
+        pool.run_until(tx.send(StoreCommand::Read { key: b"k".to_vec(), reply: read_tx })).unwrap();
+        assert_eq!(pool.run_until(read).unwrap(), Some(b"v".to_vec()));
+        let (read_tx, read) = oneshot::channel();
+        pool.run_until(tx.send(StoreCommand::Read { key: b"missing".to_vec(), reply: read_tx })).unwrap();
+        assert_eq!(pool.run_until(read).unwrap(), None);
+    }
+}
