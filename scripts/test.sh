@@ -39,4 +39,10 @@ digest() { sed -E 's/.*"trace_digest":"([0-9a-f]+)".*/\1/' <<<"$1"; }
 grep -q '"committed_blocks":1000' <<<"$first"
 grep -q '"violations":\[\]' <<<"$first"
 
+step "page: build the wasm and its bindings"
+bash scripts/build-web.sh
+
+step "page: end-to-end tests in headless Chromium"
+(cd tests/e2e && npm ci --no-audit --no-fund && npm test)
+
 step "all checks passed"

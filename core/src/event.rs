@@ -321,3 +321,155 @@ pub struct Observed {
     /// What.
     pub event: Event,
 }
+
+fn block_name(digest: &Digest, round: Round) -> String {
+    format!("B{round}·{}", &digest.short()[..4])
+}
+
+impl Observed {
+    /// One sentence saying what happened and why, tied to the protocol rule. The page's
+    /// narration and the native node's logs use it; nothing here decides anything.
+    pub fn narrate(&self) -> String {
+        let node = format!("Node {}", self.node.0);
+        match &self.event {
+            Event::RoundEntered { round, leader, reason, timeout_ms } => {
+                let why = match reason {
+                    RoundReason::Start => "it started (or restarted from its store)".to_string(),
+                    RoundReason::Qc { qc_round } => format!("it saw a QC for round {qc_round}"),
+                    RoundReason::Tc { tc_round } => {
+                        format!("round {tc_round} timed out: {tc_round}'s timeout certificate moves everyone on")
+                    }
+                    RoundReason::TimeoutsJoined { count } => {
+                        format!("{count} replicas gave up on this round, so at least one honest replica did; it joins them")
+                    }
+                };
+                format!("{node} enters round {round} (leader: node {}) because {why}; its round timer is {timeout_ms} ms.", leader.0)
+            }
+            Event::ProposalSent { block } => format!(
+                "{node} leads round {} and proposes {} at height {}, extending the block certified in round {}{} with {} batch(es).",
+                block.round,
+                block_name(&block.digest, block.round),
+                block.height,
+                block.qc_round,
+                block.tc_round.map(|r| format!(" and carrying the timeout certificate of round {r}")).unwrap_or_default(),
+                block.payload_batches
+            ),
+            Event::ProposalDeferred { round, until } => format!(
+                "{node} leads round {round} but has nothing to propose: it waits until {until} (max block delay) instead of spinning empty blocks."
+            ),
+            Event::ProposalReceived { from, block } => format!(
+                "{node} receives {} from node {} (round {}, height {}).",
+                block_name(&block.digest, block.round),
+                from.0,
+                block.round,
+                block.height
+            ),
+            Event::VoteSent { block, round, to, rule } => {
+                let why = match rule {
+                    VoteRule::ConsecutiveQc => format!(
+                        "it extends the block certified in round {} (2-chain voting rule: QC from the previous round)",
+                        round - 1
+                    ),
+                    VoteRule::TcWithHighestQc { tc_high_qc_round } => format!(
+                        "round {} timed out and the block's QC is at least the highest QC in the TC (round {tc_high_qc_round}), so it abandons nothing that could be committed",
+                        round - 1
+                    ),
+                    VoteRule::ExtendsLock { locked_round } => {
+                        format!("its QC is at least the locked round {locked_round} (3-chain voting rule)")
+                    }
+                };
+                format!("{node} votes for {} and sends the vote to node {}, the next leader: {why}.", block_name(block, *round), to.0)
+            }
+            Event::VoteWithheld { block, round, reason } => {
+                let why = match reason {
+                    NoVoteReason::AlreadyVoted { last_voted_round } => {
+                        format!("it already voted or timed out in round {last_voted_round} (one vote per round)")
+                    }
+                    NoVoteReason::NotCurrentRound { round } => format!("it is no longer in that round (it is in round {round})"),
+                    NoVoteReason::NotJustified => {
+                        "the block skips a round without a timeout certificate".to_string()
+                    }
+                    NoVoteReason::QcBelowTcHighQc { qc_round, tc_high_qc_round } => format!(
+                        "its QC (round {qc_round}) is below the highest QC in its TC (round {tc_high_qc_round}): it could abandon a committed block"
+                    ),
+                    NoVoteReason::BelowLock { qc_round, locked_round } => {
+                        format!("its QC (round {qc_round}) is below the locked round {locked_round}")
+                    }
+                };
+                format!("{node} does not vote for {}: {why}.", block_name(block, *round))
+            }
+            Event::PayloadAwaited { block, batches } => format!(
+                "{node} waits for the {batches} batch(es) of {} before voting: a vote promises the data is available.",
+                block.short()
+            ),
+            Event::VoteReceived { from, block, round } => {
+                format!("{node} receives node {}'s vote for {}.", from.0, block_name(block, *round))
+            }
+            Event::QcFormed { qc } => format!(
+                "{node} gathers {} votes for {}: a quorum certificate (n − f signatures).",
+                qc.votes.len(),
+                block_name(&qc.block, qc.round)
+            ),
+            Event::HighQcUpdated { round, block } => {
+                format!("{node}'s highest certified block is now {}.", block_name(block, *round))
+            }
+            Event::LockUpdated { locked_round } => format!("{node} locks on round {locked_round}."),
+            Event::TimeoutSent { round, high_qc_round, consecutive } => format!(
+                "{node} gives up on round {round} (no progress before its timer; {consecutive} in a row): it stops voting in it and broadcasts a timeout carrying its highest QC (round {high_qc_round})."
+            ),
+            Event::TimeoutReceived { from, round } => format!("{node} receives node {}'s timeout for round {round}.", from.0),
+            Event::TcFormed { tc } => format!(
+                "{node} gathers {} timeouts for round {}: a timeout certificate; the next leader may propose without a QC for round {}.",
+                tc.timeouts.len(),
+                tc.round,
+                tc.round
+            ),
+            Event::BlockCommitted { block, chain } => {
+                let rule = if chain.len() >= 3 {
+                    format!("three certified blocks in consecutive rounds {chain:?} (3-chain rule)")
+                } else {
+                    format!("certified blocks in consecutive rounds {chain:?} form a 2-chain")
+                };
+                let rule = match chain.first() {
+                    Some(head) if *head != block.round => {
+                        format!("it is an ancestor of the round-{head} block, which commits because {rule}")
+                    }
+                    _ => rule,
+                };
+                format!(
+                    "{node} commits {} at height {}: {rule}, so no conflicting block can ever be certified.",
+                    block_name(&block.digest, block.round),
+                    block.height
+                )
+            }
+            Event::ConflictingCommit { block, committed_height } => format!(
+                "{node} sees a certified chain through {} that conflicts with its commits up to height {committed_height}: only possible with more than f Byzantine replicas. It refuses it.",
+                block_name(&block.digest, block.round)
+            ),
+            Event::MessageRejected { from, kind, reason } => {
+                format!("{node} rejects a {kind} from node {}: {reason}.", from.0)
+            }
+            Event::SyncRequested { digest, to } => {
+                format!("{node} is missing block {} and asks node {} for it.", digest.short(), to.0)
+            }
+            Event::SyncServed { digest, to } => format!("{node} sends block {} to node {}.", digest.short(), to.0),
+            Event::Recovered { round, last_voted_round, committed_height } => format!(
+                "{node} restarts from its store: round {round}, last voted round {last_voted_round}, committed height {committed_height}. It will never vote in round {last_voted_round} again."
+            ),
+            Event::BatchSealed { digest, transactions, bytes, reason } => format!(
+                "{node}'s mempool seals batch {} ({transactions} tx, {bytes} B, {}) and broadcasts it; consensus will propose only its digest.",
+                digest.short(),
+                match reason {
+                    SealReason::Full => "full",
+                    SealReason::Timer => "max batch delay",
+                }
+            ),
+            Event::BatchReceived { digest, author } => {
+                format!("{node} stores batch {} from node {}.", digest.short(), author.0)
+            }
+            Event::BatchesRequested { digests, to } => {
+                format!("{node} asks node {} for {} missing batch(es).", to.0, digests.len())
+            }
+        }
+    }
+}

@@ -1,2 +1,390 @@
-//! The browser host (issue 4): will wrap [`hotstuff_core::sim::Simulation`] for JavaScript with
-//! wasm-bindgen. Empty until then; it exists so the workspace layout is final.
+//! The browser host: a whole HotStuff committee running in one page.
+//!
+//! [`WebSim`] wraps the core's deterministic [`Simulation`] for JavaScript. The protocol runs
+//! here, in wasm; the page only draws what it is handed (views of the replicas, messages in
+//! flight, the block tree, narrated events) and forwards the learner's interventions. Because
+//! the simulator is the same code as `hotstuff sim`, the same seed gives the same trace digest in
+//! the page and on the command line.
+//!
+//! Time is driven by the page: each animation frame asks [`WebSim::advance_to`] for a slice of
+//! virtual time with a step budget, so that one frame never blocks for long.
+
+use hotstuff_core::event::{BlockInfo, Event, Observed};
+use hotstuff_core::sim::{DropReason, Fault, SimConfig, Simulation, TraceEntry};
+use hotstuff_core::{CommitRule, Digest, NodeId, Time};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use wasm_bindgen::prelude::*;
+
+/// Events handed to the page per call are capped: a page left in the background must not
+/// receive a million lines at once when it comes back.
+const EVENTS_PER_TAKE_MAX: usize = 5_000;
+
+/// Blocks kept for the block tree (the most recent ones by height).
+const TREE_BLOCKS_MAX: usize = 400;
+
+/// Sets up panic messages in the browser console.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A fresh random seed, from the browser's crypto API (the only randomness the page draws;
+/// everything after is derived from the seed).
+#[wasm_bindgen]
+pub fn random_seed() -> u32 {
+    let mut bytes = [0u8; 4];
+    // Without a working crypto source, fall back to a fixed seed: a fresh seed is a nicety.
+    if getrandom::fill(&mut bytes).is_err() {
+        return 1;
+    }
+    u32::from_le_bytes(bytes)
+}
+
+/// One narrated event for the page.
+#[derive(Debug, Serialize)]
+struct UiEvent {
+    /// Virtual time, ms.
+    time: u64,
+    /// Step at which it happened (for rewinding to it).
+    step: u64,
+    /// The replica, if any.
+    node: Option<u16>,
+    /// A short category the page styles by.
+    kind: &'static str,
+    /// Whether the page's narration shows it by default (the rest is detail).
+    major: bool,
+    /// The sentence.
+    text: String,
+}
+
+/// A block in the tree view.
+#[derive(Debug, Serialize)]
+struct UiBlock {
+    digest: String,
+    parent: String,
+    round: u64,
+    height: u64,
+    author: u16,
+    qc_round: u64,
+    tc_round: Option<u64>,
+    batches: u32,
+    certified: bool,
+    committed: bool,
+}
+
+/// A committee simulation, for JavaScript.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct WebSim {
+    sim: Simulation,
+    blocks: BTreeMap<Digest, BlockInfo>,
+    certified: BTreeMap<Digest, ()>,
+    committed: BTreeMap<Digest, ()>,
+    pending: Vec<UiEvent>,
+}
+
+#[wasm_bindgen]
+impl WebSim {
+    /// A committee of `nodes` replicas from `seed`, with `drop_ppm` random loss (per million)
+    /// and the 2-chain (default) or 3-chain commit rule.
+    #[wasm_bindgen(constructor)]
+    pub fn new(nodes: u16, seed: u32, drop_ppm: u32, three_chain: bool) -> Self {
+        let mut config = SimConfig {
+            nodes: nodes.clamp(1, 64),
+            seed: u64::from(seed),
+            record_trace: true,
+            ..SimConfig::default()
+        };
+        config.net.drop_ppm = drop_ppm.min(1_000_000);
+        if three_chain {
+            config.params.commit_rule = CommitRule::ThreeChain;
+        }
+        let mut web = Self {
+            sim: Simulation::new(config),
+            blocks: BTreeMap::new(),
+            certified: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            pending: Vec::new(),
+        };
+        web.collect();
+        web
+    }
+
+    /// Virtual time, ms.
+    pub fn now(&self) -> f64 {
+        self.sim.now().as_ms() as f64
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> f64 {
+        self.sim.stats().steps as f64
+    }
+
+    /// Committee size.
+    pub fn size(&self) -> u16 {
+        self.sim.config().nodes
+    }
+
+    /// Processes the next event. Returns false if nothing is left or an invariant broke.
+    pub fn step(&mut self) -> bool {
+        let stepped = self.sim.step().unwrap_or(false);
+        self.collect();
+        stepped
+    }
+
+    /// Runs events up to `until_ms` with at most `max_steps` steps; true once `until_ms` is
+    /// reached. Stops (returning true) at a violation: the safety panel shows it.
+    pub fn advance_to(&mut self, until_ms: f64, max_steps: u32) -> bool {
+        let reached =
+            self.sim.advance_to(Time(until_ms.max(0.0) as u64), u64::from(max_steps)).unwrap_or(true);
+        self.collect();
+        reached
+    }
+
+    /// Replays a fresh run to `steps` steps and `time_ms` (where an intervention was made).
+    pub fn replay_to(&mut self, steps: f64, time_ms: f64) {
+        // A violation during replay is recorded by the simulator and shown like any other.
+        let _ = self.sim.replay_to(steps as u64, Time(time_ms as u64));
+        self.collect();
+    }
+
+    /// Runs (without animation) until every running replica committed `height`, or `max_ms` of
+    /// virtual time passed: exactly what `hotstuff sim --blocks <height>` does.
+    pub fn run_until_height(&mut self, height: f64, max_ms: f64) -> bool {
+        let height = height as u64;
+        let reached =
+            self.sim.run_until(|s| s.min_committed_height() >= height, max_ms as u64).unwrap_or(false);
+        self.collect();
+        reached
+    }
+
+    /// The narrated events since the last call: `[{time, step, node, kind, major, text}]`.
+    pub fn take_events(&mut self) -> JsValue {
+        let take = self.pending.len().min(EVENTS_PER_TAKE_MAX);
+        let events: Vec<UiEvent> = self.pending.drain(..take).collect();
+        to_js(&events)
+    }
+
+    /// Every replica: `[{id, up, round, leader, last_voted_round, locked_round, high_qc_round,
+    /// committed_height, ...}]`.
+    pub fn views(&self) -> JsValue {
+        to_js(&self.sim.views())
+    }
+
+    /// Messages on the wire: `[{id, from, to, kind, round, sent, arrives}]`.
+    pub fn in_flight(&self) -> JsValue {
+        let messages: Vec<_> = self.sim.in_flight().collect();
+        to_js(&messages)
+    }
+
+    /// The recent block tree: `[{digest, parent, round, height, author, certified, committed, ...}]`.
+    pub fn blocks(&self) -> JsValue {
+        let blocks: Vec<UiBlock> = self
+            .blocks
+            .iter()
+            .map(|(digest, b)| UiBlock {
+                digest: digest.short(),
+                parent: b.parent.short(),
+                round: b.round,
+                height: b.height,
+                author: b.author.0,
+                qc_round: b.qc_round,
+                tc_round: b.tc_round,
+                batches: b.payload_batches,
+                certified: self.certified.contains_key(digest),
+                committed: self.committed.contains_key(digest),
+            })
+            .collect();
+        to_js(&blocks)
+    }
+
+    /// Counters: `{steps, messages_sent, timeouts, qcs, tcs, ...}`.
+    pub fn stats(&self) -> JsValue {
+        to_js(self.sim.stats())
+    }
+
+    /// The partition group of each replica.
+    pub fn groups(&self) -> Vec<u16> {
+        self.sim.partition_groups().to_vec()
+    }
+
+    /// The fingerprint of the run so far (hex).
+    pub fn trace_digest(&self) -> String {
+        hex(&self.sim.trace_digest().0)
+    }
+
+    /// The first broken invariant, if any, with seed, step and the last trace lines.
+    pub fn violation(&self) -> Option<String> {
+        self.sim.violation().map(|v| v.to_string())
+    }
+
+    /// Crashes a replica (volatile state lost, store kept).
+    pub fn crash(&mut self, node: u16) {
+        self.sim.crash(NodeId(node));
+        self.collect();
+    }
+
+    /// Restarts a crashed replica from its store.
+    pub fn restart(&mut self, node: u16) {
+        self.sim.restart(NodeId(node));
+        self.collect();
+    }
+
+    /// Splits the network: `groups[i]` is replica `i`'s side.
+    pub fn partition(&mut self, groups: Vec<u16>) {
+        let mut sides: BTreeMap<u16, Vec<NodeId>> = BTreeMap::new();
+        for (i, g) in groups.iter().enumerate() {
+            sides.entry(*g).or_default().push(NodeId(i as u16));
+        }
+        self.sim.partition(sides.into_values().collect());
+        self.collect();
+    }
+
+    /// Reconnects everyone.
+    pub fn heal(&mut self) {
+        self.sim.heal();
+        self.collect();
+    }
+
+    /// Sets the random loss rate, per million.
+    pub fn set_drop_ppm(&mut self, drop_ppm: u32) {
+        self.sim.set_drop_ppm(drop_ppm.min(1_000_000));
+        self.collect();
+    }
+
+    /// Adds delay to the link `from -> to`.
+    pub fn set_link_delay(&mut self, from: u16, to: u16, extra_ms: u32) {
+        self.sim.set_link_delay(NodeId(from), NodeId(to), u64::from(extra_ms));
+        self.collect();
+    }
+
+    /// Drops one message in flight; false if it already arrived.
+    pub fn drop_message(&mut self, id: f64) -> bool {
+        let dropped = self.sim.drop_message(id as u64);
+        self.collect();
+        dropped
+    }
+}
+
+impl WebSim {
+    /// Turns new trace entries into narration and block-tree updates.
+    fn collect(&mut self) {
+        let step = self.sim.stats().steps;
+        for entry in self.sim.take_trace() {
+            match entry {
+                TraceEntry::Observed(observed) => self.on_observed(step, &observed),
+                TraceEntry::Fault { time, fault } => self.pending.push(UiEvent {
+                    time: time.as_ms(),
+                    step,
+                    node: None,
+                    kind: "fault",
+                    major: true,
+                    text: describe_fault(&fault),
+                }),
+                TraceEntry::Delivered { id, time, dropped: Some(reason) }
+                    if reason != DropReason::ReceiverDown =>
+                {
+                    self.pending.push(UiEvent {
+                        time: time.as_ms(),
+                        step,
+                        node: None,
+                        kind: "drop",
+                        major: false,
+                        text: format!("Message {id} is lost ({reason:?})."),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if self.blocks.len() > TREE_BLOCKS_MAX {
+            let mut heights: Vec<(u64, Digest)> = self.blocks.iter().map(|(d, b)| (b.height, *d)).collect();
+            heights.sort();
+            for (_, digest) in heights.iter().take(self.blocks.len() - TREE_BLOCKS_MAX) {
+                self.blocks.remove(digest);
+                self.certified.remove(digest);
+                self.committed.remove(digest);
+            }
+        }
+    }
+
+    fn on_observed(&mut self, step: u64, observed: &Observed) {
+        let (kind, major) = match &observed.event {
+            Event::ProposalSent { block } | Event::ProposalReceived { block, .. } => {
+                self.blocks.entry(block.digest).or_insert_with(|| block.clone());
+                (
+                    if matches!(observed.event, Event::ProposalSent { .. }) { "propose" } else { "receive" },
+                    matches!(observed.event, Event::ProposalSent { .. }),
+                )
+            }
+            Event::QcFormed { qc } => {
+                self.certified.insert(qc.block, ());
+                ("qc", true)
+            }
+            Event::HighQcUpdated { block, .. } => {
+                self.certified.insert(*block, ());
+                ("state", false)
+            }
+            Event::BlockCommitted { block, .. } => {
+                // Narrate a block's first commit by default, not all n of them.
+                let first = self.committed.insert(block.digest, ()).is_none();
+                ("commit", first)
+            }
+            Event::RoundEntered { .. } => ("round", false),
+            Event::ProposalDeferred { .. } => ("wait", false),
+            Event::VoteSent { .. } => ("vote", true),
+            Event::VoteWithheld { .. } => ("novote", true),
+            Event::VoteReceived { .. } | Event::TimeoutReceived { .. } => ("receive", false),
+            Event::PayloadAwaited { .. } => ("wait", false),
+            Event::LockUpdated { .. } => ("state", false),
+            Event::TimeoutSent { .. } => ("timeout", true),
+            Event::TcFormed { .. } => ("tc", true),
+            Event::ConflictingCommit { .. } => ("violation", true),
+            Event::MessageRejected { .. } => ("reject", true),
+            Event::SyncRequested { .. } | Event::SyncServed { .. } => ("sync", true),
+            Event::Recovered { .. } => ("fault", true),
+            Event::BatchSealed { .. } | Event::BatchReceived { .. } | Event::BatchesRequested { .. } => {
+                ("batch", false)
+            }
+        };
+        self.pending.push(UiEvent {
+            time: observed.time.as_ms(),
+            step,
+            node: Some(observed.node.0),
+            kind,
+            major,
+            text: observed.narrate(),
+        });
+    }
+}
+
+fn describe_fault(fault: &Fault) -> String {
+    match fault {
+        Fault::Crash(node) => {
+            format!("Node {} crashes: its actors stop and its memory is lost; its store survives.", node.0)
+        }
+        Fault::Restart(node) => {
+            format!("Node {} restarts and reloads its safety state from its store.", node.0)
+        }
+        Fault::Partition(groups) => {
+            let sides: Vec<String> = groups
+                .iter()
+                .map(|g| g.iter().map(|n| n.0.to_string()).collect::<Vec<_>>().join(","))
+                .collect();
+            format!("The network splits into {{{}}}: messages cross no boundary.", sides.join("} | {"))
+        }
+        Fault::Heal => "The network heals: every link works again.".to_string(),
+        Fault::DropRate(ppm) => format!("Random loss set to {:.1}% of messages.", f64::from(*ppm) / 10_000.0),
+        Fault::LinkDelay(from, to, ms) => format!("The link {} → {} gets {ms} ms extra delay.", from.0, to.0),
+        Fault::DropMessage(id) => format!("Message {id} is dropped by hand."),
+    }
+}
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    // Plain data always converts; a failure would be a bug in this file.
+    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("converts to a JS value")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -500,6 +500,47 @@ impl Simulation {
         }
     }
 
+    /// Steps the events up to `until`, but at most `max_steps` of them (a host drawing frames
+    /// slices its work this way). Returns `Ok(true)` when everything up to `until` is done (the
+    /// clock is then at `until`), `Ok(false)` when the budget ran out first.
+    pub fn advance_to(&mut self, until: Time, max_steps: u64) -> Result<bool, Violation> {
+        for _ in 0..max_steps {
+            if self.next_event_time().is_none_or(|t| t > until) {
+                break;
+            }
+            self.step()?;
+        }
+        if self.next_event_time().is_some_and(|t| t <= until) {
+            return Ok(false);
+        }
+        if until > self.now() {
+            self.shared.now.set(until);
+        }
+        Ok(true)
+    }
+
+    /// Brings a fresh run to exactly `steps` steps with the clock at `time`: where an earlier
+    /// run stood when an intervention was made. Replaying interventions at the same points
+    /// reproduces that run exactly (rewind, shared links).
+    pub fn replay_to(&mut self, steps: u64, time: Time) -> Result<(), Violation> {
+        while self.stats.steps < steps {
+            if !self.step()? {
+                break;
+            }
+        }
+        assert!(
+            self.next_event_time().is_none_or(|t| t >= time) && time >= self.now(),
+            "replay point ({steps} steps, {time}) is not one this run passes through"
+        );
+        self.shared.now.set(time);
+        Ok(())
+    }
+
+    /// Takes the trace entries recorded since the last call (with `record_trace`).
+    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+        std::mem::take(&mut self.trace)
+    }
+
     // -------------------------------------------------------------------------------------------
     // Faults.
 

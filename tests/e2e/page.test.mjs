@@ -1,0 +1,164 @@
+// End-to-end tests of the page in real headless Chromium (Debian's package, driven by
+// playwright-core). Run from scripts/test.sh after scripts/build-web.sh.
+//
+// They check what a learner relies on: the page loads cleanly, the committee makes progress,
+// pause / step / crash / share / rewind behave, and the wasm run is the very run `hotstuff sim`
+// makes natively (same trace digest). Screenshots land in test-results/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { serve } from './server.mjs';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const SHOTS = ROOT + 'test-results/';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-quic'];
+
+let server, browser, base;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  server = await serve(ROOT + 'www');
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+/// Opens the page; returns it with the console errors it collects.
+async function open(hash = '') {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(base + (hash ? '#' + hash : ''));
+  await page.waitForFunction(() => window.hotstuff && window.hotstuff.sim && window.hotstuffFirstFrameMs);
+  return { page, errors };
+}
+
+const minHeight = (page) => page.evaluate(() => {
+  const views = window.hotstuff.sim.views().filter((v) => v.up);
+  return Math.min(...views.map((v) => v.committed_height));
+});
+
+test('the page loads without console errors, rounds advance and blocks commit', async () => {
+  const { page, errors } = await open('seed=1&n=4');
+  const firstFrame = await page.evaluate(() => window.hotstuffFirstFrameMs);
+  const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
+  console.log(`# wasm ${wasm.length} bytes raw, ${gzipSync(wasm, { level: 9 }).length} bytes gzip; first animated frame ${firstFrame.toFixed(0)} ms after navigation`);
+  await page.screenshot({ path: SHOTS + 'page-start.png' });
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.5; });
+  await page.waitForFunction(() => Math.min(...window.hotstuff.sim.views().map((v) => v.committed_height)) >= 5, null, { timeout: 30_000 });
+  const round = await page.evaluate(() => Math.max(...window.hotstuff.sim.views().map((v) => v.round)));
+  assert.ok(round >= 6, `rounds advance (round ${round})`);
+  const lines = await page.locator('#log li.commit').count();
+  assert.ok(lines >= 1, 'commits are narrated');
+  assert.match(await page.locator('#log li.commit').first().textContent(), /2-chain/);
+  assert.equal(await page.locator('#safety-state').textContent(), 'holding');
+  await page.screenshot({ path: SHOTS + 'page-running.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('pause stops time and step advances exactly one event', async () => {
+  const { page, errors } = await open('seed=2&n=4');
+  await page.keyboard.press('Space');
+  const t0 = await page.evaluate(() => window.hotstuff.sim.now());
+  await page.waitForTimeout(400);
+  const t1 = await page.evaluate(() => window.hotstuff.sim.now());
+  assert.equal(t1, t0, 'paused time does not move');
+  const s0 = await page.evaluate(() => window.hotstuff.sim.steps());
+  await page.click('#step');
+  const s1 = await page.evaluate(() => window.hotstuff.sim.steps());
+  assert.equal(s1, s0 + 1, 'one step is one event');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a crashed node is shown and the other three keep committing', async () => {
+  const { page, errors } = await open('seed=3&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.5; });
+  await page.waitForFunction(() => Math.min(...window.hotstuff.sim.views().map((v) => v.committed_height)) >= 2, null, { timeout: 30_000 });
+  await page.click('g.node[data-node="2"]');
+  await page.click('#crash');
+  await page.waitForSelector('g.node.down[data-node="2"]');
+  const before = await minHeight(page);
+  await page.evaluate(() => { window.hotstuff.state.speed = 2; });
+  await page.waitForFunction((h) => {
+    const live = window.hotstuff.sim.views().filter((v) => v.up);
+    return live.length === 3 && Math.min(...live.map((v) => v.committed_height)) >= h + 5;
+  }, before, { timeout: 60_000 });
+  assert.equal(await page.locator('#safety-state').textContent(), 'holding');
+  await page.screenshot({ path: SHOTS + 'page-crash.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a shared link replays the exact run (same trace digest)', async () => {
+  const { page, errors } = await open('seed=7&n=5');
+  await page.evaluate(() => {
+    const h = window.hotstuff;
+    h.pause();
+    h.sim.advance_to(1500, 1e9);
+    h.intervene('crash', 1);
+    h.sim.advance_to(4000, 1e9);
+    h.intervene('partition', [0, 0, 0, 1, 1]);
+    h.sim.advance_to(6000, 1e9);
+    h.intervene('heal', null);
+    h.sim.advance_to(9000, 1e9);
+  });
+  await page.click('#share');
+  const url = page.url();
+  const digest = await page.evaluate(() => window.hotstuff.sim.trace_digest());
+  assert.match(url, /iv=/);
+  const other = await browser.newPage();
+  await other.goto(url);
+  await other.waitForFunction(() => window.hotstuff && window.hotstuff.sim);
+  const replayed = await other.evaluate(() => [window.hotstuff.sim.trace_digest(), window.hotstuff.sim.now()]);
+  assert.deepEqual(replayed, [digest, 9000]);
+  assert.deepEqual(errors, []);
+  await other.close();
+  await page.close();
+});
+
+test('scrubbing back and forward returns the same state', async () => {
+  const { page, errors } = await open('seed=4&n=4');
+  const snapshot = () => page.evaluate(() => [window.hotstuff.sim.trace_digest(), JSON.stringify(window.hotstuff.sim.views())]);
+  await page.evaluate(() => { const h = window.hotstuff; h.pause(); h.sim.advance_to(3000, 1e9); h.intervene('crash', 0); h.sim.advance_to(6000, 1e9); });
+  const at6000 = await snapshot();
+  await page.evaluate(() => window.hotstuff.rebuild(2000));
+  assert.notDeepEqual(await snapshot(), at6000, 'earlier state differs');
+  await page.screenshot({ path: SHOTS + 'page-rewound.png' });
+  await page.evaluate(() => window.hotstuff.rebuild(6000));
+  assert.deepEqual(await snapshot(), at6000, 'scrubbing forward again reproduces the state');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the page (wasm) and `hotstuff sim` (native) make the same run', async () => {
+  const { page, errors } = await open('seed=1&n=4');
+  const digest = await page.evaluate(() => {
+    window.hotstuff.pause();
+    window.hotstuff.rebuild(0);
+    window.hotstuff.sim.run_until_height(200, 10_000_000);
+    return window.hotstuff.sim.trace_digest();
+  });
+  const native = JSON.parse(execFileSync(ROOT + 'target/release/hotstuff', ['sim', '--nodes', '4', '--seed', '1', '--blocks', '200', '--json']).toString());
+  assert.equal(digest, native.trace_digest);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('wasm stays within its size budget', () => {
+  const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
+  assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);
+  assert.ok(gzipSync(wasm, { level: 9 }).length <= 400 * 1024, 'at most 400 KB gzipped');
+});

@@ -1,0 +1,471 @@
+// hotstuff-scope page. The protocol runs in wasm (WebSim, built from the Rust core); this file
+// only draws what the simulator reports and forwards the learner's interventions to it.
+//
+// Rewind works by deterministic replay: a run is its seed, its settings and the list of
+// interventions, each stamped with the simulator step and time at which it was made. Replaying
+// them into a fresh simulator reproduces the run exactly, so scrubbing back and forth, clicking a
+// narration line and opening a shared link all rebuild the same state. An intervention made after
+// rewinding drops the recorded future: the run forks from there.
+
+import init, { WebSim, random_seed } from './pkg/hotstuff_web.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const RADIUS = 220;              // committee circle, in SVG units
+const FRAME_BUDGET_MS = 4;       // simulator work per animation frame
+const STEPS_PER_SLICE = 20;      // steps between two clock checks
+const LOG_LINES_MAX = 1500;
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  seed: 1, nodes: 4, rule: 2, dropPpm: 0,
+  interventions: [],             // {s: step, t: time ms, op, arg}
+  sim: null, playing: true, speed: 0.03, lastFrame: null,
+  maxTime: 0, selected: null, splitting: null, firstFrameAt: null,
+  log: [],                       // narrated events kept for the log panel
+};
+
+// ---------------------------------------------------------------------------------------------
+// URL: seed, settings and interventions, so that a link replays the exact run.
+
+function readUrl() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const num = (k, d) => (params.has(k) && Number.isFinite(+params.get(k)) ? +params.get(k) : d);
+  state.seed = num('seed', 1) >>> 0;
+  state.nodes = Math.min(16, Math.max(4, num('n', 4)));
+  state.rule = num('rule', 2) === 3 ? 3 : 2;
+  state.dropPpm = Math.min(1_000_000, Math.max(0, num('drop', 0)));
+  state.interventions = [];
+  if (params.has('iv')) {
+    try { state.interventions = JSON.parse(atob(params.get('iv'))); } catch { state.interventions = []; }
+  }
+  return params.has('t') ? num('t', 0) : null;
+}
+
+function writeUrl(includeTime) {
+  const params = new URLSearchParams({ seed: state.seed, n: state.nodes, rule: state.rule, drop: state.dropPpm });
+  if (state.interventions.length) params.set('iv', btoa(JSON.stringify(state.interventions)));
+  if (includeTime) params.set('t', Math.round(state.sim.now()));
+  history.replaceState(null, '', '#' + params.toString());
+  return location.href;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building and replaying runs.
+
+function freshSim() {
+  return new WebSim(state.nodes, state.seed, state.dropPpm, state.rule === 3);
+}
+
+function apply(sim, iv) {
+  switch (iv.op) {
+    case 'crash': sim.crash(iv.arg); break;
+    case 'restart': sim.restart(iv.arg); break;
+    case 'partition': sim.partition(Uint16Array.from(iv.arg)); break;
+    case 'heal': sim.heal(); break;
+    case 'drop': sim.set_drop_ppm(iv.arg); break;
+    case 'dropmsg': sim.drop_message(iv.arg); break;
+  }
+}
+
+/// Rebuilds the run up to exactly (step, time), or up to `time` if `step` is null.
+function rebuild(time, step = null) {
+  if (state.sim) state.sim.free();
+  const sim = freshSim();
+  state.sim = sim;
+  resetLog();
+  for (const iv of state.interventions) {
+    if (step !== null ? iv.s > step : iv.t > time) break;
+    sim.replay_to(iv.s, iv.t);
+    apply(sim, iv);
+  }
+  if (step !== null) sim.replay_to(step, time);
+  else while (!sim.advance_to(time, 1_000_000));
+  drainEvents();
+  state.maxTime = Math.max(state.maxTime, sim.now());
+  render(true);
+}
+
+/// Records and performs an intervention now. Interventions recorded for later steps belong to a
+/// future this run no longer has: drop them (fork from here).
+function intervene(op, arg) {
+  const sim = state.sim;
+  const s = sim.steps(), t = sim.now();
+  state.interventions = state.interventions.filter((iv) => iv.s < s || (iv.s === s && iv.t <= t));
+  state.interventions.push({ s, t, op, arg });
+  state.maxTime = t;
+  apply(sim, { op, arg });
+  drainEvents();
+  writeUrl(false);
+  render(true);
+}
+
+function reset() {
+  state.interventions = [];
+  state.maxTime = 0;
+  state.selected = null;
+  state.splitting = null;
+  writeUrl(false);
+  rebuild(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clock: each frame advances virtual time by (real time × speed), in slices.
+
+function frame(ts) {
+  if (state.lastFrame === null) state.lastFrame = ts;
+  const dt = Math.min(100, ts - state.lastFrame);
+  state.lastFrame = ts;
+  if (state.playing && !state.sim.violation()) {
+    const target = state.sim.now() + dt * state.speed;
+    const start = performance.now();
+    let reached = false;
+    while (!reached && performance.now() - start < FRAME_BUDGET_MS) {
+      reached = state.sim.advance_to(target, STEPS_PER_SLICE);
+    }
+    state.maxTime = Math.max(state.maxTime, state.sim.now());
+  }
+  drainEvents();
+  render(false);
+  if (state.firstFrameAt === null) {
+    state.firstFrameAt = performance.now();
+    window.hotstuffFirstFrameMs = state.firstFrameAt;
+  }
+  requestAnimationFrame(frame);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Narration.
+
+function resetLog() {
+  state.log = [];
+  $('log').replaceChildren();
+}
+
+function drainEvents() {
+  const events = state.sim.take_events();
+  if (!events.length) return;
+  const all = $('all-events').checked;
+  const list = $('log');
+  const fragment = document.createDocumentFragment();
+  for (const e of events) {
+    state.log.push(e);
+    if (!(e.major || all)) continue;
+    const li = document.createElement('li');
+    li.className = e.kind;
+    li.dataset.step = e.step;
+    li.dataset.time = e.time;
+    const t = document.createElement('span');
+    t.className = 't';
+    t.textContent = (e.time / 1000).toFixed(3) + 's';
+    li.append(t, e.text);
+    fragment.append(li);
+  }
+  if (state.log.length > LOG_LINES_MAX * 4) state.log.splice(0, state.log.length - LOG_LINES_MAX * 4);
+  const stick = list.parentElement.scrollTop + list.parentElement.clientHeight >= list.parentElement.scrollHeight - 30;
+  list.append(fragment);
+  while (list.children.length > LOG_LINES_MAX) list.firstChild.remove();
+  if (stick) list.parentElement.scrollTop = list.parentElement.scrollHeight;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drawing.
+
+function nodePosition(i, n) {
+  const angle = -Math.PI / 2 + (2 * Math.PI * i) / n;
+  return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
+}
+
+function el(name, attrs = {}, parent = null) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (parent) parent.append(e);
+  return e;
+}
+
+let lastTreeDraw = 0;
+
+function render(force) {
+  const sim = state.sim;
+  const views = sim.views();
+  const now = sim.now();
+  drawCommittee(views, sim.in_flight(), now, sim.groups());
+  if (force || performance.now() - lastTreeDraw > 100) {
+    drawTree(sim.blocks());
+    drawStats(views, sim.stats());
+    drawInspector(views, sim.in_flight());
+    lastTreeDraw = performance.now();
+  }
+  drawSafety(sim.violation());
+  const slider = $('time');
+  slider.max = Math.max(1, Math.ceil(state.maxTime));
+  slider.value = Math.round(now);
+  $('time-out').textContent = (now / 1000).toFixed(3) + ' s';
+  $('digest').textContent = 'trace ' + sim.trace_digest().slice(0, 16);
+  setText($('play'), state.playing ? 'Pause' : 'Play');
+}
+
+// The committee drawing is built once per committee size and then updated in place: replacing
+// elements every frame would swallow clicks (the element under the pointer at mouse-down would
+// be gone at mouse-up).
+const committee = { n: 0, nodes: [], messages: new Map(), messageLayer: null, clock: null };
+
+function layoutCommittee(n) {
+  const svg = $('committee');
+  svg.replaceChildren();
+  committee.n = n;
+  committee.messages.clear();
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const [x1, y1] = nodePosition(i, n), [x2, y2] = nodePosition(j, n);
+      el('line', { x1, y1, x2, y2, class: 'link' }, svg);
+    }
+  }
+  committee.clock = el('text', { x: 0, y: 0, class: 'clock' }, svg);
+  const r = n > 8 ? 30 : 44;
+  committee.nodes = [];
+  for (let id = 0; id < n; id++) {
+    const [x, y] = nodePosition(id, n);
+    const g = el('g', { class: 'node', 'data-node': id, transform: `translate(${x},${y})` }, svg);
+    el('circle', { class: 'body', r }, g);
+    const title = el('text', { class: 'title', y: -4 }, g);
+    const sub = el('text', { class: 'sub', y: 12 }, g);
+    const info = el('text', { class: 'sub', y: r + 14 }, g);
+    const crown = el('text', { class: 'crown', y: -r - 6 }, g);
+    g.addEventListener('click', () => onNodeClick(id));
+    committee.nodes.push({ g, title, sub, info, crown });
+  }
+  committee.messageLayer = el('g', {}, svg);
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function drawCommittee(views, messages, now, groups) {
+  const n = views.length;
+  if (committee.n !== n) layoutCommittee(n);
+  setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
+  const sides = state.splitting || groups;
+  const split = new Set(sides).size > 1;
+  for (const v of views) {
+    const node = committee.nodes[v.id];
+    const classes = ['node'];
+    if (v.up && v.leader === v.id) classes.push('leader');
+    if (!v.up) classes.push('down');
+    if (state.selected && state.selected.node === v.id) classes.push('selected');
+    if (split) classes.push('side' + (sides[v.id] === sides[0] ? 1 : 2));
+    const cls = classes.join(' ');
+    if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
+    setText(node.title, 'n' + v.id + (v.up ? '' : ' (down)'));
+    setText(node.sub, `r${v.round} · h${v.committed_height}`);
+    setText(node.info, `lock ${v.locked_round} · QC ${v.high_qc_round} · voted ${v.last_voted_round}`);
+    setText(node.crown, v.up && v.leader === v.id ? `leads round ${v.round}` : '');
+  }
+  const seen = new Set();
+  for (const m of messages) {
+    seen.add(m.id);
+    let dot = committee.messages.get(m.id);
+    if (!dot) {
+      const small = m.kind === 'batch' || m.kind === 'batch-request';
+      dot = el('circle', { r: small ? 4 : 7, 'data-message': m.id }, committee.messageLayer);
+      dot.addEventListener('click', (e) => { e.stopPropagation(); state.selected = { message: m.id }; render(true); });
+      committee.messages.set(m.id, dot);
+    }
+    const [x1, y1] = nodePosition(m.from, n), [x2, y2] = nodePosition(m.to, n);
+    const f = Math.min(1, Math.max(0, (now - m.sent) / Math.max(1, m.arrives - m.sent)));
+    dot.setAttribute('cx', x1 + (x2 - x1) * f);
+    dot.setAttribute('cy', y1 + (y2 - y1) * f);
+    const cls = `msg ${m.kind}` + (state.selected && state.selected.message === m.id ? ' selected' : '');
+    if (dot.getAttribute('class') !== cls) dot.setAttribute('class', cls);
+  }
+  for (const [id, dot] of committee.messages) {
+    if (!seen.has(id)) { dot.remove(); committee.messages.delete(id); }
+  }
+}
+
+function drawTree(blocks) {
+  const svg = $('tree');
+  svg.replaceChildren();
+  if (!blocks.length) return;
+  const width = svg.clientWidth || 800;
+  const maxHeight = Math.max(...blocks.map((b) => b.height));
+  const columns = Math.max(4, Math.floor(width / 70));
+  const minHeight = Math.max(1, maxHeight - columns + 1);
+  const shown = blocks.filter((b) => b.height >= minHeight);
+  const lanes = new Map();
+  const position = new Map();
+  shown.sort((a, b) => a.height - b.height || a.round - b.round);
+  for (const b of shown) {
+    const lane = lanes.get(b.height) || 0;
+    lanes.set(b.height, lane + 1);
+    position.set(b.digest, [30 + (b.height - minHeight) * 70, 30 + lane * 42]);
+  }
+  for (const b of shown) {
+    const to = position.get(b.digest), from = position.get(b.parent);
+    if (from) el('path', { class: 'tree-edge', d: `M${from[0] + 26},${from[1]} L${to[0] - 26},${to[1]}` }, svg);
+  }
+  for (const b of shown) {
+    const [x, y] = position.get(b.digest);
+    const g = el('g', { class: 'tree-block' + (b.certified ? ' certified' : '') + (b.committed ? ' committed' : ''), transform: `translate(${x},${y})` }, svg);
+    el('rect', { x: -26, y: -14, width: 52, height: 28, rx: 5 }, g);
+    el('text', { y: -1 }, g).textContent = `B${b.round}` + (b.tc_round !== null ? ' +TC' : '');
+    el('text', { y: 10, style: 'font-size:9px;fill:#8b95ab' }, g).textContent = `h${b.height} · n${b.author}`;
+    const title = el('title', {}, g);
+    title.textContent = `block ${b.digest}, round ${b.round}, height ${b.height}, by node ${b.author}, QC round ${b.qc_round}` +
+      (b.tc_round !== null ? `, TC round ${b.tc_round}` : '') + `, ${b.batches} batch(es)`;
+  }
+}
+
+function drawStats(views, stats) {
+  const rows = [
+    ['Round (max)', Math.max(...views.map((v) => v.round))],
+    ['Committed height (min live)', Math.min(...views.filter((v) => v.up).map((v) => v.committed_height), Infinity)],
+    ['QCs / TCs', `${stats.qcs} / ${stats.tcs}`],
+    ['Timeouts', stats.timeouts],
+    ['Messages sent / lost', `${stats.messages_sent} / ${stats.messages_dropped}`],
+    ['Simulator steps', stats.steps],
+  ];
+  $('stats').replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v === Infinity ? '–' : v;
+    return [dt, dd];
+  }));
+}
+
+function drawInspector(views, messages) {
+  const body = $('inspector-body');
+  const sel = state.selected;
+  const dl = (rows) => {
+    const d = document.createElement('dl');
+    for (const [k, v] of rows) {
+      const dt = document.createElement('dt'); dt.textContent = k;
+      const dd = document.createElement('dd'); dd.textContent = v;
+      d.append(dt, dd);
+    }
+    return d;
+  };
+  const button = (label, id, onClick) => {
+    const b = document.createElement('button'); b.textContent = label; b.id = id;
+    b.addEventListener('click', onClick); return b;
+  };
+  if (sel && sel.node !== undefined) {
+    const v = views[sel.node];
+    body.replaceChildren(dl([
+      ['Node', `n${v.id}` + (v.up ? '' : ' (crashed)')], ['Round', v.round], ['Leader of round', `n${v.leader}`],
+      ['Last voted round', v.last_voted_round], ['Locked round', v.locked_round], ['High QC round', v.high_qc_round],
+      ['Committed', `height ${v.committed_height} (round ${v.committed_round})`],
+      ['Timeouts sent', v.timeouts_sent], ['Proposals', v.proposals], ['Restarts', v.restarts],
+    ]), v.up ? button('Crash node', 'crash', () => intervene('crash', v.id)) : button('Restart node', 'restart', () => intervene('restart', v.id)));
+  } else if (sel && sel.message !== undefined) {
+    const m = messages.find((x) => x.id === sel.message);
+    if (!m) { body.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `Message ${sel.message} has arrived (or was lost).` })); return; }
+    body.replaceChildren(dl([
+      ['Message', `#${m.id}`], ['Kind', m.kind], ['Round', m.round], ['From → to', `n${m.from} → n${m.to}`],
+      ['Sent / arrives', `${(m.sent / 1000).toFixed(3)} s / ${(m.arrives / 1000).toFixed(3)} s`],
+      ['Signature', 'checked by the receiver on arrival (a forgery is rejected and narrated)'],
+    ]), button('Drop message', 'drop-message', () => { intervene('dropmsg', m.id); state.selected = null; }));
+  } else {
+    body.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'Select a node or a message.' }));
+  }
+}
+
+function drawSafety(violation) {
+  const broken = !!violation;
+  $('safety').classList.toggle('broken', broken);
+  $('safety-state').textContent = broken ? 'VIOLATED' : 'holding';
+  $('safety-state').className = broken ? 'bad' : 'ok';
+  $('violation').hidden = !broken;
+  if (broken) $('violation').textContent = violation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input.
+
+function onNodeClick(id) {
+  if (state.splitting) {
+    state.splitting[id] = state.splitting[id] ? 0 : 1;
+    render(true);
+    return;
+  }
+  state.selected = { node: id };
+  render(true);
+}
+
+function wire() {
+  const nodesSelect = $('nodes');
+  for (let n = 4; n <= 16; n++) nodesSelect.append(new Option(String(n), String(n)));
+  const syncSetup = () => {
+    $('seed').value = state.seed; nodesSelect.value = String(state.nodes); $('rule').value = String(state.rule);
+    $('drop').value = state.dropPpm; $('drop-out').textContent = (state.dropPpm / 10000).toFixed(0) + '%';
+  };
+  syncSetup();
+  $('setup').addEventListener('submit', (e) => {
+    e.preventDefault();
+    state.seed = (+$('seed').value) >>> 0; state.nodes = +nodesSelect.value; state.rule = +$('rule').value;
+    state.dropPpm = 0;
+    syncSetup();
+    reset();
+  });
+  $('random-seed').addEventListener('click', () => { $('seed').value = random_seed(); $('setup').requestSubmit(); });
+  $('share').addEventListener('click', async () => {
+    const url = writeUrl(true);
+    try { await navigator.clipboard.writeText(url); $('share').textContent = 'Link copied'; } catch { $('share').textContent = 'Link in address bar'; }
+    setTimeout(() => ($('share').textContent = 'Share link'), 1500);
+  });
+  const togglePlay = () => { state.playing = !state.playing; render(true); };
+  $('play').addEventListener('click', togglePlay);
+  const stepOnce = () => { state.playing = false; state.sim.step(); state.maxTime = Math.max(state.maxTime, state.sim.now()); drainEvents(); render(true); };
+  $('step').addEventListener('click', stepOnce);
+  document.addEventListener('keydown', (e) => {
+    if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
+    if (e.code === 'Space') { e.preventDefault(); togglePlay(); }
+    if (e.code === 'ArrowRight') { e.preventDefault(); stepOnce(); }
+  });
+  const speed = $('speed');
+  const setSpeed = () => { state.speed = Math.pow(10, +speed.value); $('speed-out').textContent = state.speed.toFixed(3) + '×'; };
+  speed.addEventListener('input', setSpeed); setSpeed();
+  $('time').addEventListener('change', (e) => { state.playing = false; rebuild(+e.target.value); });
+  $('log').addEventListener('click', (e) => {
+    const li = e.target.closest('li');
+    if (!li) return;
+    state.playing = false;
+    rebuild(+li.dataset.time, +li.dataset.step);
+  });
+  $('all-events').addEventListener('change', () => rebuild(state.sim.now(), state.sim.steps()));
+  $('drop').addEventListener('change', (e) => { state.dropPpm = +e.target.value; $('drop-out').textContent = (state.dropPpm / 10000).toFixed(0) + '%'; intervene('drop', state.dropPpm); });
+  $('split').addEventListener('click', () => {
+    if (!state.splitting) {
+      state.splitting = Array.from(state.sim.groups(), () => 0);
+      $('split').textContent = 'Apply split'; $('split').classList.add('active'); $('split-help').hidden = false;
+    } else {
+      const groups = state.splitting;
+      state.splitting = null;
+      $('split').textContent = 'Split…'; $('split').classList.remove('active'); $('split-help').hidden = true;
+      intervene('partition', groups);
+    }
+    render(true);
+  });
+  $('heal').addEventListener('click', () => intervene('heal', null));
+  $('committee').addEventListener('click', (e) => { if (e.target === $('committee')) { state.selected = null; render(true); } });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  await init();
+  const time = readUrl();
+  wire();
+  if (time !== null) { state.playing = false; rebuild(time); } else { rebuild(0); }
+  // A handle for tests and for curious learners in the console.
+  window.hotstuff = {
+    get sim() { return state.sim; },
+    state,
+    pause() { state.playing = false; },
+    play() { state.playing = true; },
+    rebuild,
+    intervene,
+  };
+  requestAnimationFrame(frame);
+}
+
+main();
