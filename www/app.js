@@ -12,8 +12,9 @@ import init, { WebSim, random_seed } from './pkg/hotstuff_web.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const RADIUS = 220;              // committee circle, in SVG units
 const FRAME_BUDGET_MS = 4;       // simulator work per animation frame
-const STEPS_PER_SLICE = 20;      // steps between two clock checks
+const STEPS_PER_SLICE = 4;       // steps between two clock checks (a step can verify a QC)
 const LOG_LINES_MAX = 1500;
+const LAMPORT_WINDOW_MS = 500;   // simulated time shown by the space-time diagram (~10 rounds)
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -21,6 +22,8 @@ const state = {
   interventions: [],             // {s: step, t: time ms, op, arg}
   sim: null, playing: true, speed: 0.03, lastFrame: null,
   maxTime: 0, selected: null, splitting: null, firstFrameAt: null,
+  frameWork: [],                 // ms of work in each of the last frames (simulate + draw)
+  frames: 0,
   log: [],                       // narrated events kept for the log panel
 };
 
@@ -112,6 +115,7 @@ function reset() {
 // The clock: each frame advances virtual time by (real time × speed), in slices.
 
 function frame(ts) {
+  const workStart = performance.now();
   if (state.lastFrame === null) state.lastFrame = ts;
   const dt = Math.min(100, ts - state.lastFrame);
   state.lastFrame = ts;
@@ -126,6 +130,9 @@ function frame(ts) {
   }
   drainEvents();
   render(false);
+  state.frames += 1;
+  state.frameWork.push(performance.now() - workStart);
+  if (state.frameWork.length > 600) state.frameWork.shift();
   if (state.firstFrameAt === null) {
     state.firstFrameAt = performance.now();
     window.hotstuffFirstFrameMs = state.firstFrameAt;
@@ -191,6 +198,7 @@ function render(force) {
   drawCommittee(views, sim.in_flight(), now, sim.groups());
   if (force || performance.now() - lastTreeDraw > 100) {
     drawTree(sim.blocks());
+    drawLamport(sim.recent_messages(now - LAMPORT_WINDOW_MS), views.length, now);
     drawStats(views, sim.stats());
     drawInspector(views, sim.in_flight());
     lastTreeDraw = performance.now();
@@ -258,7 +266,8 @@ function drawCommittee(views, messages, now, groups) {
     if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
     setText(node.title, 'n' + v.id + (v.up ? '' : ' (down)'));
     setText(node.sub, `r${v.round} · h${v.committed_height}`);
-    setText(node.info, `lock ${v.locked_round} · QC ${v.high_qc_round} · voted ${v.last_voted_round}`);
+    // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
+    setText(node.info, n > 8 ? '' : `lock ${v.locked_round} · QC ${v.high_qc_round} · voted ${v.last_voted_round}`);
     setText(node.crown, v.up && v.leader === v.id ? `leads round ${v.round}` : '');
   }
   const seen = new Set();
@@ -314,6 +323,33 @@ function drawTree(blocks) {
     title.textContent = `block ${b.digest}, round ${b.round}, height ${b.height}, by node ${b.author}, QC round ${b.qc_round}` +
       (b.tc_round !== null ? `, TC round ${b.tc_round}` : '') + `, ${b.batches} batch(es)`;
   }
+}
+
+/// Space-time diagram: time runs left to right over the last LAMPORT_WINDOW_MS, one lane per
+/// node; each message is a line from (sent, sender) to (arrival, receiver). A lost message stops
+/// halfway, dashed. Mempool batches are left out: they would hide the consensus messages.
+function drawLamport(messages, n, now) {
+  const svg = $('lamport');
+  svg.replaceChildren();
+  const width = svg.clientWidth || 400, height = svg.clientHeight || 160;
+  const left = 28, right = 8, top = 8, bottom = 8;
+  const x = (t) => left + ((t - (now - LAMPORT_WINDOW_MS)) / LAMPORT_WINDOW_MS) * (width - left - right);
+  const y = (node) => top + (n === 1 ? 0 : (node / (n - 1)) * (height - top - bottom));
+  for (let i = 0; i < n; i++) {
+    el('line', { class: 'lane', x1: left, x2: width - right, y1: y(i), y2: y(i) }, svg);
+    el('text', { class: 'lane-label', x: 2, y: y(i) + 3 }, svg).textContent = 'n' + i;
+  }
+  for (const m of messages) {
+    if (m.kind === 'batch' || m.kind === 'batch-request') continue;
+    const lost = m.arrives === null;
+    const end = lost ? m.sent + 0.5 * (now - m.sent) : Math.min(m.arrives, now);
+    const f = lost ? 0.5 : (end - m.sent) / Math.max(1, m.arrives - m.sent);
+    el('line', {
+      class: `lm ${m.kind}` + (lost ? ' lost' : ''),
+      x1: x(m.sent), y1: y(m.from), x2: x(end), y2: y(m.from) + (y(m.to) - y(m.from)) * f,
+    }, svg);
+  }
+  el('line', { class: 'now-line', x1: x(now), x2: x(now), y1: 0, y2: height }, svg);
 }
 
 function drawStats(views, stats) {

@@ -157,6 +157,29 @@ test('the page (wasm) and `hotstuff sim` (native) make the same run', async () =
   await page.close();
 });
 
+test('16 nodes animate and keep committing (frame figures printed)', async () => {
+  const { page, errors } = await open('seed=5&n=16');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.1; });
+  await page.waitForTimeout(500);
+  const before = await page.evaluate(() => [window.hotstuff.state.frames, window.hotstuff.sim.now(), performance.now()]);
+  await page.waitForTimeout(4000);
+  const figures = await page.evaluate(([frames0, sim0, t0]) => {
+    const work = window.hotstuff.state.frameWork.slice(-200).sort((a, b) => a - b);
+    const q = (p) => work[Math.min(work.length - 1, Math.floor(p * work.length))];
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      fps: (window.hotstuff.state.frames - frames0) / seconds, p50: q(0.5), p95: q(0.95), max: work[work.length - 1],
+      simulated_ms_per_s: (window.hotstuff.sim.now() - sim0) / seconds,
+      height: Math.min(...window.hotstuff.sim.views().map((v) => v.committed_height)),
+    };
+  }, before);
+  console.log(`# n=16: ${figures.fps.toFixed(0)} fps (headless, no GPU); frame work p50 ${figures.p50.toFixed(1)} ms, p95 ${figures.p95.toFixed(1)} ms, max ${figures.max.toFixed(1)} ms; ${figures.simulated_ms_per_s.toFixed(0)} simulated ms per second`);
+  assert.ok(figures.height >= 1, 'sixteen nodes commit');
+  await page.screenshot({ path: SHOTS + 'page-16-nodes.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);

@@ -13,7 +13,7 @@ use hotstuff_core::event::{BlockInfo, Event, Observed};
 use hotstuff_core::sim::{DropReason, Fault, SimConfig, Simulation, TraceEntry};
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use wasm_bindgen::prelude::*;
 
 /// Events handed to the page per call are capped: a page left in the background must not
@@ -22,6 +22,22 @@ const EVENTS_PER_TAKE_MAX: usize = 5_000;
 
 /// Blocks kept for the block tree (the most recent ones by height).
 const TREE_BLOCKS_MAX: usize = 400;
+
+/// Messages remembered for the space-time diagram (the most recent ones).
+const HISTORY_MESSAGES_MAX: usize = 5_000;
+
+/// A message as the space-time diagram draws it.
+#[derive(Debug, Clone, Serialize)]
+struct UiMessage {
+    id: u64,
+    from: u16,
+    to: u16,
+    kind: String,
+    round: u64,
+    sent: u64,
+    /// `None` when it was lost (dropped at sending, or by hand).
+    arrives: Option<u64>,
+}
 
 /// Sets up panic messages in the browser console.
 #[wasm_bindgen(start)]
@@ -82,6 +98,7 @@ pub struct WebSim {
     certified: BTreeMap<Digest, ()>,
     committed: BTreeMap<Digest, ()>,
     pending: Vec<UiEvent>,
+    history: VecDeque<UiMessage>,
 }
 
 #[wasm_bindgen]
@@ -106,6 +123,7 @@ impl WebSim {
             certified: BTreeMap::new(),
             committed: BTreeMap::new(),
             pending: Vec::new(),
+            history: VecDeque::new(),
         };
         web.collect();
         web
@@ -199,6 +217,14 @@ impl WebSim {
         to_js(&blocks)
     }
 
+    /// Messages sent since `since_ms` (for the space-time diagram), oldest first:
+    /// `[{id, from, to, kind, round, sent, arrives}]`, `arrives` null if lost.
+    pub fn recent_messages(&self, since_ms: f64) -> JsValue {
+        let since = since_ms.max(0.0) as u64;
+        let recent: Vec<&UiMessage> = self.history.iter().filter(|m| m.sent >= since).collect();
+        to_js(&recent)
+    }
+
     /// Counters: `{steps, messages_sent, timeouts, qcs, tcs, ...}`.
     pub fn stats(&self) -> JsValue {
         to_js(self.sim.stats())
@@ -274,6 +300,34 @@ impl WebSim {
         for entry in self.sim.take_trace() {
             match entry {
                 TraceEntry::Observed(observed) => self.on_observed(step, &observed),
+                TraceEntry::Sent { id, time, from, to, kind, round, outcome } => {
+                    if self.history.len() == HISTORY_MESSAGES_MAX {
+                        self.history.pop_front();
+                    }
+                    let arrives = outcome.ok().map(Time::as_ms);
+                    self.history.push_back(UiMessage {
+                        id,
+                        from: from.0,
+                        to: to.0,
+                        kind,
+                        round,
+                        sent: time.as_ms(),
+                        arrives,
+                    });
+                }
+                TraceEntry::Fault { time, fault: Fault::DropMessage(id) } => {
+                    if let Some(message) = self.history.iter_mut().rev().find(|m| m.id == id) {
+                        message.arrives = None;
+                    }
+                    self.pending.push(UiEvent {
+                        time: time.as_ms(),
+                        step,
+                        node: None,
+                        kind: "fault",
+                        major: true,
+                        text: describe_fault(&Fault::DropMessage(id)),
+                    });
+                }
                 TraceEntry::Fault { time, fault } => self.pending.push(UiEvent {
                     time: time.as_ms(),
                     step,
@@ -332,7 +386,8 @@ impl WebSim {
             }
             Event::RoundEntered { .. } => ("round", false),
             Event::ProposalDeferred { .. } => ("wait", false),
-            Event::VoteSent { .. } => ("vote", true),
+            // Each vote gets a line in small committees; in larger ones the QC line sums them up.
+            Event::VoteSent { .. } => ("vote", self.sim.config().nodes <= 7),
             Event::VoteWithheld { .. } => ("novote", true),
             Event::VoteReceived { .. } | Event::TimeoutReceived { .. } => ("receive", false),
             Event::PayloadAwaited { .. } => ("wait", false),
