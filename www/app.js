@@ -35,7 +35,7 @@ function readUrl() {
   const num = (k, d) => (params.has(k) && Number.isFinite(+params.get(k)) ? +params.get(k) : d);
   state.seed = num('seed', 1) >>> 0;
   state.nodes = Math.min(16, Math.max(4, num('n', 4)));
-  state.rule = num('rule', 2) === 3 ? 3 : 2;
+  state.rule = [1, 2, 3].includes(num('rule', 2)) ? num('rule', 2) : 2;
   state.dropPpm = Math.min(1_000_000, Math.max(0, num('drop', 0)));
   state.interventions = [];
   if (params.has('iv')) {
@@ -56,7 +56,7 @@ function writeUrl(includeTime) {
 // Building and replaying runs.
 
 function freshSim() {
-  return new WebSim(state.nodes, state.seed, state.dropPpm, state.rule === 3);
+  return new WebSim(state.nodes, state.seed, state.dropPpm, state.rule);
 }
 
 function apply(sim, iv) {

@@ -13,6 +13,13 @@ pub enum CommitRule {
     /// Chained (event-driven) HotStuff from the paper: a block commits at the head of three
     /// certified blocks in consecutive rounds; votes must extend the locked (preferred) round.
     ThreeChain,
+    /// **Deliberately unsafe — for tests and the page only.** Commits a block as soon as it is
+    /// certified (a "1-chain"), skipping the second certified link that makes 2-chain safe. A
+    /// leader that forms a QC commits at once; if its next proposal is lost, the others time out
+    /// with a lower high QC and a TC lets the next leader fork past the committed block. It exists
+    /// to show that the invariant checkers catch a broken protocol
+    /// (`tests/tests/unsafe_variant.rs`).
+    UnsafeOneChain,
 }
 
 /// Tunable parameters. Durations carry their unit in the name.

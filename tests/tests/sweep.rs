@@ -12,6 +12,7 @@
 
 use hotstuff_core::sim::{SimConfig, Simulation, Violation};
 use hotstuff_core::NodeId;
+use hotstuff_tests::random_faults;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 
@@ -32,26 +33,7 @@ fn run_seed(seed: u64) -> Result<(), String> {
     let fail = |v: Violation| format!("{v}");
 
     // Phase 1: faults.
-    while sim.now().as_ms() < SAFETY_PHASE_MS {
-        sim.run_for(rng.random_range(500..3_000)).map_err(fail)?;
-        let node = NodeId(rng.random_range(0..nodes));
-        match rng.random_range(0..6u32) {
-            0 => sim.crash(node),
-            1 => sim.restart(node),
-            2 => {
-                let cut = rng.random_range(1..nodes);
-                let mut order: Vec<NodeId> = (0..nodes).map(NodeId).collect();
-                for i in (1..order.len()).rev() {
-                    order.swap(i, rng.random_range(0..=i));
-                }
-                let (a, b) = order.split_at(usize::from(cut));
-                sim.partition(vec![a.to_vec(), b.to_vec()]);
-            }
-            3 => sim.heal(),
-            4 => sim.set_drop_ppm(rng.random_range(0..200_000)),
-            _ => sim.set_drop_ppm(0),
-        }
-    }
+    random_faults(&mut sim, &mut rng, SAFETY_PHASE_MS).map_err(fail)?;
 
     // Phase 2: heal everything, then everyone must make progress.
     sim.heal();

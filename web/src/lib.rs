@@ -104,9 +104,10 @@ pub struct WebSim {
 #[wasm_bindgen]
 impl WebSim {
     /// A committee of `nodes` replicas from `seed`, with `drop_ppm` random loss (per million)
-    /// and the 2-chain (default) or 3-chain commit rule.
+    /// and a commit rule: 2 (2-chain, the default), 3 (3-chain), or 1 (the deliberately unsafe
+    /// 1-chain, to watch the checkers catch a broken protocol).
     #[wasm_bindgen(constructor)]
-    pub fn new(nodes: u16, seed: u32, drop_ppm: u32, three_chain: bool) -> Self {
+    pub fn new(nodes: u16, seed: u32, drop_ppm: u32, rule: u8) -> Self {
         let mut config = SimConfig {
             nodes: nodes.clamp(1, 64),
             seed: u64::from(seed),
@@ -114,9 +115,11 @@ impl WebSim {
             ..SimConfig::default()
         };
         config.net.drop_ppm = drop_ppm.min(1_000_000);
-        if three_chain {
-            config.params.commit_rule = CommitRule::ThreeChain;
-        }
+        config.params.commit_rule = match rule {
+            3 => CommitRule::ThreeChain,
+            1 => CommitRule::UnsafeOneChain,
+            _ => CommitRule::TwoChain,
+        };
         let mut web = Self {
             sim: Simulation::new(config),
             blocks: BTreeMap::new(),

@@ -601,7 +601,7 @@ impl Consensus {
     fn update_lock(&mut self, qc: &QuorumCert) {
         let Some(certified) = self.blocks.get(&qc.block) else { return };
         let candidate = match self.params.commit_rule {
-            crate::CommitRule::TwoChain => qc.round,
+            crate::CommitRule::TwoChain | crate::CommitRule::UnsafeOneChain => qc.round,
             crate::CommitRule::ThreeChain => certified.qc.round,
         };
         if candidate > self.locked_round {

@@ -42,7 +42,7 @@ pub(crate) fn vote_rule(
         return Err(NoVoteReason::AlreadyVoted { last_voted_round: voter.last_voted_round });
     }
     match rule {
-        CommitRule::TwoChain => {
+        CommitRule::TwoChain | CommitRule::UnsafeOneChain => {
             if block.qc.round + 1 == block.round {
                 return Ok(VoteRule::ConsecutiveQc);
             }
@@ -80,10 +80,7 @@ pub(crate) fn vote_rule(
 /// **3-chain**: `b0 <- b1 <- b2` in consecutive rounds with a QC for `b2`: `n - f` replicas
 /// locked on `b0` before any later round could start.
 pub(crate) fn committed_by<'a>(rule: CommitRule, chain: &[&'a Block]) -> Option<&'a Block> {
-    let depth = match rule {
-        CommitRule::TwoChain => 2,
-        CommitRule::ThreeChain => 3,
-    };
+    let depth = chain_depth(rule);
     if chain.len() < depth {
         return None;
     }
@@ -96,6 +93,8 @@ pub(crate) fn committed_by<'a>(rule: CommitRule, chain: &[&'a Block]) -> Option<
 /// How many blocks (the certified one and its ancestors) the commit rule looks at.
 pub(crate) fn chain_depth(rule: CommitRule) -> usize {
     match rule {
+        // The unsafe variant looks at the certified block alone: that is what makes it unsafe.
+        CommitRule::UnsafeOneChain => 1,
         CommitRule::TwoChain => 2,
         CommitRule::ThreeChain => 3,
     }
