@@ -3,14 +3,15 @@
 //! Each run has two phases:
 //! 1. **Safety**: for 20 s of simulated time, every 0.5–3 s a random fault hits: crash or restart
 //!    a replica (any number may be down: crashes never threaten safety), split the network at
-//!    random, heal it, or change the loss rate (0–20%). The checkers run on every step.
-//! 2. **Liveness**: heal the network, stop losses, restart everyone; then every replica must
-//!    commit 5 more blocks within 60 rounds (and 5 minutes of simulated time).
+//!    random, heal it, or change the loss rate (0–20%). Up to f replicas are Byzantine, each with
+//!    a random behaviour (`hotstuff_core::sim::Behaviour`). The checkers run on every step.
+//! 2. **Liveness**: heal the network, stop losses, restart everyone; then every honest replica
+//!    must commit 5 more blocks within 60 rounds (and 5 minutes of simulated time).
 //!
 //! `HOTSTUFF_SWEEP_SEEDS` sets the number of runs (default 16; use thousands for a soak run),
 //! `HOTSTUFF_SWEEP_FIRST_SEED` the first seed (to replay a failure).
 
-use hotstuff_core::sim::{SimConfig, Simulation, Violation};
+use hotstuff_core::sim::{Behaviour, SimConfig, Simulation, Violation};
 use hotstuff_core::NodeId;
 use hotstuff_tests::random_faults;
 use rand::{Rng as _, SeedableRng as _};
@@ -29,7 +30,21 @@ fn env(name: &str, default: u64) -> u64 {
 fn run_seed(seed: u64) -> Result<(), String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nodes: u16 = [4, 4, 7][rng.random_range(0..3usize)];
-    let mut sim = Simulation::new(SimConfig { nodes, seed, ..SimConfig::default() });
+    // Up to f replicas are Byzantine, each with a random behaviour.
+    let f = (nodes - 1) / 3;
+    let mut byzantine = Vec::new();
+    for _ in 0..rng.random_range(0..=f) {
+        let node = NodeId(rng.random_range(0..nodes));
+        if byzantine.iter().all(|(n, _)| *n != node) {
+            byzantine.push((node, Behaviour::ALL[rng.random_range(0..Behaviour::ALL.len())]));
+        }
+    }
+    let honest: Vec<NodeId> =
+        (0..nodes).map(NodeId).filter(|n| byzantine.iter().all(|(b, _)| b != n)).collect();
+    let mut sim =
+        Simulation::new(SimConfig { nodes, seed, byzantine: byzantine.clone(), ..SimConfig::default() });
+    let honest_height =
+        |s: &Simulation| honest.iter().map(|n| s.view(*n).committed_height).min().unwrap_or(0);
     let fail = |v: Violation| format!("{v}");
 
     // Phase 1: faults.
@@ -42,12 +57,12 @@ fn run_seed(seed: u64) -> Result<(), String> {
         sim.restart(NodeId(i));
     }
     let start_round = sim.views().iter().map(|v| v.round).max().unwrap_or(0);
-    let target = sim.views().iter().map(|v| v.committed_height).max().unwrap_or(0) + LIVENESS_BLOCKS;
-    let live = sim.run_until(|s| s.min_committed_height() >= target, LIVENESS_TIME_MAX_MS).map_err(fail)?;
+    let target = honest.iter().map(|n| sim.view(*n).committed_height).max().unwrap_or(0) + LIVENESS_BLOCKS;
+    let live = sim.run_until(|s| honest_height(s) >= target, LIVENESS_TIME_MAX_MS).map_err(fail)?;
     let rounds = sim.views().iter().map(|v| v.round).max().unwrap_or(0) - start_round;
     if !live || rounds > LIVENESS_ROUNDS_MAX {
         return Err(format!(
-            "liveness: seed {seed} (n = {nodes}): after healing, reached={live} in {rounds} rounds; views {:?}",
+            "liveness: seed {seed} (n = {nodes}, Byzantine {byzantine:?}): after healing, reached={live} in {rounds} rounds; views {:?}",
             sim.views()
         ));
     }

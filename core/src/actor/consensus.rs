@@ -2,7 +2,7 @@
 
 use super::{deliver, MempoolToConsensus, Recipient};
 use crate::codec::{self, WireMessage};
-use crate::consensus::{Action, Consensus, Input, Timer};
+use crate::consensus::{Action, Consensus, ConsensusCore, Input, Timer};
 use crate::event::{Event, Observed};
 use crate::mempool;
 use crate::messages::{Block, ConsensusMessage};
@@ -13,11 +13,12 @@ use crate::types::NodeId;
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt as _;
 
-/// Receives timer firings, mempool answers and peer messages; routes consensus actions.
+/// Receives timer firings, mempool answers and peer messages; routes consensus actions. `C` is
+/// the state machine: the honest [`Consensus`] unless a simulator test swaps in a Byzantine one.
 #[derive(Debug)]
-pub struct ConsensusActor<R: Runtime> {
+pub struct ConsensusActor<R: Runtime, C: ConsensusCore = Consensus> {
     pub(super) id: NodeId,
-    pub(super) core: Consensus,
+    pub(super) core: C,
     pub(super) runtime: R,
     pub(super) rx_timer_to_consensus: mpsc::Receiver<Timer>,
     pub(super) rx_mempool_to_consensus: mpsc::Receiver<MempoolToConsensus>,
@@ -30,7 +31,7 @@ pub struct ConsensusActor<R: Runtime> {
     pub(super) tx_commits: mpsc::Sender<Block>,
 }
 
-impl<R: Runtime> ConsensusActor<R> {
+impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
     /// Starts the state machine, then serves inputs until the replica shuts down.
     pub async fn run(mut self) {
         let mut input = Some(Input::Start);

@@ -35,7 +35,7 @@ pub use timer::TimerActor;
 
 use crate::codec::WireMessage;
 use crate::committee::Committee;
-use crate::consensus::{self as cons, Consensus};
+use crate::consensus::{self as cons, Consensus, ConsensusCore};
 use crate::event::Observed;
 use crate::mempool::{self as mem, Mempool, Transaction};
 use crate::messages::{Block, ConsensusMessage};
@@ -111,9 +111,9 @@ pub struct HostEnds {
 
 /// One replica's actors, ready to be spawned (each `run` is a future).
 #[derive(Debug)]
-pub struct Actors<R: Runtime, S: StoreBackend> {
+pub struct Actors<R: Runtime, S: StoreBackend, C: ConsensusCore = Consensus> {
     /// The consensus actor.
-    pub consensus: ConsensusActor<R>,
+    pub consensus: ConsensusActor<R, C>,
     /// The mempool actor.
     pub mempool: MempoolActor<R>,
     /// The consensus timer.
@@ -127,14 +127,14 @@ pub struct Actors<R: Runtime, S: StoreBackend> {
 }
 
 /// Builds the channels between a replica's actors.
-pub fn wire<R: Runtime, S: StoreBackend>(
+pub fn wire<R: Runtime, S: StoreBackend, C: ConsensusCore>(
     id: NodeId,
     committee: &Committee,
-    consensus: Consensus,
+    consensus: C,
     mempool: Mempool,
     store: S,
     runtime: R,
-) -> (HostEnds, Actors<R, S>) {
+) -> (HostEnds, Actors<R, S, C>) {
     let (tx_client_to_mempool, rx_client_to_mempool) = mpsc::channel(CAPACITY_CLIENT_TO_MEMPOOL);
     let (tx_host_to_network, rx_host_to_network) = mpsc::channel(CAPACITY_HOST_TO_NETWORK);
     let (tx_network_to_host, rx_network_to_host) = mpsc::channel(CAPACITY_NETWORK_TO_HOST);

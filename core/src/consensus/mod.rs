@@ -215,6 +215,21 @@ pub struct ConsensusView {
     pub blocks_in_memory: usize,
 }
 
+/// What the consensus actor drives: one input in, actions out. The honest [`Consensus`] is the
+/// implementation in this module. The simulator's Byzantine replicas are others
+/// (`sim::byzantine`), written as wrappers *around* the honest one, so that no flag for
+/// misbehaviour ever lives in honest code.
+pub trait ConsensusCore: std::fmt::Debug {
+    /// See [`Consensus::handle`].
+    fn handle(&mut self, now: Time, input: Input) -> Vec<Action>;
+}
+
+impl ConsensusCore for Consensus {
+    fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
+        Self::handle(self, now, input)
+    }
+}
+
 /// A replica's consensus state machine. See the module docs for the protocol and the contract.
 #[derive(Debug)]
 pub struct Consensus {

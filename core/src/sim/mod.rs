@@ -23,10 +23,12 @@
 //! assert!(sim.views().iter().all(|v| v.committed_height >= 5));
 //! ```
 
+pub mod byzantine;
 mod invariants;
 mod net;
 mod runtime;
 
+pub use byzantine::Behaviour;
 pub use invariants::Checker;
 pub use net::{DropReason, NetConfig};
 pub use runtime::{SimRuntime, SimSleep};
@@ -34,7 +36,7 @@ pub use runtime::{SimRuntime, SimSleep};
 use crate::actor::{self, HostEnds, Outbound};
 use crate::codec;
 use crate::committee::Committee;
-use crate::consensus::Consensus;
+use crate::consensus::{Consensus, ConsensusCore};
 use crate::crypto::KeyPair;
 use crate::event::{Event, Observed, RoundReason};
 use crate::mempool::Mempool;
@@ -43,7 +45,7 @@ use crate::store::{MemStore, StoreBackend, StoreError, Value, STATE_KEY};
 use crate::time::Time;
 use crate::types::{Digest, Height, NodeId, Round};
 use futures::executor::{LocalPool, LocalSpawner};
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, Abortable, LocalBoxFuture};
 use futures::task::LocalSpawnExt as _;
 use futures::FutureExt as _;
 use net::NetModel;
@@ -93,6 +95,9 @@ pub struct SimConfig {
     /// Let replicas share successful signature verifications (see
     /// [`crate::crypto::set_verification_memo`]): same outcomes, each signature verified once.
     pub verification_memo: bool,
+    /// Replicas that misbehave, and how (see [`byzantine`]). The checkers hold only the others
+    /// to the rules.
+    pub byzantine: Vec<(NodeId, Behaviour)>,
 }
 
 impl Default for SimConfig {
@@ -105,6 +110,7 @@ impl Default for SimConfig {
             client: ClientLoad::default(),
             record_trace: false,
             verification_memo: true,
+            byzantine: Vec::new(),
         }
     }
 }
@@ -345,7 +351,10 @@ impl Simulation {
             })
             .collect();
         let net = NetModel::new(config.net.clone(), usize::from(config.nodes), config.seed);
-        let checker = Checker::new(committee.clone());
+        let mut checker = Checker::new(committee.clone());
+        for (node, _) in &config.byzantine {
+            checker.set_honest(*node, false);
+        }
         let mut sim = Self {
             config,
             committee,
@@ -614,18 +623,17 @@ impl Simulation {
         });
         let keys = KeyPair::from_seed(self.config.seed, node.0);
         let consensus =
-            Consensus::new(node, self.committee.clone(), keys, self.config.params.clone(), recovered);
+            Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered);
         let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
         let runtime = SimRuntime { node, shared: self.shared.clone() };
-        let (host, actors) = actor::wire(node, &self.committee, consensus, mempool, store, runtime);
-        let futures = [
-            actors.consensus.run().boxed_local(),
-            actors.mempool.run().boxed_local(),
-            actors.consensus_timer.run().boxed_local(),
-            actors.mempool_timer.run().boxed_local(),
-            actors.network.run().boxed_local(),
-            actors.store.run().boxed_local(),
-        ];
+        let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);
+        let (host, futures) = match behaviour {
+            None => spawnable(actor::wire(node, &self.committee, consensus, mempool, store, runtime)),
+            Some(behaviour) => {
+                let core = byzantine::Byzantine::new(behaviour, consensus, keys, self.committee.clone());
+                spawnable(actor::wire(node, &self.committee, core, mempool, store, runtime))
+            }
+        };
         let sim_node = &mut self.nodes[node.index()];
         for future in futures {
             let (handle, registration) = AbortHandle::new_pair();
@@ -803,6 +811,21 @@ impl Simulation {
             self.trace.push(entry);
         }
     }
+}
+
+/// A replica's actors as futures the local pool can run, whatever its consensus core.
+fn spawnable<C: ConsensusCore + 'static>(
+    (host, actors): (HostEnds, actor::Actors<SimRuntime, SharedStore, C>),
+) -> (HostEnds, [LocalBoxFuture<'static, ()>; 6]) {
+    let futures = [
+        actors.consensus.run().boxed_local(),
+        actors.mempool.run().boxed_local(),
+        actors.consensus_timer.run().boxed_local(),
+        actors.mempool_timer.run().boxed_local(),
+        actors.network.run().boxed_local(),
+        actors.store.run().boxed_local(),
+    ];
+    (host, futures)
 }
 
 fn is_cancelled(what: &Scheduled) -> bool {

@@ -1,0 +1,191 @@
+//! Byzantine replicas for the simulator: alternative [`ConsensusCore`]s.
+//!
+//! Each one runs an honest [`Consensus`] inside (so it keeps up with rounds, keys and
+//! certificates) and then corrupts what it *says*: it drops, duplicates, forks, forges or replays
+//! messages. Nothing here touches the honest code; a misbehaving replica is a different state
+//! machine plugged into the same actor shell. The safety checkers do not hold these replicas to
+//! the rules (they are marked dishonest); they check that the honest ones stay safe.
+
+use crate::committee::Committee;
+use crate::consensus::{Action, Consensus, ConsensusCore, Input};
+use crate::crypto::KeyPair;
+use crate::messages::{Block, ConsensusMessage, Vote};
+use crate::time::Time;
+use crate::types::{Digest, NodeId, Round};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, VecDeque};
+
+/// Messages a replaying replica remembers for later replay.
+const REPLAY_MEMORY: usize = 64;
+/// Rounds of proposals a double voter remembers having voted for.
+const VOTED_MEMORY: usize = 256;
+
+/// How a Byzantine replica misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Behaviour {
+    /// Says nothing at all (but keeps following the protocol in its head).
+    Silent,
+    /// As leader, sends one block to half of its peers and a conflicting one to the others.
+    Equivocator,
+    /// Votes for every valid proposal it sees, ignoring the voting rule (so for both halves of
+    /// an equivocation).
+    DoubleVoter,
+    /// Re-sends old messages and sends votes for rounds far in the future.
+    StaleReplayer,
+    /// Sends proposals whose QC lacks a quorum and votes with broken signatures.
+    Forger,
+}
+
+impl Behaviour {
+    /// All behaviours, for sweeps and menus.
+    pub const ALL: [Self; 5] =
+        [Self::Silent, Self::Equivocator, Self::DoubleVoter, Self::StaleReplayer, Self::Forger];
+}
+
+/// A Byzantine replica: an honest core inside, a behaviour outside.
+#[derive(Debug)]
+pub struct Byzantine {
+    behaviour: Behaviour,
+    inner: Consensus,
+    id: NodeId,
+    keys: KeyPair,
+    committee: Committee,
+    voted: VecDeque<Digest>,
+    voted_index: BTreeSet<Digest>,
+    replay: VecDeque<(NodeId, ConsensusMessage)>,
+}
+
+impl Byzantine {
+    /// Wraps an honest core.
+    pub fn new(behaviour: Behaviour, inner: Consensus, keys: KeyPair, committee: Committee) -> Self {
+        let id = inner.id();
+        Self {
+            behaviour,
+            inner,
+            id,
+            keys,
+            committee,
+            voted: VecDeque::new(),
+            voted_index: BTreeSet::new(),
+            replay: VecDeque::new(),
+        }
+    }
+
+    fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.committee.ids().filter(move |p| *p != self.id)
+    }
+
+    fn send_all(&self, message: &ConsensusMessage, out: &mut Vec<Action>) {
+        for to in self.peers() {
+            out.push(Action::Send { to, message: message.clone() });
+        }
+    }
+
+    /// Double voter: a vote for every valid proposal, rule or no rule.
+    fn vote_for_everything(&mut self, input: &Input, out: &mut Vec<Action>) {
+        let Input::Message { message: ConsensusMessage::Propose(block), .. } = input else { return };
+        let digest = block.digest();
+        if block.verify(&self.committee).is_err() || self.voted_index.contains(&digest) {
+            return;
+        }
+        if self.voted.len() == VOTED_MEMORY {
+            if let Some(old) = self.voted.pop_front() {
+                self.voted_index.remove(&old);
+            }
+        }
+        self.voted.push_back(digest);
+        self.voted_index.insert(digest);
+        let to = self.committee.leader(block.round + 1);
+        if to != self.id {
+            out.push(Action::Send {
+                to,
+                message: ConsensusMessage::Vote(Vote::new(&self.keys, self.id, block)),
+            });
+        }
+    }
+
+    /// Equivocator: the same round, two blocks. The twin drops the last batch (or, with no
+    /// payload, carries a made-up one), so the two digests differ.
+    fn equivocate(&self, block: &Block, out: &mut Vec<Action>) {
+        let mut payload = block.payload.clone();
+        if payload.pop().is_none() {
+            payload.push(Digest::of(&block.round.to_le_bytes()));
+        }
+        let twin = Block::new(&self.keys, self.id, block.round, block.qc.clone(), block.tc.clone(), payload);
+        for (i, to) in self.peers().enumerate() {
+            let which = if i % 2 == 0 { block.clone() } else { twin.clone() };
+            out.push(Action::Send { to, message: ConsensusMessage::Propose(which) });
+        }
+    }
+
+    /// Forger: a QC cut below quorum (re-signed, so only the QC is wrong) and broken vote signatures.
+    fn forge(&self, message: ConsensusMessage) -> ConsensusMessage {
+        match message {
+            ConsensusMessage::Propose(block) => {
+                let mut qc = block.qc.clone();
+                qc.votes.truncate(1);
+                ConsensusMessage::Propose(Block::new(
+                    &self.keys,
+                    self.id,
+                    block.round,
+                    qc,
+                    block.tc.clone(),
+                    block.payload,
+                ))
+            }
+            ConsensusMessage::Vote(mut vote) => {
+                vote.signature = vote.signature.corrupted();
+                ConsensusMessage::Vote(vote)
+            }
+            other => other,
+        }
+    }
+
+    /// Stale replayer: with every message, an old one again, and a vote from the far future.
+    fn replay(&mut self, to: NodeId, message: &ConsensusMessage, round: Round, out: &mut Vec<Action>) {
+        if let Some((old_to, old)) = self.replay.front().cloned() {
+            out.push(Action::Send { to: old_to, message: old });
+        }
+        if self.replay.len() == REPLAY_MEMORY {
+            self.replay.pop_front();
+        }
+        self.replay.push_back((to, message.clone()));
+        let fake =
+            Block::new(&self.keys, self.id, round + 50, crate::QuorumCert::genesis(), None, Vec::new());
+        out.push(Action::Send { to, message: ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &fake)) });
+    }
+}
+
+impl ConsensusCore for Byzantine {
+    fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.behaviour == Behaviour::DoubleVoter {
+            self.vote_for_everything(&input, &mut out);
+        }
+        let round = self.inner.view().round;
+        for action in self.inner.handle(now, input) {
+            match (self.behaviour, action) {
+                (
+                    Behaviour::Silent,
+                    Action::Send { .. } | Action::Broadcast { .. } | Action::ServeFromStore { .. },
+                ) => {}
+                (Behaviour::Equivocator, Action::Broadcast { message: ConsensusMessage::Propose(block) }) => {
+                    self.equivocate(&block, &mut out);
+                }
+                (Behaviour::Forger, Action::Send { to, message }) => {
+                    out.push(Action::Send { to, message: self.forge(message) });
+                }
+                (Behaviour::Forger, Action::Broadcast { message }) => {
+                    let forged = self.forge(message);
+                    self.send_all(&forged, &mut out);
+                }
+                (Behaviour::StaleReplayer, Action::Send { to, message }) => {
+                    self.replay(to, &message, round, &mut out);
+                    out.push(Action::Send { to, message });
+                }
+                (_, action) => out.push(action),
+            }
+        }
+        out
+    }
+}
