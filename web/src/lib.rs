@@ -431,6 +431,11 @@ fn describe_fault(fault: &Fault) -> String {
                 .collect();
             format!("The network splits into {{{}}}: messages cross no boundary.", sides.join("} | {"))
         }
+        Fault::PartitionInstances(groups) => {
+            let sides: Vec<String> =
+                groups.iter().map(|g| g.iter().map(u16::to_string).collect::<Vec<_>>().join(",")).collect();
+            format!("The network splits replica instances into {{{}}} (twins included).", sides.join("} | {"))
+        }
         Fault::Heal => "The network heals: every link works again.".to_string(),
         Fault::DropRate(ppm) => format!("Random loss set to {:.1}% of messages.", f64::from(*ppm) / 10_000.0),
         Fault::LinkDelay(from, to, ms) => format!("The link {} → {} gets {ms} ms extra delay.", from.0, to.0),

@@ -98,6 +98,11 @@ pub struct SimConfig {
     /// Replicas that misbehave, and how (see [`byzantine`]). The checkers hold only the others
     /// to the rules.
     pub byzantine: Vec<(NodeId, Behaviour)>,
+    /// Nodes that run twice: a second instance with the same key (the Twins method, arXiv
+    /// 2004.10617). Twins are Byzantine by construction. Instance `i < nodes` is node `i`; the
+    /// twin of `twins[k]` is instance `nodes + k`. Use [`Simulation::partition_instances`] to
+    /// put twins on different sides.
+    pub twins: Vec<NodeId>,
 }
 
 impl Default for SimConfig {
@@ -111,6 +116,7 @@ impl Default for SimConfig {
             record_trace: false,
             verification_memo: true,
             byzantine: Vec::new(),
+            twins: Vec::new(),
         }
     }
 }
@@ -124,6 +130,8 @@ pub enum Fault {
     Restart(NodeId),
     /// The network split into these groups (unnamed nodes are isolated).
     Partition(Vec<Vec<NodeId>>),
+    /// The network split into these groups of replica instances (twins included).
+    PartitionInstances(Vec<Vec<u16>>),
     /// The network healed.
     Heal,
     /// The loss rate changed.
@@ -224,6 +232,8 @@ pub struct NodeView {
     pub proposals: u64,
     /// How many times it restarted.
     pub restarts: u32,
+    /// Whether this is the second instance (the Twin) of its node.
+    pub twin: bool,
 }
 
 /// Counters over the run.
@@ -341,18 +351,20 @@ impl Simulation {
         let committee = Committee::from_seed(config.seed, config.nodes);
         let pool = LocalPool::new();
         let spawner = pool.spawner();
-        let nodes = (0..config.nodes)
-            .map(|i| SimNode {
+        let instances =
+            (0..config.nodes).map(|i| (NodeId(i), false)).chain(config.twins.iter().map(|t| (*t, true)));
+        let nodes: Vec<SimNode> = instances
+            .map(|(id, twin)| SimNode {
                 store: SharedStore::default(),
                 host: None,
                 aborts: Vec::new(),
-                view: NodeView { id: NodeId(i), ..NodeView::default() },
+                view: NodeView { id, twin, ..NodeView::default() },
                 next_transaction: 0,
             })
             .collect();
-        let net = NetModel::new(config.net.clone(), usize::from(config.nodes), config.seed);
+        let net = NetModel::new(config.net.clone(), nodes.len(), config.seed);
         let mut checker = Checker::new(committee.clone());
-        for (node, _) in &config.byzantine {
+        for node in config.byzantine.iter().map(|(n, _)| n).chain(&config.twins) {
             checker.set_honest(*node, false);
         }
         let mut sim = Self {
@@ -372,8 +384,8 @@ impl Simulation {
             stats: SimStats::default(),
             violation: None,
         };
-        for i in 0..sim.config.nodes {
-            sim.boot(NodeId(i));
+        for instance in 0..sim.nodes.len() {
+            sim.boot(instance);
         }
         sim
     }
@@ -396,7 +408,7 @@ impl Simulation {
         &self.committee
     }
 
-    /// Every replica's view, in id order.
+    /// Every replica instance's view: nodes in id order, then twins.
     pub fn views(&self) -> Vec<NodeView> {
         self.nodes.iter().map(|n| n.view.clone()).collect()
     }
@@ -576,13 +588,23 @@ impl Simulation {
         }
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Restart(node) });
         self.nodes[node.index()].view.restarts += 1;
-        self.boot(node);
+        self.boot(node.index());
     }
 
     /// Splits the network into groups; replicas in no group are isolated.
     pub fn partition(&mut self, groups: Vec<Vec<NodeId>>) {
-        self.net.partition(&groups);
+        let instances: Vec<Vec<usize>> =
+            groups.iter().map(|g| g.iter().map(|n| n.index()).collect()).collect();
+        self.net.partition(&instances);
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Partition(groups) });
+    }
+
+    /// Splits the network by replica instance (a node's twin is instance `nodes + k`); instances
+    /// in no group are isolated. Messages to a node reach its instances on the sender's side.
+    pub fn partition_instances(&mut self, groups: Vec<Vec<usize>>) {
+        self.net.partition(&groups);
+        let recorded = groups.iter().map(|g| g.iter().map(|i| *i as u16).collect()).collect();
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::PartitionInstances(recorded) });
     }
 
     /// Reconnects everyone.
@@ -599,7 +621,7 @@ impl Simulation {
 
     /// Adds delay to the directed link `from -> to` (0 removes it).
     pub fn set_link_delay(&mut self, from: NodeId, to: NodeId, extra_ms: u64) {
-        self.net.set_link_delay(from, to, extra_ms);
+        self.net.set_link_delay(from.index(), to.index(), extra_ms);
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::LinkDelay(from, to, extra_ms) });
     }
 
@@ -615,8 +637,9 @@ impl Simulation {
     // -------------------------------------------------------------------------------------------
     // Internals.
 
-    fn boot(&mut self, node: NodeId) {
-        let store = self.nodes[node.index()].store.clone();
+    fn boot(&mut self, instance: usize) {
+        let node = self.nodes[instance].view.id;
+        let store = self.nodes[instance].store.clone();
         let recovered = store.0.borrow().get(STATE_KEY).map(|bytes| {
             // The simulator wrote these bytes itself; failing to read them back is a bug.
             codec::decode_state(bytes).expect("persisted state decodes")
@@ -625,7 +648,7 @@ impl Simulation {
         let consensus =
             Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered);
         let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
-        let runtime = SimRuntime { node, shared: self.shared.clone() };
+        let runtime = SimRuntime { instance, shared: self.shared.clone() };
         let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);
         let (host, futures) = match behaviour {
             None => spawnable(actor::wire(node, &self.committee, consensus, mempool, store, runtime)),
@@ -634,7 +657,7 @@ impl Simulation {
                 spawnable(actor::wire(node, &self.committee, core, mempool, store, runtime))
             }
         };
-        let sim_node = &mut self.nodes[node.index()];
+        let sim_node = &mut self.nodes[instance];
         for future in futures {
             let (handle, registration) = AbortHandle::new_pair();
             sim_node.aborts.push(handle);
@@ -647,16 +670,16 @@ impl Simulation {
         sim_node.view.up = true;
         if self.config.client.interval_ms > 0 {
             let first = self.now().plus_ms(1 + self.net.random_below(self.config.client.interval_ms));
-            self.shared.schedule(first, node, Scheduled::ClientTick);
+            self.shared.schedule(first, instance, Scheduled::ClientTick);
         }
-        self.settle(node);
+        self.settle(instance);
     }
 
-    fn deliver(&mut self, to: NodeId, delivery: Delivery) {
+    fn deliver(&mut self, to: usize, delivery: Delivery) {
         let id = delivery.id;
         self.in_flight.remove(&id);
         let time = self.now();
-        let outcome = match &mut self.nodes[to.index()].host {
+        let outcome = match &mut self.nodes[to].host {
             None => Some(DropReason::ReceiverDown),
             Some(host) => match host.tx_host_to_network.try_send((delivery.from, delivery.bytes)) {
                 Ok(()) => None,
@@ -670,10 +693,11 @@ impl Simulation {
         self.record(TraceEntry::Delivered { id, time, dropped: outcome });
     }
 
-    fn client_tick(&mut self, node: NodeId) {
+    fn client_tick(&mut self, instance: usize) {
         let interval = self.config.client.interval_ms;
         let size = self.config.client.transaction_bytes.max(16);
-        let sim_node = &mut self.nodes[node.index()];
+        let sim_node = &mut self.nodes[instance];
+        let node = sim_node.view.id;
         let Some(host) = &mut sim_node.host else { return };
         let mut transaction = vec![0u8; size];
         transaction[..2].copy_from_slice(&node.0.to_le_bytes());
@@ -682,25 +706,25 @@ impl Simulation {
         if host.tx_client_to_mempool.try_send(transaction).is_ok() {
             self.stats.transactions += 1;
         }
-        self.shared.schedule(self.now().plus_ms(interval), node, Scheduled::ClientTick);
+        self.shared.schedule(self.now().plus_ms(interval), instance, Scheduled::ClientTick);
     }
 
     /// Runs the replica's actors until they all wait, moving whatever they emit into the queue,
     /// the checkers and the trace; repeats while draining unblocked something.
-    fn settle(&mut self, node: NodeId) {
+    fn settle(&mut self, instance: usize) {
         loop {
             self.pool.run_until_stalled();
-            if !self.drain(node) {
+            if !self.drain(instance) {
                 break;
             }
         }
     }
 
-    fn drain(&mut self, node: NodeId) -> bool {
+    fn drain(&mut self, instance: usize) -> bool {
         let mut outbound = Vec::new();
         let mut observed = Vec::new();
         {
-            let Some(host) = &mut self.nodes[node.index()].host else { return false };
+            let Some(host) = &mut self.nodes[instance].host else { return false };
             while let Ok(frame) = host.rx_network_to_host.try_recv() {
                 outbound.push(frame);
             }
@@ -712,38 +736,67 @@ impl Simulation {
         }
         let progressed = !outbound.is_empty() || !observed.is_empty();
         for event in observed {
-            self.on_observed(event);
+            self.on_observed(instance, event);
         }
         for frame in outbound {
-            self.send(node, frame);
+            self.send(instance, frame);
         }
         progressed
     }
 
-    fn send(&mut self, from: NodeId, frame: Outbound) {
+    /// Carries a frame from instance `from` to every instance of its recipient on the same side
+    /// of the network (one, unless the recipient has a twin).
+    fn send(&mut self, from: usize, frame: Outbound) {
         let now = self.now();
+        let sender = self.nodes[from].view.id;
         let (kind, round) = match codec::decode(&frame.bytes) {
             Ok(message) => (message.kind().to_string(), message.round()),
             Err(_) => ("garbage".to_string(), 0),
         };
-        let id = self.next_message_id;
-        self.next_message_id += 1;
-        self.stats.messages_sent += 1;
-        let outcome = self.net.route(from, frame.to).map(|latency| now.plus_ms(latency));
-        match outcome {
-            Ok(arrives) => {
-                let delivery = Delivery { id, from, bytes: frame.bytes };
-                let key = self.shared.schedule(arrives, frame.to, Scheduled::Deliver(delivery));
-                let message =
-                    InFlight { id, from, to: frame.to, kind: kind.clone(), round, sent: now, arrives };
-                self.in_flight.insert(id, (key, message));
-            }
-            Err(_) => self.stats.messages_dropped += 1,
+        let instances: Vec<usize> =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].view.id == frame.to).collect();
+        let mut targets: Vec<usize> =
+            instances.iter().copied().filter(|i| self.net.connected(from, *i)).collect();
+        if targets.is_empty() {
+            // Nobody reachable: route to the node's first instance, which records the partition.
+            targets.push(instances[0]);
         }
-        self.record(TraceEntry::Sent { id, time: now, from, to: frame.to, kind, round, outcome });
+        for to in targets {
+            let id = self.next_message_id;
+            self.next_message_id += 1;
+            self.stats.messages_sent += 1;
+            let outcome = self.net.route(from, to).map(|latency| now.plus_ms(latency));
+            match outcome {
+                Ok(arrives) => {
+                    let delivery = Delivery { id, from: sender, bytes: frame.bytes.clone() };
+                    let key = self.shared.schedule(arrives, to, Scheduled::Deliver(delivery));
+                    let message = InFlight {
+                        id,
+                        from: sender,
+                        to: frame.to,
+                        kind: kind.clone(),
+                        round,
+                        sent: now,
+                        arrives,
+                    };
+                    self.in_flight.insert(id, (key, message));
+                }
+                Err(_) => self.stats.messages_dropped += 1,
+            }
+            let entry = TraceEntry::Sent {
+                id,
+                time: now,
+                from: sender,
+                to: frame.to,
+                kind: kind.clone(),
+                round,
+                outcome,
+            };
+            self.record(entry);
+        }
     }
 
-    fn on_observed(&mut self, observed: Observed) {
+    fn on_observed(&mut self, instance: usize, observed: Observed) {
         if self.violation.is_none() {
             if let Err(description) = self.checker.observe(&observed) {
                 self.violation = Some(Violation {
@@ -755,7 +808,7 @@ impl Simulation {
                 });
             }
         }
-        self.fold_view(&observed);
+        self.fold_view(instance, &observed);
         self.record(TraceEntry::Observed(observed));
         if let Some(violation) = &mut self.violation {
             if violation.recent.is_empty() {
@@ -764,8 +817,8 @@ impl Simulation {
         }
     }
 
-    fn fold_view(&mut self, observed: &Observed) {
-        let view = &mut self.nodes[observed.node.index()].view;
+    fn fold_view(&mut self, instance: usize, observed: &Observed) {
+        let view = &mut self.nodes[instance].view;
         match &observed.event {
             Event::RoundEntered { round, leader, reason, .. } => {
                 view.round = *round;

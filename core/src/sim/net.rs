@@ -4,7 +4,6 @@
 //! arithmetic is used, so a run is the same on every platform (floating-point `ln`/`exp` differ
 //! between native and wasm math libraries; integers do not).
 
-use crate::types::NodeId;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -47,23 +46,23 @@ pub enum DropReason {
 #[derive(Debug)]
 pub(crate) struct NetModel {
     pub(crate) config: NetConfig,
-    /// Partition group of each node; messages cross only within a group.
+    /// Partition group of each replica instance; messages cross only within a group.
     group: Vec<u16>,
-    /// Extra one-way delay per directed link.
-    extra_ms: BTreeMap<(NodeId, NodeId), u64>,
+    /// Extra one-way delay per directed link between instances.
+    extra_ms: BTreeMap<(usize, usize), u64>,
     rng: ChaCha8Rng,
 }
 
 impl NetModel {
-    pub(crate) fn new(config: NetConfig, nodes: usize, seed: u64) -> Self {
+    pub(crate) fn new(config: NetConfig, instances: usize, seed: u64) -> Self {
         // A stream of its own, so that network randomness does not shift when keys change.
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
-        Self { config, group: vec![0; nodes], extra_ms: BTreeMap::new(), rng }
+        Self { config, group: vec![0; instances], extra_ms: BTreeMap::new(), rng }
     }
 
     /// Decides the fate of a message: its latency, or why it is dropped.
-    pub(crate) fn route(&mut self, from: NodeId, to: NodeId) -> Result<u64, DropReason> {
-        if self.group[from.index()] != self.group[to.index()] {
+    pub(crate) fn route(&mut self, from: usize, to: usize) -> Result<u64, DropReason> {
+        if !self.connected(from, to) {
             return Err(DropReason::Partitioned);
         }
         if self.config.drop_ppm > 0 && self.rng.random_range(0..1_000_000u32) < self.config.drop_ppm {
@@ -84,7 +83,12 @@ impl NetModel {
         }
     }
 
-    pub(crate) fn partition(&mut self, groups: &[Vec<NodeId>]) {
+    /// Whether two instances are on the same side of every partition.
+    pub(crate) fn connected(&self, a: usize, b: usize) -> bool {
+        self.group[a] == self.group[b]
+    }
+
+    pub(crate) fn partition(&mut self, groups: &[Vec<usize>]) {
         // Nodes not named in any group are isolated, each in a group of its own.
         let n = self.group.len();
         for (i, g) in self.group.iter_mut().enumerate() {
@@ -92,8 +96,8 @@ impl NetModel {
         }
         for (index, members) in groups.iter().enumerate() {
             for member in members {
-                if member.index() < n {
-                    self.group[member.index()] = index as u16;
+                if *member < n {
+                    self.group[*member] = index as u16;
                 }
             }
         }
@@ -107,7 +111,7 @@ impl NetModel {
         &self.group
     }
 
-    pub(crate) fn set_link_delay(&mut self, from: NodeId, to: NodeId, extra_ms: u64) {
+    pub(crate) fn set_link_delay(&mut self, from: usize, to: usize, extra_ms: u64) {
         if extra_ms == 0 {
             self.extra_ms.remove(&(from, to));
         } else {

@@ -50,15 +50,17 @@ pub(crate) type QueueKey = (Time, u64);
 pub(crate) struct Shared {
     pub(crate) now: Cell<Time>,
     next_seq: Cell<u64>,
-    pub(crate) queue: RefCell<BTreeMap<QueueKey, (NodeId, Scheduled)>>,
+    pub(crate) queue: RefCell<BTreeMap<QueueKey, (usize, Scheduled)>>,
 }
 
 impl Shared {
-    pub(crate) fn schedule(&self, at: Time, node: NodeId, what: Scheduled) -> QueueKey {
+    /// Queues `what` for the replica instance `instance` (see `Simulation`: a node has one
+    /// instance, or two when it has a Twin).
+    pub(crate) fn schedule(&self, at: Time, instance: usize, what: Scheduled) -> QueueKey {
         let seq = self.next_seq.get();
         self.next_seq.set(seq + 1);
         let key = (at, seq);
-        self.queue.borrow_mut().insert(key, (node, what));
+        self.queue.borrow_mut().insert(key, (instance, what));
         key
     }
 }
@@ -66,7 +68,7 @@ impl Shared {
 /// The [`Runtime`] of one simulated replica.
 #[derive(Clone, Debug)]
 pub struct SimRuntime {
-    pub(crate) node: NodeId,
+    pub(crate) instance: usize,
     pub(crate) shared: Rc<Shared>,
 }
 
@@ -104,7 +106,11 @@ impl Future for SimSleep {
                     waker: RefCell::new(Some(cx.waker().clone())),
                     cancelled: Cell::new(false),
                 });
-                self.runtime.shared.schedule(self.deadline, self.runtime.node, Scheduled::Wake(slot.clone()));
+                self.runtime.shared.schedule(
+                    self.deadline,
+                    self.runtime.instance,
+                    Scheduled::Wake(slot.clone()),
+                );
                 self.slot = Some(slot);
             }
         }
