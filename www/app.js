@@ -17,6 +17,7 @@ const LOG_LINES_MAX = 1500;
 const LAMPORT_WINDOW_MS = 500;   // simulated time shown by the space-time diagram (~10 rounds)
 
 const $ = (id) => document.getElementById(id);
+const BEHAVIOURS = ['honest', 'silent', 'equivocator', 'double voter', 'stale replayer', 'forger'];
 const state = {
   seed: 1, nodes: 4, rule: 2, dropPpm: 0,
   interventions: [],             // {s: step, t: time ms, op, arg}
@@ -25,6 +26,7 @@ const state = {
   frameWork: [],                 // ms of work in each of the last frames (simulate + draw)
   frames: 0,
   log: [],                       // narrated events kept for the log panel
+  behaviour: {},                 // node -> index in BEHAVIOURS (absent: honest)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -67,12 +69,14 @@ function apply(sim, iv) {
     case 'heal': sim.heal(); break;
     case 'drop': sim.set_drop_ppm(iv.arg); break;
     case 'dropmsg': sim.drop_message(iv.arg); break;
+    case 'behave': sim.set_behaviour(iv.arg[0], iv.arg[1]); state.behaviour[iv.arg[0]] = iv.arg[1]; break;
   }
 }
 
 /// Rebuilds the run up to exactly (step, time), or up to `time` if `step` is null.
 function rebuild(time, step = null) {
   if (state.sim) state.sim.free();
+  state.behaviour = {};
   const sim = freshSim();
   state.sim = sim;
   resetLog();
@@ -368,6 +372,11 @@ function drawStats(views, stats) {
   }));
 }
 
+// The inspector's controls (buttons, the behaviour select) are rebuilt only when the selection
+// changes; otherwise only the figures are refreshed, so that a click or an open select is never
+// destroyed under the pointer.
+let inspectorKey = null;
+
 function drawInspector(views, messages) {
   const body = $('inspector-body');
   const sel = state.selected;
@@ -384,25 +393,59 @@ function drawInspector(views, messages) {
     const b = document.createElement('button'); b.textContent = label; b.id = id;
     b.addEventListener('click', onClick); return b;
   };
+  const note = (text) => Object.assign(document.createElement('p'), { className: 'muted', textContent: text });
+  let key, rows = null, controls = () => [];
   if (sel && sel.node !== undefined) {
     const v = views[sel.node];
-    body.replaceChildren(dl([
+    key = `node ${v.id} ${v.up} ${state.behaviour[v.id] || 0}`;
+    rows = [
       ['Node', `n${v.id}` + (v.up ? '' : ' (crashed)')], ['Round', v.round], ['Leader of round', `n${v.leader}`],
       ['Last voted round', v.last_voted_round], ['Locked round', v.locked_round], ['High QC round', v.high_qc_round],
       ['Committed', `height ${v.committed_height} (round ${v.committed_round})`],
       ['Timeouts sent', v.timeouts_sent], ['Proposals', v.proposals], ['Restarts', v.restarts],
-    ]), v.up ? button('Crash node', 'crash', () => intervene('crash', v.id)) : button('Restart node', 'restart', () => intervene('restart', v.id)));
+      ['Behaviour', BEHAVIOURS[state.behaviour[v.id] || 0]],
+    ];
+    controls = () => [
+      v.up ? button('Crash node', 'crash', () => intervene('crash', v.id)) : button('Restart node', 'restart', () => intervene('restart', v.id)),
+      behaviourPicker(v.id),
+    ];
   } else if (sel && sel.message !== undefined) {
     const m = messages.find((x) => x.id === sel.message);
-    if (!m) { body.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: `Message ${sel.message} has arrived (or was lost).` })); return; }
-    body.replaceChildren(dl([
-      ['Message', `#${m.id}`], ['Kind', m.kind], ['Round', m.round], ['From → to', `n${m.from} → n${m.to}`],
-      ['Sent / arrives', `${(m.sent / 1000).toFixed(3)} s / ${(m.arrives / 1000).toFixed(3)} s`],
-      ['Signature', 'checked by the receiver on arrival (a forgery is rejected and narrated)'],
-    ]), button('Drop message', 'drop-message', () => { intervene('dropmsg', m.id); state.selected = null; }));
+    key = `message ${sel.message} ${!!m}`;
+    if (m) {
+      rows = [
+        ['Message', `#${m.id}`], ['Kind', m.kind], ['Round', m.round], ['From → to', `n${m.from} → n${m.to}`],
+        ['Sent / arrives', `${(m.sent / 1000).toFixed(3)} s / ${(m.arrives / 1000).toFixed(3)} s`],
+        ['Signature', 'checked by the receiver on arrival (a forgery is rejected and narrated)'],
+      ];
+      controls = () => [button('Drop message', 'drop-message', () => { intervene('dropmsg', m.id); state.selected = null; })];
+    } else {
+      controls = () => [note(`Message ${sel.message} has arrived (or was lost).`)];
+    }
   } else {
-    body.replaceChildren(Object.assign(document.createElement('p'), { className: 'muted', textContent: 'Select a node or a message.' }));
+    key = 'none';
+    controls = () => [note('Select a node or a message.')];
   }
+  if (key !== inspectorKey) {
+    inspectorKey = key;
+    body.replaceChildren(...(rows ? [dl(rows)] : []), ...controls());
+  } else if (rows) {
+    body.querySelector('dl').replaceWith(dl(rows));
+  }
+}
+
+/// A select that switches a node between honest and the Byzantine behaviours. With f of them
+/// the safety panel stays green; the 1-chain rule (or, in the tests, Twins) shows it turn red.
+function behaviourPicker(id) {
+  const label = document.createElement('label');
+  label.textContent = ' Behaviour ';
+  const select = document.createElement('select');
+  select.id = 'behaviour';
+  BEHAVIOURS.forEach((name, i) => select.append(new Option(name, String(i))));
+  select.value = String(state.behaviour[id] || 0);
+  select.addEventListener('change', () => intervene('behave', [id, +select.value]));
+  label.append(select);
+  return label;
 }
 
 function drawSafety(violation) {

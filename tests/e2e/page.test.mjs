@@ -102,6 +102,22 @@ test('a crashed node is shown and the other three keep committing', async () => 
   await page.close();
 });
 
+test('a node switched to Byzantine (f = 1) leaves the others safe and committing', async () => {
+  const { page, errors } = await open('seed=6&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.5; });
+  await page.click('g.node[data-node="1"]');
+  await page.selectOption('#behaviour', '2'); // equivocator
+  await page.waitForFunction(() => [...document.querySelectorAll('#log li.fault')].some((li) => li.textContent.includes('turns Byzantine')));
+  const before = await page.evaluate(() => Math.min(...window.hotstuff.sim.views().filter((v) => v.id !== 1).map((v) => v.committed_height)));
+  await page.evaluate(() => { window.hotstuff.state.speed = 2; });
+  await page.waitForFunction((h) => Math.min(...window.hotstuff.sim.views().filter((v) => v.id !== 1).map((v) => v.committed_height)) >= h + 8, before, { timeout: 60_000 });
+  assert.equal(await page.locator('#safety-state').textContent(), 'holding');
+  assert.match(page.url(), /iv=/, 'the switch is an intervention in the shared link');
+  await page.screenshot({ path: SHOTS + 'page-byzantine.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a shared link replays the exact run (same trace digest)', async () => {
   const { page, errors } = await open('seed=7&n=5');
   await page.evaluate(() => {

@@ -10,7 +10,7 @@
 //! virtual time with a step budget, so that one frame never blocks for long.
 
 use hotstuff_core::event::{BlockInfo, Event, Observed};
-use hotstuff_core::sim::{DropReason, Fault, SimConfig, Simulation, TraceEntry};
+use hotstuff_core::sim::{Behaviour, DropReason, Fault, SimConfig, Simulation, TraceEntry};
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -288,6 +288,14 @@ impl WebSim {
         self.collect();
     }
 
+    /// Switches a replica's behaviour: 0 honest, 1 silent, 2 equivocator, 3 double voter,
+    /// 4 stale replayer, 5 forger (the order of `Behaviour::ALL`, after honest).
+    pub fn set_behaviour(&mut self, node: u16, behaviour: u8) {
+        let behaviour = Behaviour::ALL.get(usize::from(behaviour).wrapping_sub(1)).copied();
+        self.sim.set_behaviour(NodeId(node), behaviour);
+        self.collect();
+    }
+
     /// Drops one message in flight; false if it already arrived.
     pub fn drop_message(&mut self, id: f64) -> bool {
         let dropped = self.sim.drop_message(id as u64);
@@ -440,6 +448,18 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::DropRate(ppm) => format!("Random loss set to {:.1}% of messages.", f64::from(*ppm) / 10_000.0),
         Fault::LinkDelay(from, to, ms) => format!("The link {} → {} gets {ms} ms extra delay.", from.0, to.0),
         Fault::DropMessage(id) => format!("Message {id} is dropped by hand."),
+        Fault::Behaviour(node, None) => format!("Node {} turns honest again.", node.0),
+        Fault::Behaviour(node, Some(behaviour)) => format!(
+            "Node {} turns Byzantine ({}): the safety checks no longer hold it to the rules, only the honest nodes.",
+            node.0,
+            match behaviour {
+                Behaviour::Silent => "silent: it says nothing",
+                Behaviour::Equivocator => "equivocator: as leader it sends conflicting blocks to different peers",
+                Behaviour::DoubleVoter => "double voter: it votes for every proposal it sees",
+                Behaviour::StaleReplayer => "replayer: it re-sends old messages and votes for future rounds",
+                Behaviour::Forger => "forger: it sends QCs without quorum and votes with broken signatures",
+            }
+        ),
     }
 }
 

@@ -140,6 +140,8 @@ pub enum Fault {
     LinkDelay(NodeId, NodeId, u64),
     /// A message in flight was dropped by hand.
     DropMessage(u64),
+    /// A replica's behaviour changed (`None`: honest again).
+    Behaviour(NodeId, Option<Behaviour>),
 }
 
 /// One line of the trace: what the simulator did or saw.
@@ -623,6 +625,23 @@ impl Simulation {
     pub fn set_link_delay(&mut self, from: NodeId, to: NodeId, extra_ms: u64) {
         self.net.set_link_delay(from.index(), to.index(), extra_ms);
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::LinkDelay(from, to, extra_ms) });
+    }
+
+    /// Switches a replica to a Byzantine behaviour (or back to honest with `None`): it restarts
+    /// from its store with the new consensus core. The checkers stop (or start) holding it to the
+    /// rules from here on.
+    pub fn set_behaviour(&mut self, node: NodeId, behaviour: Option<Behaviour>) {
+        self.config.byzantine.retain(|(n, _)| *n != node);
+        if let Some(behaviour) = behaviour {
+            self.config.byzantine.push((node, behaviour));
+        }
+        let twin = self.config.twins.contains(&node);
+        self.checker.set_honest(node, behaviour.is_none() && !twin);
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Behaviour(node, behaviour) });
+        if self.nodes[node.index()].view.up {
+            self.crash(node);
+            self.restart(node);
+        }
     }
 
     /// Drops one message in flight. Returns whether it was still on the wire.
