@@ -3,6 +3,9 @@
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
+/// Room left in a frame for a batch's encoding (lengths, author, message tags).
+const BATCH_OVERHEAD_BYTES: usize = 64 * 1024;
+
 /// Which commit rule (and matching voting rule) consensus runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommitRule {
@@ -82,9 +85,43 @@ impl Parameters {
         if self.batch_size_bytes == 0 {
             return bad("batch_size_bytes must be positive");
         }
+        // A batch is sealed once it reaches batch_size_bytes, so it can exceed it by one
+        // transaction; with its encoding overhead it must still fit in one frame, or peers could
+        // never receive it.
+        let batch_bytes_max =
+            crate::codec::FRAME_BYTES_MAX - crate::mempool::TRANSACTION_SIZE_MAX - BATCH_OVERHEAD_BYTES;
+        if self.batch_size_bytes > batch_bytes_max {
+            return Err(Error::InvalidParameters(format!(
+                "batch_size_bytes must be at most {batch_bytes_max} so that a full batch fits in one frame"
+            )));
+        }
         if self.max_block_batches == 0 || self.max_block_batches > crate::messages::BLOCK_PAYLOAD_MAX {
             return bad("max_block_batches must be in 1..=4096");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Parameters;
+
+    #[test]
+    fn default_parameters_are_valid() {
+        Parameters::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_batch_that_cannot_fit_in_a_frame_is_refused() {
+        let params = Parameters { batch_size_bytes: crate::codec::FRAME_BYTES_MAX, ..Parameters::default() };
+        let error = params.validate().unwrap_err().to_string();
+        assert!(error.contains("batch_size_bytes"), "{error}");
+    }
+
+    #[test]
+    fn an_idle_leader_must_propose_before_the_round_times_out() {
+        let params =
+            Parameters { max_block_delay_ms: 1_000, round_timeout_ms: 1_000, ..Parameters::default() };
+        assert!(params.validate().unwrap_err().to_string().contains("max_block_delay_ms"));
     }
 }

@@ -1,12 +1,17 @@
 //! `hotstuff`: the native face of hotstuff-scope.
 //!
-//! Today it drives the deterministic simulator headless (`hotstuff sim`); the TCP replica,
-//! testbed and benchmark subcommands come with the native node.
+//! - `hotstuff sim`: the deterministic simulator, headless;
+//! - `hotstuff keys`: a fresh key pair for a replica;
+//! - `hotstuff run`: a replica over TCP with its store on disk.
 
 mod sim;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use hotstuff_node::config::{self, CommitteeConfig, ConfigError, KeyFile};
+use hotstuff_node::{Replica, ReplicaConfig, StartError};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "hotstuff", version, about = "HotStuff BFT consensus: simulator and replica")]
@@ -19,11 +24,120 @@ struct Cli {
 enum Command {
     /// Run a whole committee in the deterministic simulator until every live node commits B blocks.
     Sim(sim::SimArgs),
+    /// Write a fresh ed25519 key pair (from the operating system's randomness) to a new file.
+    Keys(KeysArgs),
+    /// Run one replica over TCP, with its store on disk.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct KeysArgs {
+    /// The key file to create (refuses to overwrite one).
+    #[arg(long)]
+    filename: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// This replica's key file (from `hotstuff keys`).
+    #[arg(long)]
+    keys: PathBuf,
+    /// The committee file: every member's name and addresses.
+    #[arg(long)]
+    committee: PathBuf,
+    /// The directory of this replica's store (created if missing).
+    #[arg(long)]
+    store: PathBuf,
+    /// Protocol parameters (JSON); defaults if omitted.
+    #[arg(long)]
+    parameters: Option<PathBuf>,
+    /// More logging: -v for every event (debug), -vv for trace. `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot draw a key from the operating system: {0}")]
+    Random(getrandom::Error),
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot wait for Ctrl-C: {0}")]
+    Signal(std::io::Error),
+    #[error("replica failed: {0}")]
+    Replica(String),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Sim(args) => sim::run(&args),
+    let outcome = match cli.command {
+        Command::Sim(args) => return sim::run(&args),
+        Command::Keys(args) => keys(&args),
+        Command::Run(args) => run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+fn keys(args: &KeysArgs) -> Result<(), CliError> {
+    let keys = KeyFile::generate().map_err(CliError::Random)?;
+    KeyFile::new(&keys).write_new(&args.filename)?;
+    println!("{}", keys.public().to_hex());
+    Ok(())
+}
+
+fn run(args: &RunArgs) -> Result<(), CliError> {
+    let level = match args.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+
+    let config = ReplicaConfig {
+        keys: KeyFile::load(&args.keys)?,
+        committee: CommitteeConfig::load(&args.committee)?,
+        parameters: match &args.parameters {
+            Some(path) => config::load_parameters(path)?,
+            None => hotstuff_core::Parameters::default(),
+        },
+        store_dir: args.store.clone(),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    runtime.block_on(async {
+        let mut replica = Replica::start(config).await?;
+        let outcome = tokio::select! {
+            signal = shutdown_signal() => signal.map_err(CliError::Signal),
+            why = replica.failed() => Err(CliError::Replica(why)),
+        };
+        tracing::info!("shutting down");
+        replica.shutdown().await;
+        outcome
+    })
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill` sends).
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result,
+            _ = terminate.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }

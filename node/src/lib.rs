@@ -1,0 +1,40 @@
+//! # hotstuff-node
+//!
+//! The native host of `hotstuff-core`: the core's actors run unchanged on tokio, with
+//!
+//! - a wall clock ([`runtime::TokioRuntime`]: milliseconds since the replica started),
+//! - a crash-safe store ([`store::RedbStore`]: one redb transaction, fsynced, per write),
+//! - a TCP transport (length-delimited frames, one outbound connection per peer with reconnect
+//!   and backoff, a listener for peers and one for client transactions).
+//!
+//! [`Replica::start`] boots a replica the way the simulator does: it reads the persisted safety
+//! state from the store (if any), builds the state machines, wires the actors and spawns them.
+//! The `hotstuff` binary (`hotstuff keys`, `hotstuff run`) and the integration tests share this
+//! library.
+//!
+//! ```text
+//! hotstuff keys --filename node0.json          # one per replica; prints the public key
+//! hotstuff run --keys node0.json --committee committee.json --store db0 [--parameters p.json] [-v]
+//! ```
+//!
+//! The file formats are in [`config`].
+//!
+//! ## Trust on the wire
+//!
+//! A connection's first frame (the *hello*) names the connecting replica and is not
+//! authenticated. Consensus messages are signed, so a liar can at most make this replica believe
+//! a message came from someone else: it may then send replies (sync responses, batches) to the
+//! wrong peer, or attribute a rejected frame to the wrong sender in the logs. An authenticated
+//! handshake (or TLS) would close that gap.
+
+#![warn(missing_docs)]
+
+pub mod config;
+mod net;
+pub mod replica;
+pub mod runtime;
+pub mod store;
+
+pub use config::{CommitteeConfig, ConfigError, KeyFile, NodeEntry};
+pub use net::PEER_QUEUE_FRAMES;
+pub use replica::{Listeners, Replica, ReplicaConfig, ReplicaHandle, StartError, Status};
