@@ -222,6 +222,9 @@ pub enum Event {
         high_qc_round: Round,
         /// How many rounds in a row have timed out here (the backoff exponent).
         consecutive: u32,
+        /// `false`: the node's own round timer expired. `true`: it joined `f + 1` other replicas'
+        /// timeouts for the round before its own timer expired.
+        joined: bool,
     },
     /// A timeout message arrived.
     TimeoutReceived {
@@ -414,8 +417,13 @@ impl Observed {
                 format!("{node}'s highest certified block is now {}.", block_name(block, *round))
             }
             Event::LockUpdated { locked_round } => format!("{node} locks on round {locked_round}."),
-            Event::TimeoutSent { round, high_qc_round, consecutive } => format!(
-                "{node} gives up on round {round} (no progress before its timer; {consecutive} in a row): it stops voting in it and broadcasts a timeout carrying its highest QC (round {high_qc_round})."
+            Event::TimeoutSent { round, high_qc_round, consecutive, joined } => format!(
+                "{node} gives up on round {round} ({}; {consecutive} in a row): it stops voting in it and broadcasts a timeout carrying its highest QC (round {high_qc_round}).",
+                if *joined {
+                    "f + 1 replicas already did, so at least one honest one saw no progress"
+                } else {
+                    "no progress before its timer"
+                }
             ),
             Event::TimeoutReceived { from, round } => format!("{node} receives node {}'s timeout for round {round}.", from.0),
             Event::TcFormed { tc } => format!(

@@ -526,14 +526,15 @@ impl Consensus {
     /// The round timer expired: give up on the round.
     fn local_timeout(&mut self) {
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
-        self.send_timeout(self.round);
+        self.send_timeout(self.round, false);
         // Keep re-sending (with backoff) until the round moves on, in case timeouts were lost.
         let deadline = self.now.plus_ms(self.round_timeout_ms());
         self.set_timer(Timer::Round(self.round), deadline);
     }
 
     /// Broadcast a timeout for `round` (our current round). From now on we never vote in it.
-    fn send_timeout(&mut self, round: Round) {
+    /// `joined`: prompted by `f + 1` other timeouts rather than our own timer.
+    fn send_timeout(&mut self, round: Round, joined: bool) {
         debug_assert_eq!(round, self.round);
         if self.last_voted_round < round {
             self.last_voted_round = round;
@@ -545,6 +546,7 @@ impl Consensus {
             round,
             high_qc_round: self.high_qc.round,
             consecutive: self.consecutive_timeouts,
+            joined,
         });
         self.broadcast(ConsensusMessage::Timeout(timeout.clone()));
         self.add_timeout(&timeout);
@@ -585,7 +587,9 @@ impl Consensus {
         if join {
             self.advance_round(timeout.round, RoundReason::TimeoutsJoined { count: progress.count as u32 });
             if self.round == timeout.round {
-                self.send_timeout(timeout.round);
+                // Joining counts as timing out: back off like the replicas we join.
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+                self.send_timeout(timeout.round, true);
             }
         }
     }

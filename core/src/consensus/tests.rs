@@ -822,7 +822,7 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
     assert_eq!(
         actions,
         vec![
-            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1 }),
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: false }),
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
             round_timer(1, 3_000),
@@ -848,7 +848,12 @@ fn round_timeout_backs_off_exponentially_up_to_cap() {
     let mut delays = vec![];
     for consecutive in 1..=5 {
         let actions = n3.handle(at(now), Input::Timer(Timer::Round(1)));
-        assert!(events(&actions).contains(&Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive }));
+        assert!(events(&actions).contains(&Event::TimeoutSent {
+            round: 1,
+            high_qc_round: 0,
+            consecutive,
+            joined: false
+        }));
         let deadline = actions
             .iter()
             .find_map(|a| match a {
@@ -924,7 +929,7 @@ fn f_plus_one_timeouts_make_replica_join_the_timeout() {
         two[..4],
         [
             Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 1 }),
-            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 0 }),
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: true }),
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
         ],
@@ -944,7 +949,7 @@ fn f_plus_one_timeouts_make_replica_join_the_timeout() {
             Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 2 }),
             round_entered(2, RoundReason::TimeoutsJoined { count: 2 }, 1_000),
             round_timer(2, 1_110),
-            Action::Observe(Event::TimeoutSent { round: 2, high_qc_round: 0, consecutive: 0 }),
+            Action::Observe(Event::TimeoutSent { round: 2, high_qc_round: 0, consecutive: 1, joined: true }),
             Action::Persist(state(2, 2)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 2, &genesis())) },
         ],
