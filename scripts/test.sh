@@ -39,6 +39,9 @@ digest() { sed -E 's/.*"trace_digest":"([0-9a-f]+)".*/\1/' <<<"$1"; }
 grep -q '"committed_blocks":1000' <<<"$first"
 grep -q '"violations":\[\]' <<<"$first"
 
+step "simulator CLI: a small seed sweep (random faults, up to f Byzantine replicas)"
+./target/release/hotstuff sim --sweep 20 --first-seed 500
+
 step "page: build the wasm and its bindings"
 bash scripts/build-web.sh
 

@@ -27,6 +27,7 @@ pub mod byzantine;
 mod invariants;
 mod net;
 mod runtime;
+pub mod sweep;
 
 pub use byzantine::Behaviour;
 pub use invariants::Checker;
