@@ -122,13 +122,18 @@ impl<'c> SignatureBatch<'c> {
 
 /// A timeout certificate: `n - f` timeouts for one round. It lets the next leader propose without
 /// a QC for the previous round, and records each signer's highest QC round so that voters can
-/// check the new proposal does not abandon a block that might have been committed.
+/// check the new proposal does not abandon a block that might have been committed. It carries the
+/// highest of those QCs itself (as in Jolteon), so that a leader who learns of the TC second-hand
+/// can still propose a block that extends it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeoutCert {
     /// The round that timed out.
     pub round: Round,
     /// `(signer, signature, signer's high-QC round)`, sorted by signer.
     pub timeouts: Vec<(NodeId, Signature, Round)>,
+    /// The highest QC among the signers' (its round is the highest reported). Boxed: a TC
+    /// travels inside blocks and messages, which would otherwise all grow by a whole QC.
+    pub high_qc: Box<QuorumCert>,
 }
 
 impl TimeoutCert {
@@ -158,6 +163,10 @@ impl TimeoutCert {
     fn check<'c>(&self, committee: &'c Committee, batch: &mut SignatureBatch<'c>) -> Result<(), Error> {
         check_range(&[self.round])?;
         check_signers(committee, "TC", self.round, self.timeouts.iter().map(|(id, _, _)| *id))?;
+        if self.high_qc.round != self.high_qc_round() {
+            return Err(Error::MalformedBlock("a TC's QC must be the highest its signers reported"));
+        }
+        self.high_qc.check(committee, batch)?;
         if self.timeouts.iter().any(|(_, _, hqc)| *hqc >= self.round) {
             return Err(Error::BadCertificateSignature { kind: "TC", round: self.round });
         }

@@ -39,6 +39,7 @@ fn valid_messages() -> Vec<WireMessage> {
     let tc = TimeoutCert {
         round: 2,
         timeouts: timeouts.iter().map(|t| (t.author, t.signature, t.high_qc.round)).collect(),
+        high_qc: Box::new(qc.clone()),
     };
     let b3 = Block::new(&keys(3), NodeId(3), 3, qc.clone(), Some(tc.clone()), vec![]);
     vec![
@@ -115,12 +116,18 @@ fn arbitrary_consensus_message() -> impl Strategy<Value = ConsensusMessage> {
         (0u16..6, round.clone(), arbitrary_qc()).prop_map(|(author, round, high_qc)| {
             ConsensusMessage::Timeout(Timeout::new(&keys(author % 4), NodeId(author), round, high_qc))
         }),
-        (round, prop::collection::vec((0u16..6, any::<u64>()), 0..6)).prop_map(|(round, timeouts)| {
-            ConsensusMessage::Tc(TimeoutCert {
-                round,
-                timeouts: timeouts.into_iter().map(|(id, hqc)| (NodeId(id), Signature::ZERO, hqc)).collect(),
-            })
-        }),
+        (round, prop::collection::vec((0u16..6, any::<u64>()), 0..6), arbitrary_qc()).prop_map(
+            |(round, timeouts, high_qc)| {
+                ConsensusMessage::Tc(TimeoutCert {
+                    round,
+                    timeouts: timeouts
+                        .into_iter()
+                        .map(|(id, hqc)| (NodeId(id), Signature::ZERO, hqc))
+                        .collect(),
+                    high_qc: Box::new(high_qc),
+                })
+            }
+        ),
         (any::<[u8; 32]>(), 0u16..6)
             .prop_map(|(d, r)| ConsensusMessage::SyncRequest { digest: Digest(d), requester: NodeId(r) }),
     ]

@@ -24,6 +24,8 @@ struct RoundVotes {
 #[derive(Debug, Default)]
 struct RoundTimeouts {
     by_author: BTreeMap<NodeId, (Signature, Round)>,
+    /// The highest QC any of these timeouts carried: it goes into the TC.
+    high_qc: Option<QuorumCert>,
     formed: bool,
 }
 
@@ -71,14 +73,22 @@ impl Aggregator {
     /// Adds a (verified) timeout. A replica's later timeouts for the same round are ignored.
     pub(crate) fn add_timeout(&mut self, committee: &Committee, timeout: &Timeout) -> TimeoutProgress {
         let round = self.timeouts.entry(timeout.round).or_default();
-        round.by_author.entry(timeout.author).or_insert((timeout.signature, timeout.high_qc.round));
+        if round.by_author.contains_key(&timeout.author) {
+            return TimeoutProgress { count: round.by_author.len(), tc: None };
+        }
+        round.by_author.insert(timeout.author, (timeout.signature, timeout.high_qc.round));
+        if round.high_qc.as_ref().is_none_or(|qc| qc.round < timeout.high_qc.round) {
+            round.high_qc = Some(timeout.high_qc.clone());
+        }
         let count = round.by_author.len();
         if round.formed || count < committee.quorum_threshold() {
             return TimeoutProgress { count, tc: None };
         }
         round.formed = true;
         let timeouts = round.by_author.iter().map(|(id, (sig, hqc))| (*id, *sig, *hqc)).collect();
-        TimeoutProgress { count, tc: Some(TimeoutCert { round: timeout.round, timeouts }) }
+        // At least one timeout was added, so a highest QC exists.
+        let high_qc = Box::new(round.high_qc.clone().expect("a TC has timeouts"));
+        TimeoutProgress { count, tc: Some(TimeoutCert { round: timeout.round, timeouts, high_qc }) }
     }
 
     /// Forgets everything below `round`: those certificates can no longer move anyone forward.

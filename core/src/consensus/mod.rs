@@ -64,6 +64,9 @@ const SYNC_ATTEMPTS_MAX: u16 = 10;
 const BACKOFF_EXPONENT_MAX: u32 = 16;
 
 /// An input to the consensus state machine.
+// An input is built once and moved straight into `handle`: boxing the message variant would
+// allocate per message to save stack space that is never held for long.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
     /// The host started the replica: arm the first round.
@@ -595,6 +598,8 @@ impl Consensus {
     }
 
     fn process_tc(&mut self, tc: &TimeoutCert) {
+        // The TC's QC first: a leader that learns of the TC second-hand must extend it.
+        self.process_qc(&tc.high_qc);
         if self.high_tc.as_ref().is_none_or(|high| high.round < tc.round) {
             self.high_tc = Some(tc.clone());
         }

@@ -117,7 +117,14 @@ mod fixtures {
             })
             .collect();
         entries.sort_by_key(|(id, _, _)| *id);
-        TimeoutCert { round, timeouts: entries }
+        // The highest QC among them, the first of its round in arrival order (as the aggregator).
+        let mut high_qc = timeouts[0].high_qc.clone();
+        for t in timeouts {
+            if t.high_qc.round > high_qc.round {
+                high_qc = t.high_qc.clone();
+            }
+        }
+        TimeoutCert { round, timeouts: entries, high_qc: Box::new(high_qc) }
     }
 
     /// A TC for `round` from n0, n1, n3, all with the genesis high QC.
@@ -667,7 +674,7 @@ fn proposal_with_out_of_range_certificate_fields_is_rejected_without_panic() {
     let actions = n3.handle(at(10), propose(1, &tall));
     assert!(matches!(actions[..], [Action::Observe(Event::MessageRejected { .. })]), "{actions:#?}");
 
-    let huge_tc = TimeoutCert { round: u64::MAX, timeouts: vec![] };
+    let huge_tc = TimeoutCert { round: u64::MAX, timeouts: vec![], high_qc: Box::new(QuorumCert::genesis()) };
     let late = sign(Block { tc: Some(huge_tc), ..base });
     let actions = n3.handle(at(20), propose(1, &late));
     assert!(matches!(actions[..], [Action::Observe(Event::MessageRejected { .. })]), "{actions:#?}");
@@ -1066,4 +1073,43 @@ fn recovered_replica_does_not_vote_again_in_its_last_voted_round() {
             }),
         ]
     );
+}
+
+/// Jolteon: a TC carries the highest QC its signers reported. A leader that learns of the TC
+/// second-hand (here n3, leader of round 3, which never saw round 1's QC) must still propose a
+/// block that voters accept, extending that QC rather than an older one.
+#[test]
+fn tc_carries_its_highest_qc_so_a_leader_learning_it_second_hand_proposes_a_votable_block() {
+    let b1 = proposal(1, &QuorumCert::genesis(), vec![]);
+    let qc1 = qc(&b1);
+    let timeouts: Vec<Timeout> = [0, 1, 2].iter().map(|i| timeout(*i, 2, &qc1)).collect();
+    let tc2 = tc(2, &timeouts);
+    assert_eq!(*tc2.high_qc, qc1);
+
+    let (mut n3, _) = replica(3);
+    let actions = n3.handle(at(10), msg(0, ConsensusMessage::Tc(tc2.clone())));
+    let proposals = proposals_broadcast(&actions);
+    assert_eq!(proposals.len(), 1, "{actions:#?}");
+    let b3 = &proposals[0];
+    assert_eq!((b3.round, &b3.qc, b3.tc.as_ref()), (3, &qc1, Some(&tc2)));
+
+    // A replica in round 3 would vote for it under the 2-chain TC rule.
+    let voter = VoterState { round: 3, last_voted_round: 2, locked_round: 1 };
+    assert_eq!(
+        vote_rule(CommitRule::TwoChain, voter, b3),
+        Ok(VoteRule::TcWithHighestQc { tc_high_qc_round: 1 })
+    );
+}
+
+#[test]
+fn tc_whose_qc_is_not_the_highest_reported_is_rejected() {
+    let b1 = proposal(1, &QuorumCert::genesis(), vec![]);
+    let timeouts: Vec<Timeout> = [0, 1, 2].iter().map(|i| timeout(*i, 2, &qc(&b1))).collect();
+    let mut forged = tc(2, &timeouts);
+    forged.high_qc = Box::new(QuorumCert::genesis());
+    let (mut n3, _) = replica(3);
+    let actions = n3.handle(at(10), msg(0, ConsensusMessage::Tc(forged)));
+    let error = Error::MalformedBlock("a TC's QC must be the highest its signers reported");
+    assert_eq!(actions, vec![rejected(0, "tc", &error)]);
+    assert_eq!(n3.view().round, 1);
 }
