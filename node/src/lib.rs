@@ -15,6 +15,7 @@
 //! ```text
 //! hotstuff keys --filename node0.json          # one per replica; prints the public key
 //! hotstuff run --keys node0.json --committee committee.json --store db0 [--parameters p.json] [-v]
+//! hotstuff client --target 127.0.0.1:17100 --rate 1000 --size 512 [--duration 30]
 //! ```
 //!
 //! The file formats are in [`config`].
@@ -29,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod config;
 mod net;
 pub mod replica;

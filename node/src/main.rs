@@ -2,7 +2,8 @@
 //!
 //! - `hotstuff sim`: the deterministic simulator, headless;
 //! - `hotstuff keys`: a fresh key pair for a replica;
-//! - `hotstuff run`: a replica over TCP with its store on disk.
+//! - `hotstuff run`: a replica over TCP with its store on disk;
+//! - `hotstuff client`: transactions at a fixed rate to one replica.
 
 mod sim;
 
@@ -28,6 +29,24 @@ enum Command {
     Keys(KeysArgs),
     /// Run one replica over TCP, with its store on disk.
     Run(RunArgs),
+    /// Send transactions to one replica at a fixed rate (with samples for latency measurement).
+    Client(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// The replica's transactions address (`transactions` in the committee file).
+    #[arg(long)]
+    target: std::net::SocketAddr,
+    /// Transactions per second.
+    #[arg(long)]
+    rate: u64,
+    /// Bytes per transaction.
+    #[arg(long, default_value_t = 512)]
+    size: usize,
+    /// Seconds to send; until Ctrl-C if omitted.
+    #[arg(long)]
+    duration: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +90,8 @@ enum CliError {
     Signal(std::io::Error),
     #[error("replica failed: {0}")]
     Replica(String),
+    #[error(transparent)]
+    Client(#[from] hotstuff_node::client::ClientError),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +100,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => return sim::run(&args),
         Command::Keys(args) => keys(&args),
         Command::Run(args) => run(&args),
+        Command::Client(args) => client(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,6 +148,39 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
         replica.shutdown().await;
         outcome
     })
+}
+
+fn client(args: &ClientArgs) -> Result<(), CliError> {
+    use hotstuff_node::client::{self, ClientConfig};
+    let config = ClientConfig {
+        target: args.target,
+        rate: args.rate,
+        size: args.size,
+        duration: args.duration.map(std::time::Duration::from_secs),
+    };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let report = runtime.block_on(client::run(&config, async {
+        // If the signal cannot be awaited, run for the duration only.
+        if shutdown_signal().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }))?;
+    let seconds = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "sent {} transactions ({} samples) of {} B to {} in {:.1} s: {:.0} tx/s; the rate was missed {} times",
+        report.sent,
+        report.samples,
+        args.size,
+        args.target,
+        seconds,
+        report.sent as f64 / seconds,
+        report.misses
+    );
+    if report.misses > 0 {
+        eprintln!("warning: this client could not keep {} tx/s; use more clients or a lower rate", args.rate);
+    }
+    Ok(())
 }
 
 /// Ctrl-C, or SIGTERM on Unix (what `kill` sends).

@@ -1,12 +1,10 @@
 //! Four replicas in one process, over loopback TCP, each with its own store on disk.
 
-use futures::SinkExt as _;
 use hotstuff_core::{KeyPair, Parameters};
+use hotstuff_node::client::{self, ClientConfig};
 use hotstuff_node::{CommitteeConfig, Listeners, NodeEntry, Replica, ReplicaConfig, ReplicaHandle, Status};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
-use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 
 /// Generous: an idle committee commits about 9 blocks per second, and with one replica down
 /// about one block per second (each missing leader costs two timed-out rounds).
@@ -101,16 +99,17 @@ async fn four_replicas_commit_over_tcp_survive_a_stopped_one_and_recover_it_from
     let mut committee = start(4, parameters).await;
     committee.wait_until("all four commit 10 blocks", |s| s.committed_height >= 10).await;
 
-    // Clients: each replica gets transactions on its transactions port; they travel in batches
-    // between the mempools and end up in committed blocks.
+    // Clients (`hotstuff client`'s library): each replica gets transactions on its transactions
+    // port; they travel in batches between the mempools and end up in committed blocks.
     for replica in committee.replicas.iter().flatten() {
-        let stream = TcpStream::connect(replica.transactions_addr()).await.unwrap();
-        let mut frames = FramedWrite::new(stream, LengthDelimitedCodec::new());
-        for i in 0u64..20 {
-            let mut transaction = vec![0u8; 64];
-            transaction[..8].copy_from_slice(&i.to_le_bytes());
-            frames.send(bytes::Bytes::from(transaction)).await.unwrap();
-        }
+        let config = ClientConfig {
+            target: replica.transactions_addr(),
+            rate: 200,
+            size: 64,
+            duration: Some(Duration::from_millis(500)),
+        };
+        let report = client::run(&config, std::future::pending()).await.expect("client runs");
+        assert!(report.sent >= 80 && report.samples >= 8, "{report:?}");
     }
     committee.wait_until("batches commit", |s| s.committed_batches >= 1).await;
 
