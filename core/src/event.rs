@@ -295,6 +295,9 @@ pub enum Event {
         transactions: u32,
         /// Its size in bytes.
         bytes: u32,
+        /// The sample numbers of the sample transactions in it, in order (see
+        /// [`crate::mempool::sample_id`]); usually empty.
+        samples: Vec<u64>,
         /// Why it was sealed now.
         reason: SealReason,
     },
@@ -464,7 +467,7 @@ impl Observed {
             Event::Recovered { round, last_voted_round, committed_height } => format!(
                 "{node} restarts from its store: round {round}, last voted round {last_voted_round}, committed height {committed_height}. It will never vote in round {last_voted_round} again."
             ),
-            Event::BatchSealed { digest, transactions, bytes, reason } => format!(
+            Event::BatchSealed { digest, transactions, bytes, reason, .. } => format!(
                 "{node}'s mempool seals batch {} ({transactions} tx, {bytes} B, {}) and broadcasts it; consensus will propose only its digest.",
                 digest.short(),
                 match reason {

@@ -61,6 +61,22 @@ pub const BATCHES_IN_MEMORY_MAX: usize = 1_000;
 /// 32 bytes each, so a few megabytes at most.
 pub const STORED_DIGESTS_MAX: usize = 100_000;
 
+/// A *sample* transaction, if this is one: its first byte is 0 and the next eight are its sample
+/// number (little endian).
+///
+/// Transactions are opaque to consensus; this convention (asonnino/hotstuff's) exists only so a
+/// benchmark can follow a few transactions from the client to their commit. The mempool reports
+/// the samples each batch carries ([`Event::BatchSealed`]), which the benchmark joins with the
+/// batch's commit; it has no other effect.
+pub fn sample_id(transaction: &[u8]) -> Option<u64> {
+    match transaction {
+        [0, id @ ..] if id.len() >= 8 => {
+            Some(u64::from_le_bytes(id[..8].try_into().expect("eight bytes were just checked")))
+        }
+        _ => None,
+    }
+}
+
 /// The most blocks waiting for batches. Consensus only asks for blocks of its current round, so
 /// a handful wait at a time; the bound matters only against proposals whose payload never comes
 /// (it caps the missing set at this many times `BLOCK_PAYLOAD_MAX` digests). When full, the
@@ -415,12 +431,13 @@ impl Mempool {
         let Some(open) = self.open.take() else { return };
         let transactions = u32::try_from(open.transactions.len()).unwrap_or(u32::MAX);
         let bytes = u32::try_from(open.bytes).unwrap_or(u32::MAX);
+        let samples = open.transactions.iter().filter_map(|t| sample_id(t)).collect();
         let batch = Batch { author: self.id, transactions: open.transactions };
         let digest = batch.digest();
         self.actions.push(Action::StoreBatch(batch.clone()));
         self.actions.push(Action::Broadcast { message: MempoolMessage::Batch(batch.clone()) });
         self.actions.push(Action::BatchReady(digest));
-        self.observe(Event::BatchSealed { digest, transactions, bytes, reason });
+        self.observe(Event::BatchSealed { digest, transactions, bytes, samples, reason });
         self.hold(digest, batch);
         // Only a replay of identical transactions can make a missing batch ours, but if it does,
         // the blocks waiting for it can go.

@@ -63,6 +63,7 @@ fn sealed(batch: &Batch, reason: SealReason) -> Vec<Action> {
             digest,
             transactions: batch.transactions.len() as u32,
             bytes: batch.size_bytes() as u32,
+            samples: batch.transactions.iter().filter_map(|t| sample_id(t)).collect(),
             reason,
         }),
     ]
@@ -87,6 +88,24 @@ fn batch_is_sealed_when_full() {
     let batch = Batch { author: US, transactions: vec![tx(60, 1), tx(40, 2)] };
     assert_eq!(mempool.handle(at(6), Input::Transaction(tx(40, 2))), sealed(&batch, SealReason::Full));
     assert_eq!(mempool.view(), MempoolView { batches_in_memory: 1, ..MempoolView::default() });
+}
+
+#[test]
+fn a_sealed_batch_reports_the_sample_transactions_it_carries() {
+    let sample = |n: u64| [&[0u8][..], &n.to_le_bytes(), &[7; 20]].concat();
+    assert_eq!(sample_id(&sample(42)), Some(42));
+    assert_eq!(sample_id(&[0, 1, 2]), None, "too short to carry a sample number");
+    assert_eq!(sample_id(&tx(30, 1)), None, "first byte 1: an ordinary transaction");
+    let mut mempool = mempool();
+    for transaction in [sample(3), tx(30, 1), sample(9)] {
+        mempool.handle(at(0), Input::Transaction(transaction));
+    }
+    let actions = mempool.handle(at(10), Input::Timer(Timer::Seal(1)));
+    let samples = actions.iter().find_map(|action| match action {
+        Action::Observe(Event::BatchSealed { samples, .. }) => Some(samples.clone()),
+        _ => None,
+    });
+    assert_eq!(samples, Some(vec![3, 9]));
 }
 
 #[test]

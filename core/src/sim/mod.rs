@@ -719,9 +719,10 @@ impl Simulation {
         let sim_node = &mut self.nodes[instance];
         let node = sim_node.view.id;
         let Some(host) = &mut sim_node.host else { return };
-        let mut transaction = vec![0u8; size];
-        transaction[..2].copy_from_slice(&node.0.to_le_bytes());
-        transaction[2..10].copy_from_slice(&sim_node.next_transaction.to_le_bytes());
+        // First byte 1: an ordinary transaction, not a benchmark sample (`mempool::sample_id`).
+        let mut transaction = vec![1u8; size];
+        transaction[1..3].copy_from_slice(&node.0.to_le_bytes());
+        transaction[3..11].copy_from_slice(&sim_node.next_transaction.to_le_bytes());
         sim_node.next_transaction += 1;
         if host.tx_client_to_mempool.try_send(transaction).is_ok() {
             self.stats.transactions += 1;
