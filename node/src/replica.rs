@@ -105,6 +105,9 @@ pub struct Status {
     pub committed_blocks: u64,
     /// Batch digests in those blocks.
     pub committed_batches: u64,
+    /// Messages and frames refused since it started (undecodable, unknown signer, bad
+    /// signature, …; `Event::MessageRejected`), so tests and operators can see hostile input.
+    pub rejected_messages: u64,
 }
 
 /// The native replica.
@@ -324,6 +327,10 @@ async fn log_observed(mut rx_observer: mpsc::Receiver<Observed>, status: Arc<wat
                 info!(time, "{text}");
             }
             Event::ConflictingCommit { .. } => error!(time, "{text}"),
+            Event::MessageRejected { .. } => {
+                status.send_modify(|s| s.rejected_messages += 1);
+                debug!(time, "{text}");
+            }
             // Committed blocks are logged from the commit stream (with their batch count).
             _ => debug!(time, "{text}"),
         }
