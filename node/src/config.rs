@@ -1,5 +1,7 @@
 //! Configuration files: a replica's key file, the committee file and the parameters file. All
-//! are JSON. Errors name the file, and serde's message names the field with its line and column.
+//! are JSON. Errors name the file and the field: serde's message (a missing or unknown field, a
+//! value of the wrong type) gives the line and column, and a committee entry whose key or address
+//! does not parse is named as `nodes[i]: field `address``.
 //!
 //! Key file (`hotstuff keys --filename node.json`; keep it private):
 //!
@@ -120,15 +122,48 @@ impl KeyFile {
 
 /// One committee member's entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawNodeEntry")]
 pub struct NodeEntry {
     /// Its public key, hex.
-    #[serde(with = "hex_public_key")]
+    #[serde(serialize_with = "hex_public_key")]
     pub name: PublicKey,
     /// Where it listens for its peers (consensus and mempool traffic).
     pub address: SocketAddr,
     /// Where it listens for client transactions.
     pub transactions: SocketAddr,
+}
+
+/// A committee entry as written: strings, checked field by field afterwards so that an error can
+/// name the entry and the field (serde alone would report a bad address by line and column only).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNodeEntry {
+    name: String,
+    address: String,
+    transactions: String,
+}
+
+impl TryFrom<RawNodeEntry> for NodeEntry {
+    type Error = String;
+
+    fn try_from(raw: RawNodeEntry) -> Result<Self, String> {
+        let address = |field: &str, text: &str| {
+            text.parse::<SocketAddr>()
+                .map_err(|e| format!("field `{field}`: {text:?} is not an IP:port address ({e})"))
+        };
+        Ok(Self {
+            name: PublicKey::from_hex(&raw.name).map_err(|e| format!("field `name`: bad public key: {e}"))?,
+            address: address("address", &raw.address)?,
+            transactions: address("transactions", &raw.transactions)?,
+        })
+    }
+}
+
+/// The committee file as written (see [`RawNodeEntry`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCommittee {
+    nodes: Vec<RawNodeEntry>,
 }
 
 /// The committee file.
@@ -140,10 +175,20 @@ pub struct CommitteeConfig {
 }
 
 impl CommitteeConfig {
-    /// Reads and checks a committee file.
+    /// Reads and checks a committee file. An error names the file and the field: serde's
+    /// message (with line and column) for JSON of the wrong shape, or `nodes[i].field` for a
+    /// value that does not parse or a committee that is inconsistent.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let config: Self = read_json(path)?;
-        config.validate().map_err(|reason| ConfigError::Invalid { path: path.to_path_buf(), reason })?;
+        let raw: RawCommittee = read_json(path)?;
+        let invalid = |reason| ConfigError::Invalid { path: path.to_path_buf(), reason };
+        let nodes = raw
+            .nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| NodeEntry::try_from(raw).map_err(|e| invalid(format!("nodes[{i}]: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let config = Self { nodes };
+        config.validate().map_err(invalid)?;
         Ok(config)
     }
 
@@ -214,18 +259,8 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigErr
     serde_json::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
 }
 
-mod hex_public_key {
-    use hotstuff_core::PublicKey;
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(key: &PublicKey, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&key.to_hex())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PublicKey, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        PublicKey::from_hex(&text).map_err(|e| serde::de::Error::custom(format!("bad public key: {e}")))
-    }
+fn hex_public_key<S: serde::Serializer>(key: &PublicKey, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&key.to_hex())
 }
 
 #[cfg(test)]
@@ -283,31 +318,127 @@ mod tests {
         assert_eq!(loaded.id_of(&KeyPair::from_seed(1, 2).public()), Some(hotstuff_core::NodeId(2)));
     }
 
-    #[test]
-    fn bad_committee_files_name_the_file_and_the_field() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = write(
-            dir.path(),
-            "missing.json",
-            r#"{ "nodes": [ { "name": "00", "address": "127.0.0.1:1" } ] }"#,
-        );
-        let error = CommitteeConfig::load(&missing).unwrap_err().to_string();
-        assert!(error.contains("missing.json") && error.contains("bad public key"), "{error}");
+    /// Loads `text` as a committee file and returns the error, which must name the file.
+    fn committee_error(dir: &Path, text: &str) -> String {
+        let path = write(dir, "committee.json", text);
+        let error = CommitteeConfig::load(&path).expect_err(text).to_string();
+        assert!(error.contains("committee.json"), "the error names the file: {error}");
+        error
+    }
 
-        let mut c = committee(2);
-        let text = serde_json::to_string(&c).unwrap().replace("transactions", "transaction");
-        let path = write(dir.path(), "typo.json", &text);
-        let error = CommitteeConfig::load(&path).unwrap_err().to_string();
-        assert!(error.contains("typo.json") && error.contains("transaction"), "{error}");
-
-        c.nodes[1].address = c.nodes[0].address;
-        let path = write(dir.path(), "dup.json", &serde_json::to_string(&c).unwrap());
-        let error = CommitteeConfig::load(&path).unwrap_err().to_string();
-        assert!(error.contains("dup.json") && error.contains("nodes[1].address"), "{error}");
+    /// The JSON text of the 2-member test committee, with `edit` applied to its entries.
+    fn committee_text(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> String {
+        let mut value = serde_json::to_value(committee(2)).unwrap();
+        edit(value["nodes"].as_array_mut().unwrap());
+        value.to_string()
     }
 
     #[test]
-    fn bad_parameters_name_the_field() {
+    fn a_committee_file_that_is_not_json_is_refused_with_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = committee_error(dir.path(), r#"{ "nodes": [ { "name": "#);
+        assert!(error.contains("line 1 column"), "{error}");
+        let error = committee_error(dir.path(), "");
+        assert!(error.contains("EOF"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_or_unknown_committee_field_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = committee_text(|nodes| {
+            nodes[1].as_object_mut().unwrap().remove("transactions");
+        });
+        let error = committee_error(dir.path(), &text);
+        assert!(error.contains("missing field `transactions`"), "{error}");
+        let error = committee_error(dir.path(), "{}");
+        assert!(error.contains("missing field `nodes`"), "{error}");
+        let text = committee_text(|nodes| nodes[0]["transaction"] = "127.0.0.1:9".into());
+        let error = committee_error(dir.path(), &text);
+        assert!(error.contains("unknown field `transaction`"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_address_or_name_is_named_with_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        for (field, value) in [
+            ("address", "localhost:7000"),
+            ("address", "127.0.0.1"),
+            ("transactions", "127.0.0.1:70000"),
+            ("name", "00"),
+            ("name", "not hex"),
+        ] {
+            let text = committee_text(|nodes| nodes[1][field] = value.into());
+            let error = committee_error(dir.path(), &text);
+            assert!(error.contains(&format!("nodes[1]: field `{field}`")), "{field} = {value:?}: {error}");
+        }
+        let text = committee_text(|nodes| nodes[0]["address"] = 7000.into());
+        let error = committee_error(dir.path(), &text);
+        assert!(error.contains("invalid type: integer `7000`, expected a string"), "{error}");
+    }
+
+    #[test]
+    fn a_committee_with_a_repeated_key_or_address_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = committee(3);
+        c.nodes[2].name = c.nodes[0].name;
+        let error = committee_error(dir.path(), &serde_json::to_string(&c).unwrap());
+        assert!(error.contains("nodes[2].name repeats nodes[0].name"), "{error}");
+
+        let mut c = committee(3);
+        c.nodes[1].address = c.nodes[0].address;
+        let error = committee_error(dir.path(), &serde_json::to_string(&c).unwrap());
+        assert!(error.contains("nodes[1].address") && error.contains("nodes[0].address"), "{error}");
+
+        // One socket cannot serve both peers and clients, even across entries.
+        let mut c = committee(3);
+        c.nodes[2].transactions = c.nodes[1].address;
+        let error = committee_error(dir.path(), &serde_json::to_string(&c).unwrap());
+        assert!(error.contains("nodes[2].transactions") && error.contains("nodes[1].address"), "{error}");
+    }
+
+    #[test]
+    fn an_empty_committee_or_port_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = committee_error(dir.path(), r#"{ "nodes": [] }"#);
+        assert!(error.contains("field `nodes`"), "{error}");
+        let mut c = committee(2);
+        c.nodes[1].transactions.set_port(0);
+        let error = committee_error(dir.path(), &serde_json::to_string(&c).unwrap());
+        assert!(error.contains("nodes[1].transactions") && error.contains("port 0"), "{error}");
+    }
+
+    #[test]
+    fn a_key_file_with_a_bad_secret_or_name_is_refused_naming_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = KeyFile::new(&KeyPair::from_seed(1, 0));
+        for (field, file, expected) in [
+            ("secret", KeyFile { secret: good.secret[..62].to_string(), ..good.clone() }, "32 bytes"),
+            ("secret", KeyFile { secret: format!("{}00", good.secret), ..good.clone() }, "32 bytes"),
+            ("secret", KeyFile { secret: "zz".repeat(32), ..good.clone() }, "Invalid character"),
+            ("name", KeyFile { name: good.name[..62].to_string(), ..good.clone() }, "32 bytes"),
+        ] {
+            let path = write(dir.path(), "k.json", &serde_json::to_string(&file).unwrap());
+            let error = KeyFile::load(&path).unwrap_err().to_string();
+            assert!(
+                error.contains("k.json")
+                    && error.contains(&format!("field `{field}`"))
+                    && error.contains(expected),
+                "{error}"
+            );
+        }
+        for (text, expected) in
+            [(r#"{ "name": "00" "#, "line 1 column"), (r#"{ "name": "00" }"#, "missing field `secret`")]
+        {
+            let path = write(dir.path(), "k.json", text);
+            let error = KeyFile::load(&path).unwrap_err().to_string();
+            assert!(error.contains("k.json") && error.contains(expected), "{error}");
+        }
+        let error = KeyFile::load(&dir.path().join("absent.json")).unwrap_err().to_string();
+        assert!(error.contains("absent.json"), "{error}");
+    }
+
+    #[test]
+    fn bad_or_invalid_parameters_are_refused_naming_the_field() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "p.json", r#"{ "round_timeout_ms": 2000, "round_timout_ms_max": 1 }"#);
         let error = super::load_parameters(&path).unwrap_err().to_string();
@@ -315,6 +446,18 @@ mod tests {
         let path = write(dir.path(), "q.json", r#"{ "max_block_delay_ms": 5000 }"#);
         let error = super::load_parameters(&path).unwrap_err().to_string();
         assert!(error.contains("q.json") && error.contains("max_block_delay_ms"), "{error}");
+        for (text, expected) in [
+            (r#"{ "round_timeout_ms": 0 }"#, "round_timeout_ms must be positive"),
+            (r#"{ "batch_size_bytes": 100000000 }"#, "batch_size_bytes"),
+            (r#"{ "max_block_batches": 0 }"#, "max_block_batches"),
+            (r#"{ "round_timeout_ms": "fast" }"#, "expected u64"),
+            (r#"{ "commit_rule": "FourChain" }"#, "unknown variant `FourChain`"),
+            (r#"{ "round_timeout_ms": 2000, }"#, "trailing comma"),
+        ] {
+            let path = write(dir.path(), "s.json", text);
+            let error = super::load_parameters(&path).unwrap_err().to_string();
+            assert!(error.contains("s.json") && error.contains(expected), "{text}: {error}");
+        }
         let path = write(dir.path(), "r.json", r#"{ "commit_rule": "ThreeChain" }"#);
         assert_eq!(super::load_parameters(&path).unwrap().commit_rule, hotstuff_core::CommitRule::ThreeChain);
     }
