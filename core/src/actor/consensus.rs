@@ -1,6 +1,6 @@
 //! The consensus actor: the shell around [`Consensus`].
 
-use super::{deliver, MempoolToConsensus, Recipient};
+use super::{deliver, CountedReceiver, CountedSender, MempoolToConsensus, Recipient};
 use crate::codec::{self, WireMessage};
 use crate::consensus::{Action, Consensus, ConsensusCore, Input, Timer};
 use crate::event::{Event, Observed};
@@ -20,13 +20,13 @@ pub struct ConsensusActor<R: Runtime, C: ConsensusCore = Consensus> {
     pub(super) id: NodeId,
     pub(super) core: C,
     pub(super) runtime: R,
-    pub(super) rx_timer_to_consensus: mpsc::Receiver<Timer>,
-    pub(super) rx_mempool_to_consensus: mpsc::Receiver<MempoolToConsensus>,
-    pub(super) rx_network_to_consensus: mpsc::Receiver<(NodeId, ConsensusMessage)>,
-    pub(super) tx_consensus_to_network: mpsc::Sender<(Recipient, WireMessage)>,
-    pub(super) tx_consensus_to_timer: mpsc::Sender<(Timer, Time)>,
-    pub(super) tx_consensus_to_mempool: mpsc::Sender<mempool::Input>,
-    pub(super) tx_consensus_to_store: mpsc::Sender<StoreCommand>,
+    pub(super) rx_timer_to_consensus: CountedReceiver<Timer>,
+    pub(super) rx_mempool_to_consensus: CountedReceiver<MempoolToConsensus>,
+    pub(super) rx_network_to_consensus: CountedReceiver<(NodeId, ConsensusMessage)>,
+    pub(super) tx_consensus_to_network: CountedSender<(Recipient, WireMessage)>,
+    pub(super) tx_consensus_to_timer: CountedSender<(Timer, Time)>,
+    pub(super) tx_consensus_to_mempool: CountedSender<mempool::Input>,
+    pub(super) tx_consensus_to_store: CountedSender<StoreCommand>,
     pub(super) tx_observer: mpsc::Sender<Observed>,
     pub(super) tx_commits: mpsc::Sender<Block>,
 }

@@ -1,6 +1,6 @@
 //! The mempool actor: the shell around [`Mempool`].
 
-use super::{deliver, MempoolToConsensus, Recipient};
+use super::{deliver, CountedReceiver, CountedSender, MempoolToConsensus, Recipient};
 use crate::codec::{self, WireMessage};
 use crate::event::{Event, Observed};
 use crate::mempool::{Action, Batch, Input, Mempool, MempoolMessage, Timer, Transaction};
@@ -17,14 +17,14 @@ pub struct MempoolActor<R: Runtime> {
     pub(super) id: NodeId,
     pub(super) core: Mempool,
     pub(super) runtime: R,
-    pub(super) rx_timer_to_mempool: mpsc::Receiver<Timer>,
-    pub(super) rx_consensus_to_mempool: mpsc::Receiver<Input>,
-    pub(super) rx_network_to_mempool: mpsc::Receiver<(NodeId, MempoolMessage)>,
-    pub(super) rx_client_to_mempool: mpsc::Receiver<Transaction>,
-    pub(super) tx_mempool_to_network: mpsc::Sender<(Recipient, WireMessage)>,
-    pub(super) tx_mempool_to_timer: mpsc::Sender<(Timer, Time)>,
-    pub(super) tx_mempool_to_consensus: mpsc::Sender<MempoolToConsensus>,
-    pub(super) tx_mempool_to_store: mpsc::Sender<StoreCommand>,
+    pub(super) rx_timer_to_mempool: CountedReceiver<Timer>,
+    pub(super) rx_consensus_to_mempool: CountedReceiver<Input>,
+    pub(super) rx_network_to_mempool: CountedReceiver<(NodeId, MempoolMessage)>,
+    pub(super) rx_client_to_mempool: CountedReceiver<Transaction>,
+    pub(super) tx_mempool_to_network: CountedSender<(Recipient, WireMessage)>,
+    pub(super) tx_mempool_to_timer: CountedSender<(Timer, Time)>,
+    pub(super) tx_mempool_to_consensus: CountedSender<MempoolToConsensus>,
+    pub(super) tx_mempool_to_store: CountedSender<StoreCommand>,
     pub(super) tx_observer: mpsc::Sender<Observed>,
 }
 

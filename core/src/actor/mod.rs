@@ -19,15 +19,18 @@
 //!
 //! Channel ends are named `tx_<from>_to_<to>` / `rx_<from>_to_<to>`; every channel is bounded,
 //! with its capacity a named constant below. [`wire`] builds one replica's whole set; the host
-//! spawns the actors and keeps the [`HostEnds`].
+//! spawns the actors and keeps the [`HostEnds`]. The channels between actors count their depth
+//! into a per-replica table ([`depth`], [`Actors::depths`]) so that displays can show the queues.
 
 mod consensus;
+pub mod depth;
 mod mempool;
 mod network;
 mod store;
 mod timer;
 
 pub use consensus::ConsensusActor;
+pub use depth::{Channel, ChannelDepth, ChannelDepths, CountedReceiver, CountedSender, SharedDepths};
 pub use mempool::MempoolActor;
 pub use network::{NetworkActor, Outbound};
 pub use store::StoreActor;
@@ -72,6 +75,23 @@ pub const CAPACITY_TO_STORE: usize = 1_000;
 pub const CAPACITY_OBSERVER: usize = 10_000;
 /// Committed blocks for the application.
 pub const CAPACITY_COMMITS: usize = 1_000;
+
+/// The bound of a channel, from the constants above.
+pub fn capacity(channel: Channel) -> usize {
+    match channel {
+        Channel::ClientToMempool => CAPACITY_CLIENT_TO_MEMPOOL,
+        Channel::HostToNetwork => CAPACITY_HOST_TO_NETWORK,
+        Channel::NetworkToHost => CAPACITY_NETWORK_TO_HOST,
+        Channel::NetworkToConsensus => CAPACITY_NETWORK_TO_CONSENSUS,
+        Channel::NetworkToMempool => CAPACITY_NETWORK_TO_MEMPOOL,
+        Channel::ConsensusToNetwork | Channel::MempoolToNetwork => CAPACITY_TO_NETWORK,
+        Channel::MempoolToConsensus => CAPACITY_MEMPOOL_TO_CONSENSUS,
+        Channel::ConsensusToMempool => CAPACITY_CONSENSUS_TO_MEMPOOL,
+        Channel::ConsensusToTimer | Channel::MempoolToTimer => CAPACITY_TO_TIMER,
+        Channel::TimerToConsensus | Channel::TimerToMempool => CAPACITY_TIMER_TO_OWNER,
+        Channel::ToStore => CAPACITY_TO_STORE,
+    }
+}
 
 /// Who a message is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +144,8 @@ pub struct Actors<R: Runtime, S: StoreBackend, C: ConsensusCore = Consensus> {
     pub network: NetworkActor<R>,
     /// The store actor.
     pub store: StoreActor<S>,
+    /// The depth of the channels between these actors (shared with them; read it any time).
+    pub depths: SharedDepths,
 }
 
 /// Builds the channels between a replica's actors.
@@ -135,22 +157,32 @@ pub fn wire<R: Runtime, S: StoreBackend, C: ConsensusCore>(
     store: S,
     runtime: R,
 ) -> (HostEnds, Actors<R, S, C>) {
+    use depth::{counted_channel, counted_receiver, counted_sender};
+    let depths = ChannelDepths::shared();
+    // Host channels: the host's end stays a plain `mpsc` end (hosts hold it); the actor's end
+    // counts the items through.
     let (tx_client_to_mempool, rx_client_to_mempool) = mpsc::channel(CAPACITY_CLIENT_TO_MEMPOOL);
+    let rx_client_to_mempool = counted_receiver(rx_client_to_mempool, &depths, Channel::ClientToMempool);
     let (tx_host_to_network, rx_host_to_network) = mpsc::channel(CAPACITY_HOST_TO_NETWORK);
+    let rx_host_to_network = counted_receiver(rx_host_to_network, &depths, Channel::HostToNetwork);
     let (tx_network_to_host, rx_network_to_host) = mpsc::channel(CAPACITY_NETWORK_TO_HOST);
+    let tx_network_to_host = counted_sender(tx_network_to_host, &depths, Channel::NetworkToHost);
+    // Channels between actors: both ends count, so the depth is known.
     let (tx_network_to_consensus, rx_network_to_consensus) =
-        mpsc::channel::<(NodeId, ConsensusMessage)>(CAPACITY_NETWORK_TO_CONSENSUS);
-    let (tx_network_to_mempool, rx_network_to_mempool) = mpsc::channel(CAPACITY_NETWORK_TO_MEMPOOL);
+        counted_channel::<(NodeId, ConsensusMessage)>(&depths, Channel::NetworkToConsensus);
+    let (tx_network_to_mempool, rx_network_to_mempool) = counted_channel(&depths, Channel::NetworkToMempool);
     let (tx_consensus_to_network, rx_consensus_to_network) =
-        mpsc::channel::<(Recipient, WireMessage)>(CAPACITY_TO_NETWORK);
-    let (tx_mempool_to_network, rx_mempool_to_network) = mpsc::channel(CAPACITY_TO_NETWORK);
-    let (tx_mempool_to_consensus, rx_mempool_to_consensus) = mpsc::channel(CAPACITY_MEMPOOL_TO_CONSENSUS);
-    let (tx_consensus_to_mempool, rx_consensus_to_mempool) = mpsc::channel(CAPACITY_CONSENSUS_TO_MEMPOOL);
-    let (tx_consensus_to_timer, rx_consensus_to_timer) = mpsc::channel(CAPACITY_TO_TIMER);
-    let (tx_timer_to_consensus, rx_timer_to_consensus) = mpsc::channel(CAPACITY_TIMER_TO_OWNER);
-    let (tx_mempool_to_timer, rx_mempool_to_timer) = mpsc::channel(CAPACITY_TO_TIMER);
-    let (tx_timer_to_mempool, rx_timer_to_mempool) = mpsc::channel(CAPACITY_TIMER_TO_OWNER);
-    let (tx_to_store, rx_to_store) = mpsc::channel::<StoreCommand>(CAPACITY_TO_STORE);
+        counted_channel::<(Recipient, WireMessage)>(&depths, Channel::ConsensusToNetwork);
+    let (tx_mempool_to_network, rx_mempool_to_network) = counted_channel(&depths, Channel::MempoolToNetwork);
+    let (tx_mempool_to_consensus, rx_mempool_to_consensus) =
+        counted_channel(&depths, Channel::MempoolToConsensus);
+    let (tx_consensus_to_mempool, rx_consensus_to_mempool) =
+        counted_channel(&depths, Channel::ConsensusToMempool);
+    let (tx_consensus_to_timer, rx_consensus_to_timer) = counted_channel(&depths, Channel::ConsensusToTimer);
+    let (tx_timer_to_consensus, rx_timer_to_consensus) = counted_channel(&depths, Channel::TimerToConsensus);
+    let (tx_mempool_to_timer, rx_mempool_to_timer) = counted_channel(&depths, Channel::MempoolToTimer);
+    let (tx_timer_to_mempool, rx_timer_to_mempool) = counted_channel(&depths, Channel::TimerToMempool);
+    let (tx_to_store, rx_to_store) = counted_channel::<StoreCommand>(&depths, Channel::ToStore);
     let (tx_observer, rx_observer) = mpsc::channel(CAPACITY_OBSERVER);
     let (tx_commits, rx_commits) = mpsc::channel(CAPACITY_COMMITS);
 
@@ -198,6 +230,7 @@ pub fn wire<R: Runtime, S: StoreBackend, C: ConsensusCore>(
             tx_observer,
         },
         store: StoreActor::new(store, rx_to_store),
+        depths,
     };
     let host =
         HostEnds { tx_client_to_mempool, tx_host_to_network, rx_network_to_host, rx_observer, rx_commits };
@@ -205,8 +238,9 @@ pub fn wire<R: Runtime, S: StoreBackend, C: ConsensusCore>(
 }
 
 /// Sends on a channel whose receiver may be gone because the replica is shutting down (or, in
-/// the simulator, crashing). Returns `false` then, so the caller's loop can end.
-async fn deliver<T>(tx: &mut mpsc::Sender<T>, item: T) -> bool {
+/// the simulator, crashing). Returns `false` then, so the caller's loop can end. Generic over the
+/// sink so that plain host channels and counted actor channels go the same way.
+async fn deliver<T, S: futures::Sink<T> + Unpin>(tx: &mut S, item: T) -> bool {
     use futures::SinkExt as _;
     tx.send(item).await.is_ok()
 }

@@ -2,7 +2,7 @@
 //! decodes incoming frames for consensus and the mempool. Undecodable frames are observed and
 //! dropped. The transport itself (simulated links, TCP) belongs to the host.
 
-use super::{deliver, Recipient};
+use super::{deliver, CountedReceiver, CountedSender, Recipient};
 use crate::codec::{self, WireMessage};
 use crate::event::{Event, Observed};
 use crate::mempool::MempoolMessage;
@@ -28,12 +28,12 @@ pub struct NetworkActor<R: Runtime> {
     pub(super) id: NodeId,
     pub(super) committee_size: usize,
     pub(super) runtime: R,
-    pub(super) rx_host_to_network: mpsc::Receiver<(NodeId, Arc<[u8]>)>,
-    pub(super) rx_consensus_to_network: mpsc::Receiver<(Recipient, WireMessage)>,
-    pub(super) rx_mempool_to_network: mpsc::Receiver<(Recipient, WireMessage)>,
-    pub(super) tx_network_to_host: mpsc::Sender<Outbound>,
-    pub(super) tx_network_to_consensus: mpsc::Sender<(NodeId, ConsensusMessage)>,
-    pub(super) tx_network_to_mempool: mpsc::Sender<(NodeId, MempoolMessage)>,
+    pub(super) rx_host_to_network: CountedReceiver<(NodeId, Arc<[u8]>)>,
+    pub(super) rx_consensus_to_network: CountedReceiver<(Recipient, WireMessage)>,
+    pub(super) rx_mempool_to_network: CountedReceiver<(Recipient, WireMessage)>,
+    pub(super) tx_network_to_host: CountedSender<Outbound>,
+    pub(super) tx_network_to_consensus: CountedSender<(NodeId, ConsensusMessage)>,
+    pub(super) tx_network_to_mempool: CountedSender<(NodeId, MempoolMessage)>,
     pub(super) tx_observer: mpsc::Sender<Observed>,
 }
 

@@ -1,7 +1,8 @@
 //! The store actor: serves [`StoreCommand`]s from one backend, in order.
 
+use super::CountedReceiver;
 use crate::store::{Key, StoreBackend, StoreCommand};
-use futures::channel::{mpsc, oneshot};
+use futures::channel::oneshot;
 use futures::StreamExt as _;
 use std::collections::BTreeMap;
 
@@ -9,12 +10,12 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct StoreActor<S: StoreBackend> {
     backend: S,
-    rx_commands: mpsc::Receiver<StoreCommand>,
+    rx_commands: CountedReceiver<StoreCommand>,
     waiting: BTreeMap<Key, Vec<oneshot::Sender<Vec<u8>>>>,
 }
 
 impl<S: StoreBackend> StoreActor<S> {
-    pub(crate) fn new(backend: S, rx_commands: mpsc::Receiver<StoreCommand>) -> Self {
+    pub(crate) fn new(backend: S, rx_commands: CountedReceiver<StoreCommand>) -> Self {
         Self { backend, rx_commands, waiting: BTreeMap::new() }
     }
 
@@ -55,8 +56,9 @@ impl<S: StoreBackend> StoreActor<S> {
 #[cfg(test)]
 mod tests {
     use super::StoreActor;
+    use crate::actor::{depth, Channel, ChannelDepths};
     use crate::store::{MemStore, StoreCommand};
-    use futures::channel::{mpsc, oneshot};
+    use futures::channel::oneshot;
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt as _;
     use futures::SinkExt as _;
@@ -64,7 +66,8 @@ mod tests {
     #[test]
     fn write_is_acknowledged_then_readable_and_notify_read_waits_for_the_write() {
         let mut pool = LocalPool::new();
-        let (mut tx, rx) = mpsc::channel(8);
+        let depths = ChannelDepths::shared();
+        let (mut tx, rx) = depth::counted_channel(&depths, Channel::ToStore);
         pool.spawner().spawn_local(StoreActor::new(MemStore::new(), rx).run()).unwrap();
 
         // A notify-read for a key nobody wrote yet stays pending...

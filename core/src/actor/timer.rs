@@ -1,8 +1,8 @@
 //! The timer actor: one pending deadline per timer slot; fires each timer back to its owner.
 
+use super::{CountedReceiver, CountedSender};
 use crate::runtime::Runtime;
 use crate::time::Time;
-use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -29,13 +29,17 @@ impl TimerSlot for crate::mempool::Timer {
 #[derive(Debug)]
 pub struct TimerActor<R: Runtime, T: TimerSlot> {
     runtime: R,
-    rx_requests: mpsc::Receiver<(T, Time)>,
-    tx_fired: mpsc::Sender<T>,
+    rx_requests: CountedReceiver<(T, Time)>,
+    tx_fired: CountedSender<T>,
     pending: BTreeMap<u8, (Time, T)>,
 }
 
 impl<R: Runtime, T: TimerSlot> TimerActor<R, T> {
-    pub(crate) fn new(runtime: R, rx_requests: mpsc::Receiver<(T, Time)>, tx_fired: mpsc::Sender<T>) -> Self {
+    pub(crate) fn new(
+        runtime: R,
+        rx_requests: CountedReceiver<(T, Time)>,
+        tx_fired: CountedSender<T>,
+    ) -> Self {
         Self { runtime, rx_requests, tx_fired, pending: BTreeMap::new() }
     }
 

@@ -34,7 +34,7 @@ pub use invariants::Checker;
 pub use net::{DropReason, NetConfig};
 pub use runtime::{SimRuntime, SimSleep};
 
-use crate::actor::{self, HostEnds, Outbound};
+use crate::actor::{self, ChannelDepth, HostEnds, Outbound, SharedDepths};
 use crate::codec;
 use crate::committee::Committee;
 use crate::consensus::{Consensus, ConsensusCore};
@@ -312,6 +312,8 @@ impl StoreBackend for SharedStore {
 struct SimNode {
     store: SharedStore,
     host: Option<HostEnds>,
+    /// The depth of its actors' channels (of its latest boot).
+    depths: SharedDepths,
     aborts: Vec<AbortHandle>,
     view: NodeView,
     next_transaction: u64,
@@ -360,6 +362,7 @@ impl Simulation {
             .map(|(id, twin)| SimNode {
                 store: SharedStore::default(),
                 host: None,
+                depths: SharedDepths::default(),
                 aborts: Vec::new(),
                 view: NodeView { id, twin, ..NodeView::default() },
                 next_transaction: 0,
@@ -449,6 +452,13 @@ impl Simulation {
     /// The partition group of each replica.
     pub fn partition_groups(&self) -> &[u16] {
         self.net.groups()
+    }
+
+    /// The channels between a replica instance's actors: items waiting now, the peak since the
+    /// last call with `reset_peaks`, and items through (see [`actor::depth`]). Reading them
+    /// changes nothing in the run.
+    pub fn channel_depths(&self, instance: usize, reset_peaks: bool) -> Vec<ChannelDepth> {
+        self.nodes[instance].depths.snapshot(reset_peaks)
     }
 
     /// The first violation, if any (the run refuses to continue after one).
@@ -670,7 +680,7 @@ impl Simulation {
         let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
         let runtime = SimRuntime { instance, shared: self.shared.clone() };
         let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);
-        let (host, futures) = match behaviour {
+        let (host, depths, futures) = match behaviour {
             None => spawnable(actor::wire(node, &self.committee, consensus, mempool, store, runtime)),
             Some(behaviour) => {
                 let core = byzantine::Byzantine::new(behaviour, consensus, keys, self.committee.clone());
@@ -687,6 +697,7 @@ impl Simulation {
                 .expect("spawn on local pool");
         }
         sim_node.host = Some(host);
+        sim_node.depths = depths;
         sim_node.view.up = true;
         if self.config.client.interval_ms > 0 {
             let first = self.now().plus_ms(1 + self.net.random_below(self.config.client.interval_ms));
@@ -890,7 +901,8 @@ impl Simulation {
 /// A replica's actors as futures the local pool can run, whatever its consensus core.
 fn spawnable<C: ConsensusCore + 'static>(
     (host, actors): (HostEnds, actor::Actors<SimRuntime, SharedStore, C>),
-) -> (HostEnds, [LocalBoxFuture<'static, ()>; 6]) {
+) -> (HostEnds, SharedDepths, [LocalBoxFuture<'static, ()>; 6]) {
+    let depths = actors.depths.clone();
     let futures = [
         actors.consensus.run().boxed_local(),
         actors.mempool.run().boxed_local(),
@@ -899,7 +911,7 @@ fn spawnable<C: ConsensusCore + 'static>(
         actors.network.run().boxed_local(),
         actors.store.run().boxed_local(),
     ];
-    (host, futures)
+    (host, depths, futures)
 }
 
 fn is_cancelled(what: &Scheduled) -> bool {
