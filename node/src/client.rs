@@ -45,6 +45,8 @@ pub struct ClientReport {
     pub samples: u64,
     /// Bursts that overran their slot (the rate could not be kept).
     pub misses: u64,
+    /// Each sample's number and when it was sent (wall clock, µs since the Unix epoch).
+    pub sample_times: Vec<(u64, u64)>,
     /// How long it sent.
     pub elapsed: Duration,
 }
@@ -93,7 +95,10 @@ pub async fn run(
     // Below BURSTS_PER_SECOND tx/s, one transaction per slot, slots further apart.
     let bursts_per_second = BURSTS_PER_SECOND.min(config.rate);
     let slot = Duration::from_micros(1_000_000 / bursts_per_second);
-    let burst = config.rate / bursts_per_second;
+    // Burst k carries the transactions due by the end of slot k, so a rate that does not divide
+    // evenly into bursts is still kept exactly over each second.
+    let due = |slots: u64| slots * config.rate / bursts_per_second;
+    let mut slots = 0u64;
     let mut ticks = interval(slot);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let started = Instant::now();
@@ -109,6 +114,9 @@ pub async fn run(
             break;
         }
         let slot_start = Instant::now();
+        let burst = due(slots + 1) - due(slots);
+        slots += 1;
+        report.sample_times.push((report.samples, crate::metrics::now_us()));
         for i in 0..burst {
             let mut transaction = vec![0u8; config.size];
             if i == 0 {

@@ -32,11 +32,13 @@
 
 pub mod client;
 pub mod config;
+pub mod metrics;
 mod net;
 pub mod replica;
 pub mod runtime;
 pub mod store;
+pub mod testbed;
 
 pub use config::{CommitteeConfig, ConfigError, KeyFile, NodeEntry};
 pub use net::PEER_QUEUE_FRAMES;
-pub use replica::{Listeners, Replica, ReplicaConfig, ReplicaHandle, StartError, Status};
+pub use replica::{Listeners, Replica, ReplicaConfig, ReplicaHandle, StartError, StartOptions, Status};

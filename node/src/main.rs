@@ -3,13 +3,15 @@
 //! - `hotstuff sim`: the deterministic simulator, headless;
 //! - `hotstuff keys`: a fresh key pair for a replica;
 //! - `hotstuff run`: a replica over TCP with its store on disk;
-//! - `hotstuff client`: transactions at a fixed rate to one replica.
+//! - `hotstuff client`: transactions at a fixed rate to one replica;
+//! - `hotstuff local`: a committee of replica processes and their clients on loopback;
+//! - `hotstuff bench`: `local` for a fixed time, printing the figures as JSON.
 
 mod sim;
 
 use clap::{Args, Parser, Subcommand};
 use hotstuff_node::config::{self, CommitteeConfig, ConfigError, KeyFile};
-use hotstuff_node::{Replica, ReplicaConfig, StartError};
+use hotstuff_node::{Replica, ReplicaConfig, StartError, StartOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -31,6 +33,39 @@ enum Command {
     Run(RunArgs),
     /// Send transactions to one replica at a fixed rate (with samples for latency measurement).
     Client(ClientArgs),
+    /// Start a committee of replica processes and one client per live replica on loopback, show
+    /// progress, and print throughput and latency at the end (until Ctrl-C without --duration).
+    Local(LocalArgs),
+    /// `local` for a fixed duration (20 s by default), printing one JSON object of figures.
+    Bench(LocalArgs),
+}
+
+#[derive(Debug, Args)]
+struct LocalArgs {
+    /// Committee size.
+    #[arg(long, default_value_t = 4)]
+    nodes: usize,
+    /// Replicas not booted (the last ones); at most f keeps the committee live.
+    #[arg(long, default_value_t = 0)]
+    faults: usize,
+    /// Transactions per second, all clients together (0: no clients, to measure an idle committee).
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// Bytes per transaction.
+    #[arg(long, default_value_t = 512)]
+    tx_size: usize,
+    /// Seconds the clients send.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Protocol parameters (JSON); defaults if omitted.
+    #[arg(long)]
+    parameters: Option<PathBuf>,
+    /// Keep the testbed's folder (keys, stores, logs, metrics) and print its path.
+    #[arg(long)]
+    keep: bool,
+    /// Print the figures as one JSON object (no progress lines).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +105,9 @@ struct RunArgs {
     /// Protocol parameters (JSON); defaults if omitted.
     #[arg(long)]
     parameters: Option<PathBuf>,
+    /// Append benchmark records (JSON lines) to this file; see the `metrics` module.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
     /// More logging: -v for every event (debug), -vv for trace. `RUST_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -92,6 +130,10 @@ enum CliError {
     Replica(String),
     #[error(transparent)]
     Client(#[from] hotstuff_node::client::ClientError),
+    #[error(transparent)]
+    Testbed(#[from] hotstuff_node::testbed::TestbedError),
+    #[error("cannot find this program's path: {0}")]
+    Executable(std::io::Error),
 }
 
 fn main() -> ExitCode {
@@ -101,6 +143,8 @@ fn main() -> ExitCode {
         Command::Keys(args) => keys(&args),
         Command::Run(args) => run(&args),
         Command::Client(args) => client(&args),
+        Command::Local(args) => local(&args, false),
+        Command::Bench(args) => local(&args, true),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -139,7 +183,8 @@ fn run(args: &RunArgs) -> Result<(), CliError> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
-        let mut replica = Replica::start(config).await?;
+        let options = StartOptions { metrics: args.metrics.clone() };
+        let mut replica = Replica::start_with(config, options).await?;
         let outcome = tokio::select! {
             signal = shutdown_signal() => signal.map_err(CliError::Signal),
             why = replica.failed() => Err(CliError::Replica(why)),
@@ -179,6 +224,38 @@ fn client(args: &ClientArgs) -> Result<(), CliError> {
     );
     if report.misses > 0 {
         eprintln!("warning: this client could not keep {} tx/s; use more clients or a lower rate", args.rate);
+    }
+    Ok(())
+}
+
+fn local(args: &LocalArgs, bench: bool) -> Result<(), CliError> {
+    use hotstuff_node::testbed::{self, TestbedConfig};
+    let json = args.json || bench;
+    let config = TestbedConfig {
+        binary: std::env::current_exe().map_err(CliError::Executable)?,
+        nodes: args.nodes,
+        faults: args.faults,
+        rate: args.rate,
+        tx_size: args.tx_size,
+        duration: args.duration.or(bench.then_some(20)).map(std::time::Duration::from_secs),
+        parameters: match &args.parameters {
+            Some(path) => config::load_parameters(path)?,
+            None => hotstuff_core::Parameters::default(),
+        },
+        keep: args.keep,
+        progress: !json,
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
+    let summary = runtime.block_on(testbed::run(&config, async {
+        if shutdown_signal().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }))?;
+    if json {
+        println!("{}", serde_json::to_string(&summary).expect("the summary serialises"));
+    } else {
+        println!("{}", summary.render());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One native replica: the core's actors on tokio, with TCP, redb and a wall clock.
 
 use crate::config::CommitteeConfig;
+use crate::metrics::{self, MetricsWriter, Record};
 use crate::net;
 use crate::runtime::TokioRuntime;
 use crate::store::RedbStore;
@@ -57,6 +58,14 @@ pub enum StartError {
         /// The decoder's message.
         reason: String,
     },
+    /// The metrics file could not be created.
+    #[error("cannot create the metrics file {path}: {source}")]
+    Metrics {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -110,6 +119,13 @@ pub struct Status {
     pub rejected_messages: u64,
 }
 
+/// Optional instruments of a replica (none by default).
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Append benchmark records to this file ([`crate::metrics`]).
+    pub metrics: Option<PathBuf>,
+}
+
 /// The native replica.
 #[derive(Debug)]
 pub struct Replica;
@@ -117,16 +133,33 @@ pub struct Replica;
 impl Replica {
     /// Starts a replica listening on its addresses from the committee file.
     pub async fn start(config: ReplicaConfig) -> Result<ReplicaHandle, StartError> {
+        Self::start_with(config, StartOptions::default()).await
+    }
+
+    /// [`Replica::start`] with instruments.
+    pub async fn start_with(
+        config: ReplicaConfig,
+        options: StartOptions,
+    ) -> Result<ReplicaHandle, StartError> {
         let me = config.committee.id_of(&config.keys.public());
         let me = me.ok_or_else(|| StartError::NotInCommittee(config.keys.public().to_hex()))?;
         let entry = config.committee.node(me).expect("id_of returned a member");
         let listeners = Listeners::bind(entry.address, entry.transactions).await?;
-        Self::start_on(config, listeners).await
+        Self::start_on_with(config, listeners, options).await
     }
 
     /// Starts a replica on already-bound listeners (tests bind port 0 first, then write the
     /// committee from the ports they got).
     pub async fn start_on(config: ReplicaConfig, listeners: Listeners) -> Result<ReplicaHandle, StartError> {
+        Self::start_on_with(config, listeners, StartOptions::default()).await
+    }
+
+    /// [`Replica::start_on`] with instruments.
+    pub async fn start_on_with(
+        config: ReplicaConfig,
+        listeners: Listeners,
+        options: StartOptions,
+    ) -> Result<ReplicaHandle, StartError> {
         let ReplicaConfig { keys, committee: committee_config, parameters, store_dir } = config;
         committee_config.validate().map_err(StartError::Committee)?;
         parameters.validate().map_err(|e| StartError::Parameters(e.to_string()))?;
@@ -202,10 +235,17 @@ impl Replica {
         );
         spawn("client listener", net::serve_clients(listeners.transactions, tx_client_to_mempool).boxed());
 
+        let metrics = match &options.metrics {
+            Some(path) => Some(
+                MetricsWriter::create(path)
+                    .map_err(|e| StartError::Metrics { path: path.clone(), source: e })?,
+            ),
+            None => None,
+        };
         let (status_tx, status) = watch::channel(Status::default());
         let status_tx = Arc::new(status_tx);
-        spawn("observer", log_observed(rx_observer, status_tx.clone()).boxed());
-        spawn("commit log", log_commits(rx_commits, status_tx).boxed());
+        spawn("observer", log_observed(rx_observer, status_tx.clone(), metrics.clone()).boxed());
+        spawn("commit log", log_commits(rx_commits, status_tx, metrics).boxed());
 
         // The store backend blocks (each write waits for fsync), so its actor gets a thread of
         // its own instead of stalling a tokio worker. It ends once consensus and mempool are gone.
@@ -298,7 +338,11 @@ impl ReplicaHandle {
 
 /// Logs observed events: proposals, timeouts, TCs and recovery at info, the rest at debug; keeps
 /// the round in the status.
-async fn log_observed(mut rx_observer: mpsc::Receiver<Observed>, status: Arc<watch::Sender<Status>>) {
+async fn log_observed(
+    mut rx_observer: mpsc::Receiver<Observed>,
+    status: Arc<watch::Sender<Status>>,
+    metrics: Option<MetricsWriter>,
+) {
     struct Narrate<'a>(&'a Observed);
     impl fmt::Display for Narrate<'_> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -306,6 +350,9 @@ async fn log_observed(mut rx_observer: mpsc::Receiver<Observed>, status: Arc<wat
         }
     }
     while let Some(observed) = rx_observer.next().await {
+        if let Some(metrics) = &metrics {
+            record_metrics(metrics, &observed.event);
+        }
         let text = Narrate(&observed);
         let time = observed.time.as_ms();
         match &observed.event {
@@ -338,8 +385,15 @@ async fn log_observed(mut rx_observer: mpsc::Receiver<Observed>, status: Arc<wat
 }
 
 /// Logs committed blocks and counts them in the status.
-async fn log_commits(mut rx_commits: mpsc::Receiver<Block>, status: Arc<watch::Sender<Status>>) {
+async fn log_commits(
+    mut rx_commits: mpsc::Receiver<Block>,
+    status: Arc<watch::Sender<Status>>,
+    metrics: Option<MetricsWriter>,
+) {
     while let Some(block) = rx_commits.next().await {
+        if let Some(metrics) = &metrics {
+            metrics.write(&Record::committed(&block));
+        }
         info!(
             height = block.height,
             round = block.round,
@@ -352,5 +406,27 @@ async fn log_commits(mut rx_commits: mpsc::Receiver<Block>, status: Arc<watch::S
             s.committed_blocks += 1;
             s.committed_batches += block.payload.len() as u64;
         });
+    }
+}
+
+/// The benchmark's records of an observed event (commits come from the commit stream, which
+/// carries the batch digests).
+fn record_metrics(metrics: &MetricsWriter, event: &Event) {
+    let t_us = metrics::now_us();
+    match event {
+        Event::BatchSealed { digest, transactions, bytes, samples, .. } => metrics.write(&Record::Sealed {
+            t_us,
+            batch: metrics::digest_hex(digest),
+            txs: *transactions,
+            bytes: *bytes,
+            samples: samples.clone(),
+        }),
+        Event::ProposalSent { block } => metrics.write(&Record::Proposed {
+            t_us,
+            round: block.round,
+            block: metrics::digest_hex(&block.digest),
+        }),
+        Event::TimeoutSent { round, .. } => metrics.write(&Record::Timeout { t_us, round: *round }),
+        _ => {}
     }
 }
