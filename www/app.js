@@ -205,6 +205,7 @@ function render(force) {
     drawLamport(sim.recent_messages(now - LAMPORT_WINDOW_MS), views.length, now);
     drawStats(views, sim.stats());
     drawInspector(views, sim.in_flight());
+    drawInside(views);
     lastTreeDraw = performance.now();
   }
   drawSafety(sim.violation());
@@ -354,6 +355,115 @@ function drawLamport(messages, n, now) {
     }, svg);
   }
   el('line', { class: 'now-line', x1: x(now), x2: x(now), y1: 0, y2: height }, svg);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inside a node: its actors (core/src/actor) and the channels between them, laid out like the
+// architecture picture in README. The numbers come from the counted channels of the actor
+// shells (WebSim::channel_depths): items queued now, the most queued since the last refresh,
+// and the items through so far. The simulator lets every actor run until all wait after each
+// event, in zero virtual time, so between two refreshes the queues are nearly always empty
+// again: the "max" figure is what shows a burst (a broadcast, a batch of store writes).
+
+const ACTORS = {
+  client: { x: 38, y: 28, w: 60, h: 24, label: 'client', host: true, title: 'Clients (the host): transactions in' },
+  mempool: { x: 150, y: 28, w: 84, h: 28, label: 'mempool', title: 'Mempool actor: batches transactions, makes payloads available' },
+  consensus: { x: 318, y: 28, w: 96, h: 28, label: 'consensus', title: 'Consensus actor: the HotStuff state machine' },
+  mtimer: { x: 40, y: 100, w: 64, h: 24, label: 'timer', title: 'Mempool timer actor (batch sealing, re-requests)' },
+  store: { x: 236, y: 100, w: 64, h: 24, label: 'store', title: 'Store actor: writes (safety state, blocks, batches) and reads' },
+  ctimer: { x: 362, y: 100, w: 60, h: 24, label: 'timer', title: 'Consensus timer actor (round timeout, proposal delay, sync)' },
+  peers: { x: 52, y: 172, w: 76, h: 24, label: 'peers', host: true, title: 'The other replicas (the host transport)' },
+  network: { x: 236, y: 172, w: 92, h: 28, label: 'network', title: 'Network actor: encodes, decodes and dispatches messages' },
+};
+
+// [channel, from, to, lane]: lane offsets the two directions of a pair side by side.
+const CHANNELS = [
+  ['client_to_mempool', 'client', 'mempool', 0],
+  ['mempool_to_consensus', 'mempool', 'consensus', -1], ['consensus_to_mempool', 'consensus', 'mempool', 1],
+  ['mempool_to_timer', 'mempool', 'mtimer', -1], ['timer_to_mempool', 'mtimer', 'mempool', 1],
+  ['consensus_to_timer', 'consensus', 'ctimer', 1], ['timer_to_consensus', 'ctimer', 'consensus', -1],
+  ['to_store', 'consensus', 'store', 0], ['to_store#mempool', 'mempool', 'store', 0],
+  ['consensus_to_network', 'consensus', 'network', -1], ['network_to_consensus', 'network', 'consensus', 1],
+  ['mempool_to_network', 'mempool', 'network', 1], ['network_to_mempool', 'network', 'mempool', -1],
+  ['network_to_host', 'network', 'peers', -1], ['host_to_network', 'peers', 'network', 1],
+];
+
+const inside = { built: false, arrows: new Map(), labels: new Map(), totals: new Map(), node: null };
+
+/// Where the segment from a box's centre towards (dx, dy) leaves the box.
+function boxEdge(box, dx, dy, gap) {
+  const t = Math.min((box.w / 2 + gap) / Math.abs(dx || 1e-9), (box.h / 2 + gap) / Math.abs(dy || 1e-9));
+  return [box.x + dx * t, box.y + dy * t];
+}
+
+function buildInside() {
+  const svg = $('inside');
+  svg.replaceChildren();
+  const defs = el('defs', {}, svg);
+  const marker = el('marker', { id: 'inside-arrow', viewBox: '0 0 8 8', refX: 7, refY: 4, markerWidth: 6, markerHeight: 6, orient: 'auto' }, defs);
+  el('path', { d: 'M0,0 L8,4 L0,8 z' }, marker);
+  for (const [name, from, to, lane] of CHANNELS) {
+    const a = ACTORS[from], b = ACTORS[to];
+    const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy);
+    // Unit normal of the pair's canonical direction, so both directions agree on the sides.
+    const flip = from < to ? 1 : -1;
+    const nx = (-dy / len) * flip, ny = (dx / len) * flip;
+    const off = lane * 5;
+    const [x1, y1] = boxEdge(a, dx, dy, 2), [x2, y2] = boxEdge(b, -dx, -dy, 4);
+    const line = el('line', { class: 'ch', x1: x1 + nx * off, y1: y1 + ny * off, x2: x2 + nx * off, y2: y2 + ny * off }, svg);
+    const title = el('title', {}, line);
+    inside.arrows.set(name, { line, title });
+    if (name.includes('#')) continue;                  // the store's queue is labelled once
+    const side = lane === 0 ? -1 : lane;
+    // The store's one queue (fed by consensus and the mempool) is labelled under the store.
+    const [mx, my] = name === 'to_store' ? [b.x, b.y + b.h / 2 + 14]
+      : [(x1 + x2) / 2 + nx * side * 12, (y1 + y2) / 2 + ny * side * 12 + 4];
+    const label = el('text', { class: 'depth', x: mx, y: my, 'data-channel': name }, svg);
+    inside.labels.set(name, label);
+  }
+  for (const [id, a] of Object.entries(ACTORS)) {
+    const g = el('g', { class: 'actor' + (a.host ? ' host' : ''), 'data-actor': id, transform: `translate(${a.x},${a.y})` }, svg);
+    el('rect', { x: -a.w / 2, y: -a.h / 2, width: a.w, height: a.h, rx: 5 }, g);
+    el('text', { y: 1 }, g).textContent = a.label;
+    el('title', {}, g).textContent = a.title;
+  }
+  inside.built = true;
+}
+
+const compact = (x) => (x >= 10_000 ? (x / 1000).toFixed(0) + 'k' : x >= 1000 ? (x / 1000).toFixed(1) + 'k' : String(x));
+
+function drawInside(views) {
+  if (!inside.built) buildInside();
+  const id = state.selected && state.selected.node !== undefined ? state.selected.node : 0;
+  const view = views[id];
+  if (inside.node !== id) { inside.node = id; inside.totals.clear(); }
+  setText($('inside-title'), `n${id}` + (view && !view.up ? ' (crashed: its actors are stopped)' : ''));
+  $('inside').classList.toggle('down', !!view && !view.up);
+  const depths = state.sim.channel_depths(id);
+  const byName = new Map(depths.map((d) => [d.channel, d]));
+  for (const [name, { line, title }] of inside.arrows) {
+    const d = byName.get(name.split('#')[0]);
+    if (!d) continue;
+    const before = inside.totals.get(name);
+    inside.totals.set(name, d.total);
+    const cls = 'ch' + (d.depth > 0 ? ' queued' : before !== undefined && d.total > before ? ' busy' : '');
+    if (line.getAttribute('class') !== cls) line.setAttribute('class', cls);
+    setText(title, `${d.from} → ${d.to}: ` + (d.depth === null ? '' : `${d.depth} queued, at most ${d.peak} since the last refresh, `) +
+      `${d.total} items through (capacity ${d.capacity})`);
+    const label = inside.labels.get(name);
+    if (!label) continue;
+    label.dataset.depth = d.depth === null ? '' : d.depth;
+    label.dataset.total = d.total;
+    label.setAttribute('class', 'depth' + (d.depth > 0 ? ' queued' : ''));
+    const head = d.depth === null ? '' : String(d.depth);
+    const more = d.depth === null ? `${compact(d.total)} in all` : d.peak > d.depth ? ` ↑${d.peak}` : '';
+    if (label.textContent !== head + more) {
+      const tspan = document.createElementNS(SVG, 'tspan');
+      tspan.setAttribute('class', 'more');
+      tspan.textContent = more;
+      label.replaceChildren(head, tspan);
+    }
+  }
 }
 
 function drawStats(views, stats) {

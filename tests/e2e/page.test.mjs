@@ -118,6 +118,26 @@ test('a node switched to Byzantine (f = 1) leaves the others safe and committing
   await page.close();
 });
 
+test('inside a node: its actors and the depth of their channels, following the selected node', async () => {
+  const { page, errors } = await open('seed=8&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.3; });
+  await page.click('g.node[data-node="2"]');
+  await page.waitForFunction(() => document.querySelector('#inside-title').textContent.startsWith('n2'));
+  const actors = await page.locator('#inside g.actor text').allTextContents();
+  for (const name of ['mempool', 'consensus', 'network', 'store', 'timer']) assert.ok(actors.includes(name), `${name} is drawn (${actors})`);
+  // Traffic flows: the counters of the channels between actors move, and each shows a number.
+  await page.waitForFunction(() => +document.querySelector('#inside [data-channel="network_to_consensus"]').dataset.total > 20, null, { timeout: 30_000 });
+  const labels = await page.evaluate(() => [...document.querySelectorAll('#inside text.depth')].map((t) => [t.dataset.channel, t.textContent, t.dataset.depth]));
+  assert.ok(labels.length >= 12, `one label per channel (${labels.length})`);
+  for (const [channel, text, depth] of labels) {
+    assert.match(text, /\d/, `${channel} shows a number`);
+    if (!['client_to_mempool', 'host_to_network', 'network_to_host'].includes(channel)) assert.match(depth, /^\d+$/, `${channel} has a depth`);
+  }
+  await page.locator('#inside-panel').screenshot({ path: SHOTS + 'page-inside-node.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a shared link replays the exact run (same trace digest)', async () => {
   const { page, errors } = await open('seed=7&n=5');
   await page.evaluate(() => {

@@ -233,6 +233,16 @@ impl WebSim {
         to_js(self.sim.stats())
     }
 
+    /// The channels between one replica's actors: `[{channel, from, to, depth, peak, total,
+    /// capacity}]` (`depth`/`peak` null for the host channels, whose host end is not counted).
+    /// Each call restarts the peaks, so `peak` is the deepest each queue got since the previous
+    /// call: the simulator drains the queues within every event, so between two frames the
+    /// current depth is almost always 0, and the peak is what shows the queueing.
+    pub fn channel_depths(&self, node: u16) -> JsValue {
+        let instance = usize::from(node.min(self.size().saturating_sub(1)));
+        to_js(&self.sim.channel_depths(instance, true))
+    }
+
     /// The partition group of each replica.
     pub fn groups(&self) -> Vec<u16> {
         self.sim.partition_groups().to_vec()
