@@ -76,6 +76,12 @@ pub trait StoreBackend {
     fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     /// Reads a value.
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError>;
+    /// Writes several values durably, in order (a later value for the same key wins). A backend
+    /// that can make them durable together (one transaction, one fsync) should: the store actor
+    /// groups the writes that queue up while it is busy, so one disk sync covers them all.
+    fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
+        items.iter().try_for_each(|(key, value)| self.write(key, value))
+    }
 }
 
 /// An in-memory backend with deterministic (sorted) iteration order. "Durable" here means it

@@ -1,11 +1,12 @@
 //! The on-disk [`StoreBackend`]: one redb database per replica.
 //!
-//! Every [`StoreBackend::write`] is its own committed redb transaction with the default
-//! durability (`Immediate`: fsync before `commit` returns), so a write the store actor has
-//! acknowledged survives a crash or power cut. This is what the persist-before-send rule relies
+//! Every [`StoreBackend::write`] (and every group of writes the store actor hands over at once,
+//! [`StoreBackend::write_many`]) is one committed redb transaction with the default durability
+//! (`Immediate`: fsync before `commit` returns), so a write the store actor has acknowledged
+//! survives a crash or power cut. This is what the persist-before-send rule relies
 //! on. Reads see every committed write.
 
-use hotstuff_core::store::{StoreBackend, StoreError, Value};
+use hotstuff_core::store::{Key, StoreBackend, StoreError, Value};
 use redb::{Database, TableDefinition};
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,21 @@ impl RedbStore {
         &self.path
     }
 
+    /// One redb transaction (one fsync) for all the entries.
+    fn write_entries<'a>(
+        &mut self,
+        entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(|e| self.error(e))?;
+            for (key, value) in entries {
+                table.insert(key, value).map_err(|e| self.error(e))?;
+            }
+        }
+        txn.commit().map_err(|e| self.error(e))
+    }
+
     fn error(&self, error: impl std::fmt::Display) -> StoreError {
         StoreError(format!("{}: {error}", self.path.display()))
     }
@@ -57,12 +73,11 @@ impl RedbStore {
 
 impl StoreBackend for RedbStore {
     fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.error(e))?;
-        {
-            let mut table = txn.open_table(TABLE).map_err(|e| self.error(e))?;
-            table.insert(key, value).map_err(|e| self.error(e))?;
-        }
-        txn.commit().map_err(|e| self.error(e))
+        self.write_entries(std::iter::once((key, value)))
+    }
+
+    fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
+        self.write_entries(items.iter().map(|(key, value)| (key.as_slice(), value.as_slice())))
     }
 
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {

@@ -3,8 +3,12 @@
 use super::CountedReceiver;
 use crate::store::{Key, StoreBackend, StoreCommand};
 use futures::channel::oneshot;
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use std::collections::BTreeMap;
+
+/// The most writes made durable together. Bounds the latency of the first write of a group and
+/// the size of one disk transaction.
+const WRITE_GROUP_MAX: usize = 64;
 
 /// Owns the backend; keeps the waiters of notify-reads.
 #[derive(Debug)]
@@ -23,30 +27,69 @@ impl<S: StoreBackend> StoreActor<S> {
     /// persist must not go on (its next vote could contradict a lost one).
     pub async fn run(mut self) {
         while let Some(command) = self.rx_commands.next().await {
-            match command {
-                StoreCommand::Write { key, value, ack } => {
-                    self.backend.write(&key, &value).unwrap_or_else(|e| panic!("{e}"));
-                    if let Some(waiters) = self.waiting.remove(&key) {
-                        for waiter in waiters {
-                            // The reader may have given up; nothing to do then.
-                            let _ = waiter.send(value.clone());
-                        }
+            let StoreCommand::Write { key, value, ack } = command else {
+                self.serve(command);
+                continue;
+            };
+            // Group commit: the writes already queued behind this one are made durable with it,
+            // in one backend call (one fsync on disk), and acknowledged after it. Under load the
+            // safety state then waits for one sync, not for one per batch queued ahead of it.
+            let mut writes = vec![(key, value)];
+            let mut acks = vec![ack];
+            let mut after = None;
+            while writes.len() < WRITE_GROUP_MAX {
+                match self.rx_commands.next().now_or_never() {
+                    Some(Some(StoreCommand::Write { key, value, ack })) => {
+                        writes.push((key, value));
+                        acks.push(ack);
                     }
-                    if let Some(ack) = ack {
-                        let _ = ack.send(());
+                    Some(Some(other)) => {
+                        after = Some(other);
+                        break;
                     }
+                    // Nothing queued (or the channel closed: the outer loop sees that next).
+                    Some(None) | None => break,
                 }
-                StoreCommand::Read { key, reply } => {
-                    let value = self.backend.read(&key).unwrap_or_else(|e| panic!("{e}"));
-                    let _ = reply.send(value);
+            }
+            self.commit(&writes, acks);
+            // A read queued behind the writes is served after them, so it sees them.
+            if let Some(command) = after {
+                self.serve(command);
+            }
+        }
+    }
+
+    /// Makes `writes` durable in one backend call, then wakes the notify-reads waiting for them
+    /// and acknowledges them.
+    fn commit(&mut self, writes: &[(Key, Vec<u8>)], acks: Vec<Option<oneshot::Sender<()>>>) {
+        self.backend.write_many(writes).unwrap_or_else(|e| panic!("{e}"));
+        for (key, value) in writes {
+            if let Some(waiters) = self.waiting.remove(key) {
+                for waiter in waiters {
+                    // The reader may have given up; nothing to do then.
+                    let _ = waiter.send(value.clone());
                 }
-                StoreCommand::NotifyRead { key, reply } => {
-                    match self.backend.read(&key).unwrap_or_else(|e| panic!("{e}")) {
-                        Some(value) => {
-                            let _ = reply.send(value);
-                        }
-                        None => self.waiting.entry(key).or_default().push(reply),
+            }
+        }
+        for ack in acks.into_iter().flatten() {
+            let _ = ack.send(());
+        }
+    }
+
+    /// Serves one command on its own.
+    fn serve(&mut self, command: StoreCommand) {
+        match command {
+            StoreCommand::Write { key, value, ack } => self.commit(&[(key, value)], vec![ack]),
+            StoreCommand::Read { key, reply } => {
+                let value = self.backend.read(&key).unwrap_or_else(|e| panic!("{e}"));
+                let _ = reply.send(value);
+            }
+            StoreCommand::NotifyRead { key, reply } => {
+                match self.backend.read(&key).unwrap_or_else(|e| panic!("{e}")) {
+                    Some(value) => {
+                        let _ = reply.send(value);
                     }
+                    None => self.waiting.entry(key).or_default().push(reply),
                 }
             }
         }
@@ -57,11 +100,14 @@ impl<S: StoreBackend> StoreActor<S> {
 mod tests {
     use super::StoreActor;
     use crate::actor::{depth, Channel, ChannelDepths};
-    use crate::store::{MemStore, StoreCommand};
+    use crate::store::{MemStore, StoreBackend, StoreCommand, StoreError};
     use futures::channel::oneshot;
     use futures::executor::LocalPool;
     use futures::task::LocalSpawnExt as _;
+    use futures::FutureExt as _;
     use futures::SinkExt as _;
+    use std::cell::RefCell;
+    use std::rc::Rc;
 
     #[test]
     fn write_is_acknowledged_then_readable_and_notify_read_waits_for_the_write() {
@@ -89,5 +135,53 @@ mod tests {
         let (read_tx, read) = oneshot::channel();
         pool.run_until(tx.send(StoreCommand::Read { key: b"missing".to_vec(), reply: read_tx })).unwrap();
         assert_eq!(pool.run_until(read).unwrap(), None);
+    }
+
+    /// A backend that records the size of each group of writes it is given.
+    #[derive(Default)]
+    struct Recording {
+        inner: MemStore,
+        groups: Rc<RefCell<Vec<usize>>>,
+    }
+
+    impl StoreBackend for Recording {
+        fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+            self.write_many(&[(key.to_vec(), value.to_vec())])
+        }
+        fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            self.inner.read(key)
+        }
+        fn write_many(&mut self, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
+            self.groups.borrow_mut().push(items.len());
+            items.iter().try_for_each(|(k, v)| self.inner.write(k, v))
+        }
+    }
+
+    #[test]
+    fn writes_queued_together_are_made_durable_in_one_group_and_a_read_behind_them_sees_them() {
+        let depths = ChannelDepths::shared();
+        let (mut tx, rx) = depth::counted_channel(&depths, Channel::ToStore);
+        let backend = Recording::default();
+        let groups = backend.groups.clone();
+        // Queue three writes and a read before the actor runs.
+        let mut acks = Vec::new();
+        let (read_tx, read) = oneshot::channel();
+        futures::executor::block_on(async {
+            for value in [b"1", b"2", b"3"] {
+                let (ack_tx, ack) = oneshot::channel();
+                acks.push(ack);
+                let write =
+                    StoreCommand::Write { key: b"k".to_vec(), value: value.to_vec(), ack: Some(ack_tx) };
+                tx.send(write).await.unwrap();
+            }
+            tx.send(StoreCommand::Read { key: b"k".to_vec(), reply: read_tx }).await.unwrap();
+        });
+        drop(tx);
+        futures::executor::block_on(StoreActor::new(backend, rx).run());
+        assert_eq!(*groups.borrow(), vec![3], "one group of three writes");
+        for ack in acks {
+            assert_eq!(ack.now_or_never(), Some(Ok(())), "every write of the group is acknowledged");
+        }
+        assert_eq!(read.now_or_never(), Some(Ok(Some(b"3".to_vec()))), "the read sees the last write");
     }
 }
