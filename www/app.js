@@ -27,6 +27,7 @@ const state = {
   frames: 0,
   log: [],                       // narrated events kept for the log panel
   behaviour: {},                 // node -> index in BEHAVIOURS (absent: honest)
+  linkDelay: {},                 // "from>to" -> extra ms on that directed link (absent: none)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -70,6 +71,17 @@ function apply(sim, iv) {
     case 'drop': sim.set_drop_ppm(iv.arg); break;
     case 'dropmsg': sim.drop_message(iv.arg); break;
     case 'behave': sim.set_behaviour(iv.arg[0], iv.arg[1]); state.behaviour[iv.arg[0]] = iv.arg[1]; break;
+    case 'delay': {
+      // arg: [from, to, extra ms, both directions (0/1)]. The simulator adds the extra delay to
+      // every message sent on the link from now on; messages already on the wire keep theirs.
+      const [from, to, ms, both] = iv.arg;
+      const links = both ? [[from, to], [to, from]] : [[from, to]];
+      for (const [a, b] of links) {
+        sim.set_link_delay(a, b, ms);
+        if (ms > 0) state.linkDelay[`${a}>${b}`] = ms; else delete state.linkDelay[`${a}>${b}`];
+      }
+      break;
+    }
   }
 }
 
@@ -77,6 +89,7 @@ function apply(sim, iv) {
 function rebuild(time, step = null) {
   if (state.sim) state.sim.free();
   state.behaviour = {};
+  state.linkDelay = {};
   const sim = freshSim();
   state.sim = sim;
   resetLog();
@@ -220,19 +233,24 @@ function render(force) {
 // The committee drawing is built once per committee size and then updated in place: replacing
 // elements every frame would swallow clicks (the element under the pointer at mouse-down would
 // be gone at mouse-up).
-const committee = { n: 0, nodes: [], messages: new Map(), messageLayer: null, clock: null };
+const committee = { n: 0, nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
 
 function layoutCommittee(n) {
   const svg = $('committee');
   svg.replaceChildren();
   committee.n = n;
   committee.messages.clear();
+  committee.links = new Map();
   for (let i = 0; i < n; i++) {
     for (let j = i + 1; j < n; j++) {
       const [x1, y1] = nodePosition(i, n), [x2, y2] = nodePosition(j, n);
-      el('line', { x1, y1, x2, y2, class: 'link' }, svg);
+      const line = el('line', { x1, y1, x2, y2, class: 'link' }, svg);
+      // The label sits a third of the way along, clear of the clock in the middle.
+      const label = el('text', { class: 'link-label', x: x1 + (x2 - x1) * 0.33, y: y1 + (y2 - y1) * 0.33 - 6 }, svg);
+      committee.links.set(`${i}-${j}`, { line, label });
     }
   }
+  fillLinkSelects(n);
   committee.clock = el('text', { x: 0, y: 0, class: 'clock' }, svg);
   const r = n > 8 ? 30 : 44;
   committee.nodes = [];
@@ -254,9 +272,32 @@ function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+/// Links with extra delay are drawn dotted, labelled with their extra milliseconds per direction.
+function drawLinkDelays() {
+  for (const [key, { line, label }] of committee.links) {
+    const [i, j] = key.split('-');
+    const ab = state.linkDelay[`${i}>${j}`], ba = state.linkDelay[`${j}>${i}`];
+    const slow = !!(ab || ba);
+    const cls = 'link' + (slow ? ' slow' : '');
+    if (line.getAttribute('class') !== cls) line.setAttribute('class', cls);
+    const text = !slow ? '' : ab === ba ? `+${ab} ms` : [ab && `n${i}→n${j} +${ab} ms`, ba && `n${j}→n${i} +${ba} ms`].filter(Boolean).join(' · ');
+    setText(label, text);
+  }
+}
+
+function fillLinkSelects(n) {
+  for (const [id, pick] of [['link-from', 0], ['link-to', 1]]) {
+    const select = $(id);
+    const keep = select.value;
+    select.replaceChildren(...Array.from({ length: n }, (_, i) => new Option('n' + i, String(i))));
+    select.value = keep !== '' && +keep < n ? keep : String(pick);
+  }
+}
+
 function drawCommittee(views, messages, now, groups) {
   const n = views.length;
   if (committee.n !== n) layoutCommittee(n);
+  drawLinkDelays();
   setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
   const sides = state.splitting || groups;
   const split = new Set(sides).size > 1;
@@ -577,6 +618,7 @@ function onNodeClick(id) {
     return;
   }
   state.selected = { node: id };
+  $('link-from').value = String(id);
   render(true);
 }
 
@@ -635,6 +677,13 @@ function wire() {
     render(true);
   });
   $('heal').addEventListener('click', () => intervene('heal', null));
+  $('link-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const from = +$('link-from').value, to = +$('link-to').value;
+    const ms = Math.max(0, Math.min(5000, Math.round(+$('link-ms').value || 0)));
+    if (from === to) return;
+    intervene('delay', [from, to, ms, $('link-both').checked ? 1 : 0]);
+  });
   $('committee').addEventListener('click', (e) => { if (e.target === $('committee')) { state.selected = null; render(true); } });
 }
 

@@ -138,6 +138,42 @@ test('inside a node: its actors and the depth of their channels, following the s
   await page.close();
 });
 
+test('a link latency set in the page slows that link, and the shared link replays it', async () => {
+  const { page, errors } = await open('seed=9&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.3; });
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 300);
+  await page.selectOption('#link-from', '0');
+  await page.selectOption('#link-to', '1');
+  await page.fill('#link-ms', '400');
+  await page.click('#link-set');
+  assert.match(page.url(), /iv=/, 'the latency change is an intervention in the shared link');
+  const setAt = await page.evaluate(() => window.hotstuff.sim.now());
+  assert.ok(await page.locator('line.link.slow').count() === 1, 'the slowed link is drawn');
+  assert.match(await page.locator('text.link-label').allTextContents().then((t) => t.join(' ')), /\+400 ms/);
+  // Messages sent on the link (both ways) from now on take at least 400 ms; the others do not.
+  await page.waitForFunction((t0) => window.hotstuff.sim.recent_messages(t0).filter((m) => m.arrives !== null).length > 40, setAt, { timeout: 30_000 });
+  const { slow, fast } = await page.evaluate((t0) => {
+    const sent = window.hotstuff.sim.recent_messages(t0).filter((m) => m.arrives !== null && m.sent >= t0);
+    const onLink = (m) => (m.from === 0 && m.to === 1) || (m.from === 1 && m.to === 0);
+    return { slow: sent.filter(onLink).map((m) => m.arrives - m.sent), fast: sent.filter((m) => !onLink(m)).map((m) => m.arrives - m.sent) };
+  }, setAt);
+  assert.ok(slow.length >= 2 && slow.every((ms) => ms >= 410 && ms <= 440), `slow link: ${slow}`);
+  assert.ok(fast.length >= 10 && fast.every((ms) => ms <= 40), `other links: ${fast}`);
+  await page.screenshot({ path: SHOTS + 'page-link-delay.png' });
+  // Replay from the shared link: same digest at the same time.
+  const digest = await page.evaluate(() => { const h = window.hotstuff; h.pause(); h.sim.advance_to(h.sim.now() + 2000, 1e9); return h.sim.trace_digest(); });
+  await page.click('#share');
+  const other = await browser.newPage();
+  await other.goto(page.url());
+  await other.waitForFunction(() => window.hotstuff && window.hotstuff.sim);
+  const [replayed, now] = await other.evaluate(() => [window.hotstuff.sim.trace_digest(), window.hotstuff.sim.now()]);
+  assert.equal(replayed, digest, `replayed to ${now} ms`);
+  assert.equal(await other.locator('line.link.slow').count(), 1, 'the replayed page shows the slowed link');
+  await other.close();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a shared link replays the exact run (same trace digest)', async () => {
   const { page, errors } = await open('seed=7&n=5');
   await page.evaluate(() => {

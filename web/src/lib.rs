@@ -456,7 +456,13 @@ fn describe_fault(fault: &Fault) -> String {
         }
         Fault::Heal => "The network heals: every link works again.".to_string(),
         Fault::DropRate(ppm) => format!("Random loss set to {:.1}% of messages.", f64::from(*ppm) / 10_000.0),
-        Fault::LinkDelay(from, to, ms) => format!("The link {} → {} gets {ms} ms extra delay.", from.0, to.0),
+        Fault::LinkDelay(from, to, 0) => {
+            format!("The link {} → {} is back to its usual latency (10–40 ms).", from.0, to.0)
+        }
+        Fault::LinkDelay(from, to, ms) => format!(
+            "The link {} → {} gets {ms} ms extra delay: messages sent on it from now on take that much longer.",
+            from.0, to.0
+        ),
         Fault::DropMessage(id) => format!("Message {id} is dropped by hand."),
         Fault::Behaviour(node, None) => format!("Node {} turns honest again.", node.0),
         Fault::Behaviour(node, Some(behaviour)) => format!(
