@@ -19,6 +19,9 @@ pub struct Member {
 pub struct Committee {
     members: Vec<Member>,
     verifiers: Vec<Verifier>,
+    /// Explicit leaders of rounds `1..=len` (see [`Committee::with_leader_schedule`]); empty for
+    /// plain round-robin.
+    leader_schedule: Vec<NodeId>,
 }
 
 impl Committee {
@@ -35,7 +38,20 @@ impl Committee {
             .map(|m| Verifier::new(&m.public_key))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::InvalidCommittee(format!("bad public key: {e}")))?;
-        Ok(Self { members, verifiers })
+        Ok(Self { members, verifiers, leader_schedule: Vec::new() })
+    }
+
+    /// The same committee with an explicit leader schedule: `schedule[i]` leads round `i + 1`,
+    /// and rounds after the schedule go back to round-robin. It is part of the committee's
+    /// configuration, so every replica must be given the same one (a proposal from anyone else is
+    /// refused as coming from the wrong leader). Twins scenarios use it to choose each round's
+    /// leader (`crate::sim::twins`); an empty schedule is plain round-robin.
+    pub fn with_leader_schedule(mut self, schedule: Vec<NodeId>) -> Result<Self, Error> {
+        if let Some(stranger) = schedule.iter().find(|id| !self.contains(**id)) {
+            return Err(Error::InvalidCommittee(format!("leader schedule names {stranger}, not a member")));
+        }
+        self.leader_schedule = schedule;
+        Ok(self)
     }
 
     /// The committee of `n` nodes whose keys derive from `seed` (simulator and page).
@@ -71,9 +87,13 @@ impl Committee {
         self.max_faulty() + 1
     }
 
-    /// The leader of `round`: round-robin over the members.
+    /// The leader of `round`: round-robin over the members, unless a leader schedule names it.
     pub fn leader(&self, round: Round) -> NodeId {
-        NodeId((round % self.members.len() as u64) as u16)
+        let scheduled = round.checked_sub(1).and_then(|i| self.leader_schedule.get(usize::try_from(i).ok()?));
+        match scheduled {
+            Some(leader) => *leader,
+            None => NodeId((round % self.members.len() as u64) as u16),
+        }
     }
 
     /// Whether `id` names a member.
@@ -98,5 +118,19 @@ impl Committee {
     /// The members, in order.
     pub fn members(&self) -> &[Member] {
         &self.members
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Committee;
+    use crate::types::NodeId;
+
+    #[test]
+    fn a_leader_schedule_names_the_first_rounds_then_round_robin_resumes() {
+        let committee = Committee::from_seed(1, 4).with_leader_schedule(vec![NodeId(3), NodeId(3)]).unwrap();
+        let leaders: Vec<u16> = (0..6).map(|r| committee.leader(r).0).collect();
+        assert_eq!(leaders, [0, 3, 3, 3, 0, 1]);
+        assert!(Committee::from_seed(1, 4).with_leader_schedule(vec![NodeId(4)]).is_err());
     }
 }
