@@ -28,6 +28,7 @@ mod invariants;
 mod net;
 mod runtime;
 pub mod sweep;
+pub mod twins;
 
 pub use byzantine::Behaviour;
 pub use invariants::Checker;
@@ -104,6 +105,16 @@ pub struct SimConfig {
     /// twin of `twins[k]` is instance `nodes + k`. Use [`Simulation::partition_instances`] to
     /// put twins on different sides.
     pub twins: Vec<NodeId>,
+    /// Leaders of rounds `1..=len`, then round-robin (see [`Committee::with_leader_schedule`]);
+    /// empty for plain round-robin. A Twins scenario chooses each round's leader this way.
+    pub leader_schedule: Vec<NodeId>,
+    /// Per-round partitions of the replica instances, for rounds `1..=len`: a proposal, vote,
+    /// timeout or TC *of* round `i + 1` crosses only within the groups of `round_partitions[i]`
+    /// (instances in no group are isolated), whatever the time. Other messages (mempool, sync),
+    /// and those of later rounds, follow the ordinary partition. [`Simulation::heal`] lifts them.
+    /// This is how a Twins scenario ([`twins`]) applies its partitions: by the message's round,
+    /// as in the paper, so the run is the same whatever the latencies and timeouts.
+    pub round_partitions: Vec<Vec<Vec<u16>>>,
 }
 
 impl Default for SimConfig {
@@ -118,6 +129,8 @@ impl Default for SimConfig {
             verification_memo: true,
             byzantine: Vec::new(),
             twins: Vec::new(),
+            leader_schedule: Vec::new(),
+            round_partitions: Vec::new(),
         }
     }
 }
@@ -353,7 +366,9 @@ impl Simulation {
         assert!(config.nodes >= 1, "a committee needs at least one node");
         config.params.validate().expect("simulation parameters");
         crate::crypto::set_verification_memo(config.verification_memo);
-        let committee = Committee::from_seed(config.seed, config.nodes);
+        let committee = Committee::from_seed(config.seed, config.nodes)
+            .with_leader_schedule(config.leader_schedule.clone())
+            .expect("the leader schedule names committee members");
         let pool = LocalPool::new();
         let spawner = pool.spawner();
         let instances =
@@ -368,7 +383,12 @@ impl Simulation {
                 next_transaction: 0,
             })
             .collect();
-        let net = NetModel::new(config.net.clone(), nodes.len(), config.seed);
+        let mut net = NetModel::new(config.net.clone(), nodes.len(), config.seed);
+        for (round, groups) in (1..).zip(&config.round_partitions) {
+            let groups: Vec<Vec<usize>> =
+                groups.iter().map(|g| g.iter().map(|i| usize::from(*i)).collect()).collect();
+            net.partition_round(round, &groups);
+        }
         let mut checker = Checker::new(committee.clone());
         for node in config.byzantine.iter().map(|(n, _)| n).chain(&config.twins) {
             checker.set_honest(*node, false);
@@ -620,9 +640,10 @@ impl Simulation {
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::PartitionInstances(recorded) });
     }
 
-    /// Reconnects everyone.
+    /// Reconnects everyone (per-round partitions too).
     pub fn heal(&mut self) {
         self.net.heal();
+        self.config.round_partitions.clear();
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Heal });
     }
 
@@ -781,14 +802,14 @@ impl Simulation {
     fn send(&mut self, from: usize, frame: Outbound) {
         let now = self.now();
         let sender = self.nodes[from].view.id;
-        let (kind, round) = match codec::decode(&frame.bytes) {
-            Ok(message) => (message.kind().to_string(), message.round()),
-            Err(_) => ("garbage".to_string(), 0),
+        let (kind, round, scoped) = match codec::decode(&frame.bytes) {
+            Ok(message) => (message.kind().to_string(), message.round(), round_scoped(&message)),
+            Err(_) => ("garbage".to_string(), 0, None),
         };
         let instances: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].view.id == frame.to).collect();
         let mut targets: Vec<usize> =
-            instances.iter().copied().filter(|i| self.net.connected(from, *i)).collect();
+            instances.iter().copied().filter(|i| self.net.connected_in(from, *i, scoped)).collect();
         if targets.is_empty() {
             // Nobody reachable: route to the node's first instance, which records the partition.
             targets.push(instances[0]);
@@ -797,7 +818,7 @@ impl Simulation {
             let id = self.next_message_id;
             self.next_message_id += 1;
             self.stats.messages_sent += 1;
-            let outcome = self.net.route(from, to).map(|latency| now.plus_ms(latency));
+            let outcome = self.net.route(from, to, scoped).map(|latency| now.plus_ms(latency));
             match outcome {
                 Ok(arrives) => {
                     let delivery = Delivery { id, from: sender, bytes: frame.bytes.clone() };
@@ -912,6 +933,18 @@ fn spawnable<C: ConsensusCore + 'static>(
         actors.store.run().boxed_local(),
     ];
     (host, depths, futures)
+}
+
+/// The round whose partition a message obeys (see [`SimConfig::round_partitions`]): a proposal,
+/// vote, timeout or TC belongs to its round; sync and mempool traffic to none.
+fn round_scoped(message: &codec::WireMessage) -> Option<Round> {
+    use crate::messages::ConsensusMessage as M;
+    match message {
+        codec::WireMessage::Consensus(m @ (M::Propose(_) | M::Vote(_) | M::Timeout(_) | M::Tc(_))) => {
+            Some(m.round())
+        }
+        _ => None,
+    }
 }
 
 fn is_cancelled(what: &Scheduled) -> bool {

@@ -50,6 +50,9 @@ pub(crate) struct NetModel {
     group: Vec<u16>,
     /// Extra one-way delay per directed link between instances.
     extra_ms: BTreeMap<(usize, usize), u64>,
+    /// Per-round partitions (Twins scenarios): a message *of* a round listed here crosses only
+    /// within that round's groups, whatever the network's current partition.
+    round_group: BTreeMap<u64, Vec<u16>>,
     rng: ChaCha8Rng,
 }
 
@@ -57,12 +60,19 @@ impl NetModel {
     pub(crate) fn new(config: NetConfig, instances: usize, seed: u64) -> Self {
         // A stream of its own, so that network randomness does not shift when keys change.
         let rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_7477_6f72_6b00);
-        Self { config, group: vec![0; instances], extra_ms: BTreeMap::new(), rng }
+        Self {
+            config,
+            group: vec![0; instances],
+            extra_ms: BTreeMap::new(),
+            round_group: BTreeMap::new(),
+            rng,
+        }
     }
 
-    /// Decides the fate of a message: its latency, or why it is dropped.
-    pub(crate) fn route(&mut self, from: usize, to: usize) -> Result<u64, DropReason> {
-        if !self.connected(from, to) {
+    /// Decides the fate of a message (of `round`, if it belongs to one): its latency, or why it
+    /// is dropped.
+    pub(crate) fn route(&mut self, from: usize, to: usize, round: Option<u64>) -> Result<u64, DropReason> {
+        if !self.connected_in(from, to, round) {
             return Err(DropReason::Partitioned);
         }
         if self.config.drop_ppm > 0 && self.rng.random_range(0..1_000_000u32) < self.config.drop_ppm {
@@ -88,23 +98,28 @@ impl NetModel {
         self.group[a] == self.group[b]
     }
 
-    pub(crate) fn partition(&mut self, groups: &[Vec<usize>]) {
-        // Nodes not named in any group are isolated, each in a group of its own.
-        let n = self.group.len();
-        for (i, g) in self.group.iter_mut().enumerate() {
-            *g = (groups.len() + i) as u16;
-        }
-        for (index, members) in groups.iter().enumerate() {
-            for member in members {
-                if *member < n {
-                    self.group[*member] = index as u16;
-                }
-            }
+    /// Whether a message of `round` (`None`: of no round) can go from `a` to `b`: decided by
+    /// that round's partition if it has one, else by the current partition.
+    pub(crate) fn connected_in(&self, a: usize, b: usize, round: Option<u64>) -> bool {
+        match round.and_then(|r| self.round_group.get(&r)) {
+            Some(group) => group[a] == group[b],
+            None => self.connected(a, b),
         }
     }
 
+    pub(crate) fn partition(&mut self, groups: &[Vec<usize>]) {
+        self.group = group_of(self.group.len(), groups);
+    }
+
+    /// Sets the partition that messages of `round` obey (see `connected_in`).
+    pub(crate) fn partition_round(&mut self, round: u64, groups: &[Vec<usize>]) {
+        self.round_group.insert(round, group_of(self.group.len(), groups));
+    }
+
+    /// Reconnects everyone, per-round partitions included.
     pub(crate) fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);
+        self.round_group.clear();
     }
 
     pub(crate) fn groups(&self) -> &[u16] {
@@ -118,4 +133,18 @@ impl NetModel {
             self.extra_ms.insert((from, to), extra_ms);
         }
     }
+}
+
+/// The group of each of `n` instances; instances named in no group are isolated, each in a group
+/// of its own.
+fn group_of(n: usize, groups: &[Vec<usize>]) -> Vec<u16> {
+    let mut group: Vec<u16> = (0..n).map(|i| (groups.len() + i) as u16).collect();
+    for (index, members) in groups.iter().enumerate() {
+        for member in members {
+            if *member < n {
+                group[*member] = index as u16;
+            }
+        }
+    }
+    group
 }
