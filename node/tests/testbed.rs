@@ -1,0 +1,79 @@
+//! `hotstuff bench` end to end: real replica processes on loopback, clients, metrics, figures.
+
+use std::process::Command;
+
+#[test]
+fn bench_runs_a_committee_of_processes_and_reports_committed_load_with_latency() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hotstuff"))
+        .args(["bench", "--nodes", "4", "--rate", "2000", "--tx-size", "128", "--duration", "3"])
+        .output()
+        .expect("hotstuff bench starts");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let stdout = String::from_utf8(output.stdout).expect("utf-8");
+    let figures: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let number =
+        |field: &str| figures[field].as_f64().unwrap_or_else(|| panic!("{field} missing in {figures}"));
+    for field in [
+        "consensus_tps",
+        "consensus_latency_ms",
+        "e2e_tps",
+        "e2e_latency_ms_p50",
+        "e2e_latency_ms_p99",
+        "e2e_latency_ms_mean",
+        "sustained_tps",
+        "timeouts",
+        "client_misses",
+        "cpu_percent",
+    ] {
+        assert!(number(field) >= 0.0, "{field}: {figures}");
+    }
+    // About 6,000 transactions were sent; what was committed is counted from the replicas'
+    // own records, and the samples were followed to their commit.
+    assert!(number("sent_txs") >= 4_000.0, "{figures}");
+    assert!(number("committed_txs") >= 0.9 * number("sent_txs"), "most of the load commits: {figures}");
+    assert!(number("samples_committed") > 0.0, "{figures}");
+    assert!(
+        number("e2e_latency_ms_p50") > 0.0 && number("e2e_latency_ms_p50") <= number("e2e_latency_ms_p99")
+    );
+    assert!(number("cpu_percent") > 0.0, "the replicas' CPU time is measured: {figures}");
+}
+
+#[test]
+fn local_refuses_a_committee_without_a_live_replica() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hotstuff"))
+        .args(["local", "--nodes", "4", "--faults", "4", "--duration", "1"])
+        .output()
+        .expect("hotstuff local starts");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--faults"), "{stderr}");
+}
+
+#[test]
+fn with_one_replica_never_booted_the_others_commit_and_the_timeouts_are_counted() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hotstuff"))
+        .args([
+            "bench",
+            "--nodes",
+            "4",
+            "--faults",
+            "1",
+            "--rate",
+            "1000",
+            "--tx-size",
+            "128",
+            "--duration",
+            "4",
+        ])
+        .output()
+        .expect("hotstuff bench starts");
+    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
+    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert!(
+        figures["committed_txs"].as_u64().unwrap() > 0,
+        "f crashed replicas do not stop the others: {figures}"
+    );
+    // Every fourth round is led by the missing replica: those rounds can only time out.
+    assert!(figures["timeouts"].as_u64().unwrap() > 0, "{figures}");
+}
