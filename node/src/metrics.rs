@@ -78,6 +78,15 @@ pub enum Record {
         /// The round.
         round: Round,
     },
+    /// The most items that waited at once in each of the replica's actor channels since the
+    /// previous such record (channels that stayed empty are left out). Where a replica's time
+    /// goes: a channel that backs up names the actor that cannot keep up.
+    Queues {
+        /// Wall clock, µs since the Unix epoch.
+        t_us: u64,
+        /// Channel name (`network_to_consensus`, `to_store`, ...) to its peak depth.
+        peaks: BTreeMap<String, u64>,
+    },
 }
 
 /// The wall clock in µs since the Unix epoch (0 if the clock is before 1970).
@@ -205,6 +214,7 @@ pub struct Ledger {
     committed_height: Height,
     committed_txs: u64,
     timeouts: u64,
+    queue_peaks: BTreeMap<String, u64>,
 }
 
 /// The figures of a run (see the module documentation for their definitions). Times in ms.
@@ -234,6 +244,8 @@ pub struct Figures {
     pub samples_committed: u64,
     /// Local round timeouts, summed over replicas.
     pub timeouts: u64,
+    /// For each actor channel, the most items that waited in it at once at any replica.
+    pub queue_peaks: BTreeMap<String, u64>,
 }
 
 impl Ledger {
@@ -299,6 +311,13 @@ impl Ledger {
             }
             Record::Timeout { .. } => {
                 self.timeouts += 1;
+                0
+            }
+            Record::Queues { peaks, .. } => {
+                for (channel, peak) in peaks {
+                    let max = self.queue_peaks.entry(channel).or_default();
+                    *max = (*max).max(peak);
+                }
                 0
             }
         }
@@ -367,6 +386,7 @@ impl Ledger {
             samples_sent: self.sample_sent.len() as u64,
             samples_committed: e2e.len() as u64,
             timeouts: self.timeouts,
+            queue_peaks: self.queue_peaks.clone(),
         }
     }
 }
@@ -472,8 +492,12 @@ mod tests {
         assert_eq!(ledger.ingest(1, committed(10, 1, "B", &["a"])), 0, "size not known yet");
         assert_eq!(ledger.ingest(0, sealed(5, "a", 40, &[])), 40);
         ledger.ingest(2, Record::Timeout { t_us: 11, round: 3 });
+        let queues = |peak: u64| Record::Queues { t_us: 12, peaks: [("to_store".to_string(), peak)].into() };
+        ledger.ingest(1, queues(7));
+        ledger.ingest(2, queues(3));
         let figures = ledger.summary(None);
         assert_eq!((figures.committed_txs, figures.timeouts, figures.e2e_tps), (40, 1, 0.0));
+        assert_eq!(figures.queue_peaks, [("to_store".to_string(), 7)].into(), "the worst replica's peak");
     }
 
     #[test]

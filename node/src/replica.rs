@@ -185,6 +185,8 @@ impl Replica {
             None => info!(store = %store.path().display(), "fresh replica: no state in the store"),
         });
 
+        // The transport signs its hellos with the replica's key (see `net`).
+        let hello_keys = Arc::new(keys.clone());
         let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered);
         let mempool = Mempool::new(me, committee.clone(), parameters);
         let runtime = TokioRuntime::new();
@@ -226,13 +228,11 @@ impl Replica {
             }
             let (tx, rx) = tokio::sync::mpsc::channel(net::PEER_QUEUE_FRAMES);
             queues.push(Some(tx));
-            spawn("peer sender", net::send_to_peer(me, peer, node.address, rx).boxed());
+            spawn("peer sender", net::send_to_peer(me, hello_keys.clone(), peer, node.address, rx).boxed());
         }
+        let members = committee_config.nodes.iter().map(|node| node.name).collect();
         spawn("outbound router", net::route_outbound(rx_network_to_host, queues).boxed());
-        spawn(
-            "peer listener",
-            net::serve_peers(listeners.peers, me, committee.size(), tx_host_to_network).boxed(),
-        );
+        spawn("peer listener", net::serve_peers(listeners.peers, me, members, tx_host_to_network).boxed());
         spawn("client listener", net::serve_clients(listeners.transactions, tx_client_to_mempool).boxed());
 
         let metrics = match &options.metrics {
@@ -244,6 +244,9 @@ impl Replica {
         };
         let (status_tx, status) = watch::channel(Status::default());
         let status_tx = Arc::new(status_tx);
+        if let Some(metrics) = metrics.clone() {
+            spawn("queue sampler", sample_queues(actors.depths.clone(), metrics).boxed());
+        }
         spawn("observer", log_observed(rx_observer, status_tx.clone(), metrics.clone()).boxed());
         spawn("commit log", log_commits(rx_commits, status_tx, metrics).boxed());
 
@@ -428,5 +431,27 @@ fn record_metrics(metrics: &MetricsWriter, event: &Event) {
         }),
         Event::TimeoutSent { round, .. } => metrics.write(&Record::Timeout { t_us, round: *round }),
         _ => {}
+    }
+}
+
+/// How often the channel peaks are recorded.
+const QUEUE_SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Records the peak depth of every actor channel, every [`QUEUE_SAMPLE_PERIOD`].
+async fn sample_queues(depths: actor::SharedDepths, metrics: MetricsWriter) {
+    let mut ticks = tokio::time::interval(QUEUE_SAMPLE_PERIOD);
+    loop {
+        ticks.tick().await;
+        let peaks: std::collections::BTreeMap<String, u64> = depths
+            .snapshot(true)
+            .into_iter()
+            .filter_map(|c| {
+                let name = serde_json::to_value(c.channel).ok()?.as_str()?.to_string();
+                c.peak.filter(|p| *p > 0).map(|p| (name, p))
+            })
+            .collect();
+        if !peaks.is_empty() {
+            metrics.write(&Record::Queues { t_us: metrics::now_us(), peaks });
+        }
     }
 }

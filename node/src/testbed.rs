@@ -400,7 +400,8 @@ impl Summary {
              consensus: {:.0} tx/s, latency {:.1} ms\n\
              end to end: {:.0} tx/s, latency p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms ({} of {} samples committed)\n\
              sustained: {:.0} tx/s ({} of {} sent transactions committed)\n\
-             committed height {}, {} blocks; {} timeouts; {} client misses; replicas' CPU {:.0}% of a core{}",
+             committed height {}, {} blocks; {} timeouts; {} client misses; replicas' CPU {:.0}% of a core\n\
+             deepest actor queues: {}{}",
             self.nodes,
             self.faults,
             self.rate,
@@ -422,7 +423,20 @@ impl Summary {
             f.timeouts,
             self.client_misses,
             self.cpu_percent,
+            deepest_queues(&f.queue_peaks),
             self.folder.as_ref().map(|p| format!("\nkept {}", p.display())).unwrap_or_default()
         )
+    }
+}
+
+/// The three channels that backed up most, e.g. `to_store 12, network_to_mempool 3`.
+fn deepest_queues(peaks: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut peaks: Vec<(&String, &u64)> = peaks.iter().collect();
+    peaks.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> = peaks.iter().take(3).map(|(name, peak)| format!("{name} {peak}")).collect();
+    if top.is_empty() {
+        "none".to_string()
+    } else {
+        top.join(", ")
     }
 }
