@@ -640,6 +640,19 @@ impl Simulation {
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::PartitionInstances(recorded) });
     }
 
+    /// Lifts the per-round partitions ([`SimConfig::round_partitions`]) of rounds up to and
+    /// including `round`; later rounds keep theirs. A Twins run does this when a round's
+    /// partition leaves no group able to end it ([`twins`]).
+    pub fn lift_round_partitions(&mut self, round: Round) {
+        self.net.lift_round_partitions(round);
+        let everyone: Vec<u16> = (0..self.nodes.len() as u16).collect();
+        for partition in
+            self.config.round_partitions.iter_mut().take(usize::try_from(round).unwrap_or(usize::MAX))
+        {
+            *partition = vec![everyone.clone()];
+        }
+    }
+
     /// Reconnects everyone (per-round partitions too).
     pub fn heal(&mut self) {
         self.net.heal();

@@ -116,6 +116,11 @@ impl NetModel {
         self.round_group.insert(round, group_of(self.group.len(), groups));
     }
 
+    /// Lifts the partitions of rounds up to `round`.
+    pub(crate) fn lift_round_partitions(&mut self, round: u64) {
+        self.round_group.retain(|r, _| *r > round);
+    }
+
     /// Reconnects everyone, per-round partitions included.
     pub(crate) fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);

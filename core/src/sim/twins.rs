@@ -35,10 +35,18 @@
 //!   partition switched on a clock would hit different rounds in different runs; keyed by round,
 //!   a scenario means the same thing in every run. Sync and mempool traffic belongs to no round
 //!   and flows freely (fetching a certified block cannot help an adversary).
-//! - The scenario phase ends when every honest replica has entered a round after `R`, or after
-//!   [`TwinsRunConfig::scenario_time_max_ms`]: a round whose partition leaves no group with a
-//!   quorum can never end (no QC, no TC), and the later rounds of that scenario are then not
-//!   played ([`ScenarioOutcome::played_out`] is false).
+//! - A round whose partition leaves no group able to end it (no quorum for a QC or a TC where
+//!   the replicas in that round are) would stall the scenario for good, and its later rounds
+//!   would never be played. So when no honest replica has changed round for
+//!   [`TwinsRunConfig::stall_ms`] (longer than the largest backed-off round timeout, so a round
+//!   that can still end by timing out is never taken for a stalled one), the partitions of the
+//!   rounds up to the highest one an honest replica is in are lifted
+//!   ([`Simulation::lift_round_partitions`]): the stuck round ends, and the later rounds play
+//!   with their own partitions ([`ScenarioOutcome::stalls`] counts the lifts). The Diem
+//!   implementation of Twins solved the same problem by never dropping timeouts; lifting only
+//!   on a stall keeps timeouts under the adversary's control.
+//! - The scenario phase ends when every honest replica has entered a round after `R`
+//!   ([`ScenarioOutcome::played_out`]), or after [`TwinsRunConfig::scenario_time_max_ms`].
 //! - Then the network **heals** (every partition lifted) and, for liveness, every honest replica
 //!   must commit [`TwinsRunConfig::liveness_blocks`] more blocks within
 //!   [`TwinsRunConfig::liveness_rounds_max`] rounds. The twins keep running: the honest replicas
@@ -48,6 +56,7 @@
 
 use super::sweep::SweepFailure;
 use super::{SimConfig, Simulation};
+use crate::params::Parameters;
 use crate::types::{Height, NodeId, Round};
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
@@ -344,8 +353,14 @@ fn mix(mut z: u64) -> u64 {
 pub struct TwinsRunConfig {
     /// Seed of every run (keys, latencies); the scenario is what varies.
     pub seed: u64,
+    /// Protocol parameters (the default caps the backed-off round timeout at 4 s, so that a
+    /// stall is told from a slow round sooner).
+    pub params: Parameters,
     /// Simulated time allowed for the honest replicas to get past the scenario's last round.
     pub scenario_time_max_ms: u64,
+    /// No honest replica changed round for this long: the scenario is stalled (see the module
+    /// docs). Must exceed `params.round_timeout_ms_max`.
+    pub stall_ms: u64,
     /// Check liveness after healing.
     pub liveness: bool,
     /// Blocks every honest replica must add after healing (beyond the highest honest commit).
@@ -360,7 +375,9 @@ impl Default for TwinsRunConfig {
     fn default() -> Self {
         Self {
             seed: 1,
-            scenario_time_max_ms: 20_000,
+            params: Parameters { round_timeout_ms_max: 4_000, ..Parameters::default() },
+            scenario_time_max_ms: 60_000,
+            stall_ms: 5_000,
             liveness: true,
             liveness_blocks: 3,
             liveness_rounds_max: 30,
@@ -372,9 +389,13 @@ impl Default for TwinsRunConfig {
 /// What a scenario that passed did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioOutcome {
-    /// Every honest replica got past the last scenario round before the time limit (false when
-    /// some round's partition left no group able to end it).
+    /// Every honest replica got past the last scenario round before the time limit.
     pub played_out: bool,
+    /// How many times a stalled round had its partition lifted (0: every round ended under its
+    /// own partition).
+    pub stalls: u32,
+    /// The lowest round of an honest replica when the network healed.
+    pub round_at_heal: Round,
     /// The highest honest commit when the network healed.
     pub committed_at_heal: Height,
     /// The lowest honest commit at the end.
@@ -390,9 +411,11 @@ pub fn run_scenario(
     scenario: &Scenario,
     config: &TwinsRunConfig,
 ) -> Result<ScenarioOutcome, SweepFailure> {
+    assert!(config.stall_ms > config.params.round_timeout_ms_max, "a stall must outlast any round timeout");
     let sim_config = SimConfig {
         nodes: space.nodes,
         seed: config.seed,
+        params: config.params.clone(),
         twins: space.twins.clone(),
         leader_schedule: scenario.rounds.iter().map(|r| r.leader).collect(),
         round_partitions: scenario.rounds.iter().map(|r| r.partition.clone()).collect(),
@@ -402,17 +425,40 @@ pub fn run_scenario(
     let honest: Vec<NodeId> = (0..space.nodes).map(NodeId).filter(|n| !space.twins.contains(n)).collect();
     let last = scenario.rounds.len() as Round;
     // Instance i < nodes is node i itself, so `view(node)` is the honest replica.
-    let played_out = sim
-        .run_until(|s| honest.iter().all(|n| s.view(*n).round > last), config.scenario_time_max_ms)
-        .map_err(SweepFailure::Safety)?;
+    let rounds = |s: &Simulation| -> Vec<Round> { honest.iter().map(|n| s.view(*n).round).collect() };
+    let (mut seen, mut changed_at, mut stalls) = (rounds(&sim), sim.now(), 0);
+    let played_out = loop {
+        if seen.iter().all(|r| *r > last) {
+            break true;
+        }
+        if sim.now().as_ms() >= config.scenario_time_max_ms {
+            break false;
+        }
+        // Slices of 50 ms: how often the scenario looks at the rounds (deterministically).
+        sim.run_for(50).map_err(SweepFailure::Safety)?;
+        let now_rounds = rounds(&sim);
+        if now_rounds != seen {
+            (seen, changed_at) = (now_rounds, sim.now());
+        } else if sim.now().as_ms() - changed_at.as_ms() >= config.stall_ms {
+            sim.lift_round_partitions(seen.iter().copied().max().unwrap_or(0));
+            (changed_at, stalls) = (sim.now(), stalls + 1);
+        }
+    };
+    let round_at_heal = honest.iter().map(|n| sim.view(*n).round).min().unwrap_or(0);
     sim.heal();
     let heights =
         |s: &Simulation| -> Vec<Height> { honest.iter().map(|n| s.view(*n).committed_height).collect() };
     let highest = |s: &Simulation| heights(s).into_iter().max().unwrap_or(0);
     let lowest = |s: &Simulation| heights(s).into_iter().min().unwrap_or(0);
     let committed_at_heal = highest(&sim);
-    let mut outcome =
-        ScenarioOutcome { played_out, committed_at_heal, committed_at_end: 0, liveness_rounds: 0 };
+    let mut outcome = ScenarioOutcome {
+        played_out,
+        stalls,
+        round_at_heal,
+        committed_at_heal,
+        committed_at_end: 0,
+        liveness_rounds: 0,
+    };
     if !config.liveness {
         outcome.committed_at_end = lowest(&sim);
         return Ok(outcome);
