@@ -46,9 +46,33 @@ pub(crate) struct SimArgs {
     /// The first seed of a sweep (replay a failure with `--sweep 1 --first-seed <seed>`).
     #[arg(long, default_value_t = 1)]
     first_seed: u64,
-    /// In a sweep, check safety only (skip the liveness phase).
+    /// In a sweep or a Twins run, check safety only (skip the liveness phase).
     #[arg(long)]
     safety_only: bool,
+    /// Instead of one run: this many enumerated Twins scenarios (each round a leader and a
+    /// partition of the replica instances, twins included; then heal and check liveness). More
+    /// than the space holds runs the whole space.
+    #[arg(long, value_name = "SCENARIOS")]
+    twins_scenarios: Option<u64>,
+    /// Twins: how many nodes have a twin (nodes 0, 1, …). f keeps safety; f + 1 must break it.
+    #[arg(long, default_value_t = 1)]
+    twins: u16,
+    /// Twins: scenario rounds R (each gets its own leader and partition).
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
+    /// Twins: most groups in a round's partition P.
+    #[arg(long, default_value_t = 2)]
+    partitions: usize,
+    /// Twins: the first position to run (a scenario index, or a position in the shuffled order).
+    #[arg(long, default_value_t = 0)]
+    first: u128,
+    /// Twins: walk the scenarios in this seed's pseudo-random order (no repeats) instead of
+    /// index order; for samples of a space too large to run whole.
+    #[arg(long, value_name = "SEED")]
+    shuffle: Option<u64>,
+    /// Twins: stop at the first failing scenario.
+    #[arg(long)]
+    stop_on_failure: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -115,6 +139,151 @@ fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
 }
 
 #[derive(Debug, Serialize)]
+struct TwinsSummary {
+    nodes: u16,
+    twins: u16,
+    rounds: usize,
+    partitions_per_round: usize,
+    /// The whole space, as a decimal string (it can exceed what JSON numbers hold exactly).
+    space: String,
+    first: String,
+    shuffle: Option<u64>,
+    scenarios: u64,
+    played_out: u64,
+    /// Scenarios in which a stalled round's partition had to be lifted.
+    stalled: u64,
+    wall_ms: u64,
+    scenarios_per_second: f64,
+    violations: u64,
+    liveness_failures: u64,
+    failing_scenarios: Vec<String>,
+}
+
+/// `--twins-scenarios`: runs enumerated Twins scenarios (`hotstuff_core::sim::twins`).
+fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
+    use hotstuff_core::sim::sweep::SweepFailure;
+    use hotstuff_core::sim::twins::{run_scenario, ScenarioSpace, TwinsRunConfig};
+    if args.twins > args.nodes {
+        eprintln!("error: --twins must be at most --nodes");
+        return ExitCode::from(2);
+    }
+    let twins = (0..args.twins).map(NodeId).collect();
+    let space = match ScenarioSpace::new(args.nodes, twins, args.rounds, args.partitions) {
+        Ok(space) => space,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.first >= space.size() {
+        eprintln!("error: --first {} is past the {} scenarios", args.first, space.size());
+        return ExitCode::from(2);
+    }
+    let count = u128::from(scenarios).min(space.size() - args.first) as u64;
+    let permutation = args.shuffle.map(|seed| space.permutation(seed));
+    let config = TwinsRunConfig { seed: args.seed, liveness: !args.safety_only, ..TwinsRunConfig::default() };
+    if !args.json {
+        eprintln!(
+            "twins: n = {}, {} twin(s), R = {}, P = {}: {} partitions × {} leaders a round, {} scenarios; running {count}{}",
+            space.nodes(),
+            space.twins().len(),
+            space.rounds(),
+            space.max_groups(),
+            space.partitions().len(),
+            space.leaders().len(),
+            space.size(),
+            match args.shuffle {
+                Some(seed) => format!(" in shuffled order (seed {seed}) from position {}", args.first),
+                None => format!(" from index {}", args.first),
+            }
+        );
+    }
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    let (mut done, mut played_out, mut stalled, mut violations, mut liveness_failures) = (0u64, 0, 0, 0, 0);
+    let mut failing_scenarios = Vec::new();
+    for position in args.first..args.first + u128::from(count) {
+        let index = permutation.as_ref().map_or(position, |p| p.apply(position));
+        let scenario = space.scenario(index);
+        match run_scenario(&space, &scenario, &config) {
+            Ok(outcome) => {
+                played_out += u64::from(outcome.played_out);
+                stalled += u64::from(outcome.stalls > 0);
+            }
+            Err(failure) => {
+                match failure {
+                    SweepFailure::Safety(_) => violations += 1,
+                    SweepFailure::Liveness { .. } => liveness_failures += 1,
+                }
+                eprintln!("scenario {scenario} FAILED: {failure}");
+                eprintln!(
+                    "  replay: hotstuff sim --twins-scenarios 1 --nodes {} --twins {} --rounds {} --partitions {} --seed {} --first {index}{}",
+                    args.nodes,
+                    args.twins,
+                    args.rounds,
+                    args.partitions,
+                    args.seed,
+                    if args.safety_only { " --safety-only" } else { "" }
+                );
+                failing_scenarios.push(scenario.to_string());
+            }
+        }
+        done += 1;
+        let stop = args.stop_on_failure && !failing_scenarios.is_empty();
+        if !args.json && (last_report.elapsed().as_secs() >= 10 || done == count || stop) {
+            last_report = Instant::now();
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "{done}/{count} scenarios, {rate:.1} scenarios/s, {played_out} played out, {} failing",
+                failing_scenarios.len()
+            );
+        }
+        if stop {
+            break;
+        }
+    }
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let summary = TwinsSummary {
+        nodes: args.nodes,
+        twins: args.twins,
+        rounds: args.rounds,
+        partitions_per_round: space.partitions().len(),
+        space: space.size().to_string(),
+        first: args.first.to_string(),
+        shuffle: args.shuffle,
+        scenarios: done,
+        played_out,
+        stalled,
+        wall_ms,
+        scenarios_per_second: done as f64 / (wall_ms.max(1) as f64 / 1000.0),
+        violations,
+        liveness_failures,
+        failing_scenarios,
+    };
+    if args.json {
+        // Serialising a plain struct to a String cannot fail.
+        println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
+    } else {
+        println!(
+            "twins: {} scenarios of {} in {} ms ({:.1} scenarios/s), {} played out ({} after a stall): {} safety violations, {} liveness failures",
+            summary.scenarios,
+            summary.space,
+            summary.wall_ms,
+            summary.scenarios_per_second,
+            summary.played_out,
+            summary.stalled,
+            violations,
+            liveness_failures
+        );
+    }
+    if summary.failing_scenarios.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[derive(Debug, Serialize)]
 struct Summary {
     nodes: u16,
     seed: u64,
@@ -138,6 +307,9 @@ struct Summary {
 pub(crate) fn run(args: &SimArgs) -> ExitCode {
     if let Some(runs) = args.sweep {
         return sweep(args, runs);
+    }
+    if let Some(scenarios) = args.twins_scenarios {
+        return twins(args, scenarios);
     }
     if !(0.0..=1.0).contains(&args.drop) {
         eprintln!("error: --drop must be between 0 and 1");
