@@ -36,6 +36,12 @@ impl PublicKey {
         VerifyingKey::from_bytes(&array).map_err(|e| e.to_string())?;
         Ok(Self(array))
     }
+
+    /// Checks a signature over `statement` by this key, outside any committee (the native
+    /// transport authenticates its hello with it). False if the key is not a valid point.
+    pub fn verify(&self, statement: &Digest, signature: &Signature) -> bool {
+        Verifier::new(self).is_ok_and(|verifier| verifier.verify(statement, signature))
+    }
 }
 
 /// An ed25519 signature, kept as two 32-byte halves so that serde handles it without helpers.
@@ -63,6 +69,16 @@ impl Signature {
         r.copy_from_slice(&bytes[..32]);
         s.copy_from_slice(&bytes[32..]);
         Self { r, s }
+    }
+
+    /// The 64 bytes (`R` then `s`), for a transport that frames its own messages.
+    pub fn to_bytes(self) -> [u8; 64] {
+        self.to_dalek().to_bytes()
+    }
+
+    /// A signature from its 64 bytes (any bytes; verification decides whether they are valid).
+    pub fn from_bytes(bytes: &[u8; 64]) -> Self {
+        Self::from_dalek(&ed25519_dalek::Signature::from_bytes(bytes))
     }
 
     /// Returns a copy with one bit flipped: a forged signature, for tests and the page.

@@ -22,11 +22,15 @@
 //!
 //! ## Trust on the wire
 //!
-//! A connection's first frame (the *hello*) names the connecting replica and is not
-//! authenticated. Consensus messages are signed, so a liar can at most make this replica believe
-//! a message came from someone else: it may then send replies (sync responses, batches) to the
-//! wrong peer, or attribute a rejected frame to the wrong sender in the logs. An authenticated
-//! handshake (or TLS) would close that gap.
+//! Peer connections are authenticated, not encrypted. The accepting replica sends a random
+//! challenge; the connecting replica answers with its id and its ed25519 signature over the
+//! challenge, both ids and a domain tag. A connection whose hello does not verify against the
+//! committee key of the id it claims is closed before any frame is read, so every frame is
+//! attributed to the member that really sent it (the sender the core sees, and the one a
+//! rejection is logged against). A recorded hello is useless on another connection or at
+//! another replica (the challenge and the ids differ). The connecting side does not authenticate
+//! the acceptor: whoever listens at a member's address receives its frames, which are signed
+//! consensus and mempool messages anyway. Traffic is in clear text; TLS would hide it.
 
 #![warn(missing_docs)]
 

@@ -2,10 +2,13 @@
 //! peers and clients.
 //!
 //! - **Outbound**: a task per peer owns a bounded queue and one connection, which it (re)opens
-//!   with exponential backoff. The first frame on a connection is the *hello*: the sender's
-//!   `NodeId` as two little-endian bytes. TCP is unauthenticated and so is the hello; that is
-//!   acceptable here because every consensus message is signed and verified by the core (see
-//!   the crate docs for what a lying hello can and cannot do).
+//!   with exponential backoff.
+//! - **Handshake**: the accepting replica sends a *challenge* (32 random bytes); the connecting
+//!   one answers with a *hello*: its `NodeId` (two little-endian bytes) and its ed25519
+//!   signature over [`hello_statement`] (a domain tag, the challenge, both ids). The acceptor
+//!   checks it against the committee's key for that id and closes the connection otherwise, so
+//!   a peer cannot claim another member's id, and a recorded hello is worth nothing on another
+//!   connection or at another replica. Only then are frames read, and attributed to that id.
 //! - **Routing**: [`route_outbound`] drains the network actor's frames into the per-peer queues;
 //!   a full queue drops the frame (logged, rate-limited): the protocol recovers lost messages
 //!   through timeouts and sync, and a slow peer must not stall the replica.
@@ -21,7 +24,7 @@ use futures::{SinkExt, StreamExt as _};
 use hotstuff_core::actor::Outbound;
 use hotstuff_core::codec::FRAME_BYTES_MAX;
 use hotstuff_core::mempool::{Transaction, TRANSACTION_SIZE_MAX};
-use hotstuff_core::NodeId;
+use hotstuff_core::{Digest, KeyPair, NodeId, PublicKey, Signature};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +46,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const STABLE_CONNECTION: Duration = Duration::from_secs(1);
 /// A connection attempt that takes longer is abandoned (and retried after the backoff).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// A peer that connects must say who it is within this time.
+/// A peer that connects must prove who it is within this time (and a replica that connects must
+/// receive its challenge within it).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Random bytes in a challenge: enough that one never repeats.
+pub(crate) const CHALLENGE_BYTES: usize = 32;
+/// A hello: the id, then the signature.
+const HELLO_BYTES: usize = 2 + 64;
+/// What a hello's signature is about, so that it can never be mistaken for a consensus
+/// signature (those are over other tags) or for another protocol's.
+const HELLO_DOMAIN: &[u8] = b"hotstuff-scope peer hello v1";
 /// Frames written before an explicit flush, so one syscall carries a burst.
 const FLUSH_EVERY_FRAMES: usize = 64;
 /// At most one "queue full" warning per peer per this interval.
@@ -56,20 +67,42 @@ fn codec(max_frame_length: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(max_frame_length).new_codec()
 }
 
-/// The hello frame: who is connecting.
-fn hello(me: NodeId) -> Bytes {
-    Bytes::copy_from_slice(&me.0.to_le_bytes())
+/// What the connecting replica `from` signs to prove its identity to `to`, which sent
+/// `challenge`. Both ids are in it, so the hello is good for one connection to one replica only.
+pub(crate) fn hello_statement(challenge: &[u8], from: NodeId, to: NodeId) -> Digest {
+    Digest::of_parts(&[HELLO_DOMAIN, challenge, &from.0.to_le_bytes(), &to.0.to_le_bytes()])
 }
 
-/// Parses a hello: exactly two bytes naming a committee member other than ourselves.
-fn parse_hello(frame: &[u8], committee_size: usize, me: NodeId) -> Result<NodeId, String> {
-    let bytes: [u8; 2] = frame.try_into().map_err(|_| format!("a hello is 2 bytes, not {}", frame.len()))?;
-    let id = NodeId(u16::from_le_bytes(bytes));
-    if id.index() >= committee_size {
+/// A fresh challenge from the operating system's randomness.
+fn challenge() -> Result<[u8; CHALLENGE_BYTES], getrandom::Error> {
+    let mut challenge = [0u8; CHALLENGE_BYTES];
+    getrandom::fill(&mut challenge)?;
+    Ok(challenge)
+}
+
+/// The hello frame: who is connecting, signed over the acceptor's challenge.
+pub(crate) fn hello(keys: &KeyPair, me: NodeId, to: NodeId, challenge: &[u8]) -> Bytes {
+    let signature = keys.sign(&hello_statement(challenge, me, to));
+    let mut frame = Vec::with_capacity(HELLO_BYTES);
+    frame.extend_from_slice(&me.0.to_le_bytes());
+    frame.extend_from_slice(&signature.to_bytes());
+    Bytes::from(frame)
+}
+
+/// Checks a hello: a committee member other than ourselves, whose key signed our challenge.
+fn parse_hello(frame: &[u8], members: &[PublicKey], me: NodeId, challenge: &[u8]) -> Result<NodeId, String> {
+    let frame: &[u8; HELLO_BYTES] =
+        frame.try_into().map_err(|_| format!("a hello is {HELLO_BYTES} bytes, not {}", frame.len()))?;
+    let id = NodeId(u16::from_le_bytes([frame[0], frame[1]]));
+    let Some(key) = members.get(id.index()) else {
         return Err(format!("{id} is not a committee member"));
-    }
+    };
     if id == me {
         return Err(format!("{id} is this replica"));
+    }
+    let signature = Signature::from_bytes(frame[2..].try_into().expect("64 bytes"));
+    if !key.verify(&hello_statement(challenge, id, me), &signature) {
+        return Err(format!("the signature is not {id}'s over this connection's challenge"));
     }
     Ok(id)
 }
@@ -78,6 +111,7 @@ fn parse_hello(frame: &[u8], committee_size: usize, me: NodeId) -> Result<NodeId
 /// router) is gone.
 pub(crate) async fn send_to_peer(
     me: NodeId,
+    keys: Arc<KeyPair>,
     peer: NodeId,
     address: SocketAddr,
     mut queue: tokio::sync::mpsc::Receiver<Arc<[u8]>>,
@@ -111,18 +145,31 @@ pub(crate) async fn send_to_peer(
         if let Err(error) = stream.set_nodelay(true) {
             debug!(%peer, "cannot set TCP_NODELAY: {error}");
         }
-        let (mut reader, writer) = stream.into_split();
+        let (reader, writer) = stream.into_split();
         let mut frames = FramedWrite::new(writer, codec(FRAME_BYTES_MAX));
-        if let Err(error) = frames.send(hello(me)).await {
-            debug!(%peer, %address, "hello failed: {error}");
+        // The peer speaks first: its challenge, which our hello signs.
+        let mut incoming = FramedRead::new(reader, codec(CHALLENGE_BYTES));
+        let handshake = match tokio::time::timeout(HELLO_TIMEOUT, incoming.next()).await {
+            Ok(Some(Ok(challenge))) if challenge.len() == CHALLENGE_BYTES => {
+                frames.send(hello(&keys, me, peer, &challenge)).await.map_err(|e| e.to_string())
+            }
+            Ok(Some(Ok(challenge))) => Err(format!("a challenge of {} bytes", challenge.len())),
+            Ok(Some(Err(error))) => Err(error.to_string()),
+            Ok(None) => Err("closed before its challenge".to_string()),
+            Err(_) => Err(format!("no challenge within {HELLO_TIMEOUT:?}")),
+        };
+        if let Err(error) = handshake {
+            debug!(%peer, %address, "handshake failed: {error}");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(BACKOFF_MAX);
             continue;
         }
+        // Nothing follows the challenge, so the framed reader has buffered nothing more.
+        let mut reader = incoming.into_inner();
         info!(%peer, %address, "connected to peer");
         let connected_at = Instant::now();
         failures = 0;
-        // The peer never writes on this connection, so a completed read means it closed (or
+        // The peer writes nothing after its challenge, so a completed read means it closed (or
         // reset) the connection: notice at once rather than on the next write.
         let mut probe = [0u8; 1];
         loop {
@@ -201,12 +248,13 @@ pub(crate) async fn route_outbound(
     }
 }
 
-/// Accepts peer connections; each reads a hello, then frames for the network actor. Connection
-/// tasks live in this task's [`JoinSet`], so ending this task closes them all.
+/// Accepts peer connections; each runs the handshake, then reads frames for the network actor.
+/// `members[i]` is member `i`'s public key. Connection tasks live in this task's [`JoinSet`], so
+/// ending this task closes them all.
 pub(crate) async fn serve_peers(
     listener: TcpListener,
     me: NodeId,
-    committee_size: usize,
+    members: Arc<[PublicKey]>,
     tx_host_to_network: mpsc::Sender<(NodeId, Arc<[u8]>)>,
 ) {
     let mut connections = JoinSet::new();
@@ -215,7 +263,7 @@ pub(crate) async fn serve_peers(
             accepted = listener.accept() => match accepted {
                 Ok((stream, address)) => {
                     let tx = tx_host_to_network.clone();
-                    connections.spawn(receive_from_peer(stream, address, me, committee_size, tx));
+                    connections.spawn(receive_from_peer(stream, address, me, members.clone(), tx));
                 }
                 Err(error) => {
                     warn!("accepting a peer connection failed: {error}");
@@ -231,26 +279,40 @@ async fn receive_from_peer(
     stream: TcpStream,
     address: SocketAddr,
     me: NodeId,
-    committee_size: usize,
+    members: Arc<[PublicKey]>,
     mut tx_host_to_network: mpsc::Sender<(NodeId, Arc<[u8]>)>,
 ) {
     if let Err(error) = stream.set_nodelay(true) {
         debug!(%address, "cannot set TCP_NODELAY: {error}");
     }
-    let mut frames = FramedRead::new(stream, codec(FRAME_BYTES_MAX));
-    let from = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
-        Ok(Some(Ok(frame))) => match parse_hello(&frame, committee_size, me) {
-            Ok(from) => from,
-            Err(why) => {
-                warn!(%address, "bad hello from a connecting peer: {why}; closing");
-                return;
-            }
-        },
-        Ok(Some(Err(error))) => {
-            warn!(%address, "bad hello from a connecting peer: {error}; closing");
+    let challenge = match challenge() {
+        Ok(challenge) => challenge,
+        Err(error) => {
+            warn!(%address, "cannot draw a challenge for a connecting peer: {error}; closing");
             return;
         }
-        Ok(None) => return,
+    };
+    let (reader, writer) = stream.into_split();
+    // Kept until the connection ends: dropping the write half would tell the peer we closed.
+    let mut writer = FramedWrite::new(writer, codec(CHALLENGE_BYTES));
+    let mut frames = FramedRead::new(reader, codec(FRAME_BYTES_MAX));
+    let hello = async {
+        writer
+            .send(Bytes::copy_from_slice(&challenge))
+            .await
+            .map_err(|e| format!("challenge not sent: {e}"))?;
+        match frames.next().await {
+            Some(Ok(frame)) => parse_hello(&frame, &members, me, &challenge),
+            Some(Err(error)) => Err(error.to_string()),
+            None => Err("closed before its hello".to_string()),
+        }
+    };
+    let from = match tokio::time::timeout(HELLO_TIMEOUT, hello).await {
+        Ok(Ok(from)) => from,
+        Ok(Err(why)) => {
+            warn!(%address, "bad hello from a connecting peer: {why}; closing");
+            return;
+        }
         Err(_) => {
             warn!(%address, "no hello from a connecting peer within {HELLO_TIMEOUT:?}; closing");
             return;
@@ -320,15 +382,60 @@ async fn receive_from_client(
 
 #[cfg(test)]
 mod tests {
-    use super::{hello, parse_hello};
-    use hotstuff_core::NodeId;
+    use super::{hello, parse_hello, CHALLENGE_BYTES};
+    use hotstuff_core::{KeyPair, NodeId, PublicKey};
+
+    fn keys() -> (Vec<KeyPair>, Vec<PublicKey>) {
+        let keys: Vec<KeyPair> = (0..4).map(|i| KeyPair::from_seed(5, i)).collect();
+        let members = keys.iter().map(KeyPair::public).collect();
+        (keys, members)
+    }
 
     #[test]
-    fn a_hello_names_a_peer_in_the_committee() {
-        assert_eq!(parse_hello(&hello(NodeId(3)), 4, NodeId(0)), Ok(NodeId(3)));
-        assert!(parse_hello(&hello(NodeId(4)), 4, NodeId(0)).is_err(), "not a member");
-        assert!(parse_hello(&hello(NodeId(0)), 4, NodeId(0)).is_err(), "ourselves");
-        assert!(parse_hello(&[1, 0, 0], 4, NodeId(0)).is_err(), "wrong length");
-        assert!(parse_hello(&[], 4, NodeId(0)).is_err(), "empty");
+    fn a_hello_signed_by_a_member_over_the_challenge_names_that_member() {
+        let (keys, members) = keys();
+        let challenge = [7u8; CHALLENGE_BYTES];
+        let me = NodeId(0);
+        let frame = hello(&keys[3], NodeId(3), me, &challenge);
+        assert_eq!(parse_hello(&frame, &members, me, &challenge), Ok(NodeId(3)));
+    }
+
+    #[test]
+    fn a_hello_claiming_another_members_id_is_refused() {
+        let (keys, members) = keys();
+        let challenge = [7u8; CHALLENGE_BYTES];
+        let me = NodeId(0);
+        // Member 2's key, or an outsider's, signing as member 3.
+        for liar in [&keys[2], &KeyPair::from_seed(6, 0)] {
+            let frame = hello(liar, NodeId(3), me, &challenge);
+            let error = parse_hello(&frame, &members, me, &challenge).unwrap_err();
+            assert!(error.contains("signature"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_hello_is_good_for_one_challenge_and_one_replica_only() {
+        let (keys, members) = keys();
+        let challenge = [7u8; CHALLENGE_BYTES];
+        let frame = hello(&keys[3], NodeId(3), NodeId(0), &challenge);
+        assert!(parse_hello(&frame, &members, NodeId(0), &[8u8; CHALLENGE_BYTES]).is_err(), "replayed");
+        assert!(parse_hello(&frame, &members, NodeId(1), &challenge).is_err(), "to another replica");
+    }
+
+    #[test]
+    fn a_hello_from_a_non_member_itself_or_of_the_wrong_size_is_refused() {
+        let (keys, members) = keys();
+        let challenge = [7u8; CHALLENGE_BYTES];
+        let me = NodeId(0);
+        let outsider = hello(&KeyPair::from_seed(6, 0), NodeId(4), me, &challenge);
+        assert!(parse_hello(&outsider, &members, me, &challenge)
+            .unwrap_err()
+            .contains("not a committee member"));
+        let itself = hello(&keys[0], me, me, &challenge);
+        assert!(parse_hello(&itself, &members, me, &challenge).unwrap_err().contains("this replica"));
+        let good = hello(&keys[3], NodeId(3), me, &challenge);
+        assert!(parse_hello(&good[..2], &members, me, &challenge).is_err(), "the old, unsigned hello");
+        assert!(parse_hello(&[], &members, me, &challenge).is_err(), "empty");
+        assert!(parse_hello(&[&good[..], &[0]].concat(), &members, me, &challenge).is_err(), "too long");
     }
 }

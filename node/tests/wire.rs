@@ -1,5 +1,5 @@
-//! Hostile input over TCP. A raw client connects to a running replica's peer port, says hello
-//! like a peer, and sends frames no honest replica sends. Each must be dropped without harm: the
+//! Hostile input over TCP. A raw client connects to a running replica's peer port, proves to be
+//! a member (the tests hold the committee's keys), and sends frames no honest replica sends. Each must be dropped without harm: the
 //! replica counts it as rejected (`Status::rejected_messages`), keeps its other connections, and
 //! the committee keeps committing. A frame beyond the size limit cannot be skipped safely, so it
 //! closes its connection (and only that one).
@@ -8,7 +8,9 @@ mod common;
 
 use common::Committee;
 use hotstuff_core::codec::{self, WireMessage, FRAME_BYTES_MAX};
-use hotstuff_core::{Block, ConsensusMessage, KeyPair, NodeId, Parameters, QuorumCert, Timeout, Vote};
+use hotstuff_core::{
+    Block, ConsensusMessage, Digest, KeyPair, NodeId, Parameters, QuorumCert, Timeout, Vote,
+};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -36,37 +38,59 @@ fn consensus(message: ConsensusMessage) -> Vec<u8> {
 /// A TCP client that speaks the transport's framing but none of its manners.
 struct RawPeer {
     stream: TcpStream,
+    /// The replica's challenge, which a hello must sign.
+    challenge: Vec<u8>,
 }
 
 impl RawPeer {
-    /// Connects and says hello as member `id`.
-    async fn connect(to: SocketAddr, id: NodeId) -> Self {
+    /// Connects and reads the replica's challenge, without saying hello yet.
+    async fn open(to: SocketAddr) -> Self {
         let mut stream = TcpStream::connect(to).await.unwrap();
-        stream.write_all(&frame(&id.0.to_le_bytes())).await.unwrap();
-        Self { stream }
+        let mut length = [0u8; 4];
+        stream.read_exact(&mut length).await.unwrap();
+        let mut challenge = vec![0u8; u32::from_be_bytes(length) as usize];
+        stream.read_exact(&mut challenge).await.unwrap();
+        assert_eq!(challenge.len(), 32, "a challenge is 32 random bytes");
+        Self { stream, challenge }
     }
 
-    /// Connects and sends `hello` as the first frame.
-    async fn connect_with_hello(to: SocketAddr, hello: &[u8]) -> Self {
-        let mut stream = TcpStream::connect(to).await.unwrap();
-        stream.write_all(&frame(hello)).await.unwrap();
-        Self { stream }
+    /// Connects and proves to be member `id` with its key, as a replica does.
+    async fn connect(to: SocketAddr, target: NodeId, id: NodeId, keys: &KeyPair) -> Self {
+        let mut peer = Self::open(to).await;
+        let hello = hello(keys, id, target, &peer.challenge);
+        peer.send(&hello).await;
+        peer
     }
 
     async fn send(&mut self, body: &[u8]) {
         self.stream.write_all(&frame(body)).await.expect("the replica keeps the connection open");
     }
 
-    /// The replica never writes to a peer that connected to it, so a read that completes means
-    /// it closed (or reset) the connection.
+    /// The replica writes nothing after its challenge, so a read that completes means it closed
+    /// (or reset) the connection.
     async fn closed_within(&mut self, wait: Duration) -> bool {
         let mut byte = [0u8; 1];
         match timeout(wait, self.stream.read(&mut byte)).await {
             Ok(Ok(0) | Err(_)) => true,
-            Ok(Ok(_)) => panic!("the replica wrote to an inbound peer connection"),
+            Ok(Ok(_)) => panic!("the replica wrote to an inbound peer connection after its challenge"),
             Err(_) => false,
         }
     }
+}
+
+/// Builds a hello for a connection's challenge.
+type HelloFor<'a> = Box<dyn Fn(&[u8]) -> Vec<u8> + 'a>;
+
+/// A hello as `net.rs` builds it: the id (2 bytes, little-endian), then the signature over
+/// (domain tag, challenge, both ids). Written out here so the test checks the wire format.
+fn hello(keys: &KeyPair, from: NodeId, to: NodeId, challenge: &[u8]) -> Vec<u8> {
+    let statement = Digest::of_parts(&[
+        b"hotstuff-scope peer hello v1",
+        challenge,
+        &from.0.to_le_bytes(),
+        &to.0.to_le_bytes(),
+    ]);
+    [&from.0.to_le_bytes()[..], &keys.sign(&statement).to_bytes()].concat()
 }
 
 /// Sends one hostile frame and waits until the target has counted it as rejected.
@@ -91,7 +115,7 @@ async fn undecodable_and_forged_messages_are_rejected_and_the_committee_keeps_co
     let far_round = 1_000_000;
 
     // One connection carries every frame: a dropped message must not cost the connection.
-    let mut peer = RawPeer::connect(target, member).await;
+    let mut peer = RawPeer::connect(target, NodeId(TARGET as u16), member, member_keys).await;
 
     // (a) Frames that do not decode: garbage, an unknown message tag, a valid message with
     // trailing bytes, a truncated message, an empty frame.
@@ -161,7 +185,7 @@ async fn undecodable_and_forged_messages_are_rejected_and_the_committee_keeps_co
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_oversized_frame_or_a_bad_hello_closes_only_its_own_connection() {
+async fn an_oversized_frame_or_a_hello_that_proves_no_other_member_closes_only_its_own_connection() {
     common::init_logs();
     let mut committee = common::start(4, parameters()).await;
     committee.wait_until("all four commit 3 blocks", |s| s.committed_height >= 3).await;
@@ -169,7 +193,7 @@ async fn an_oversized_frame_or_a_bad_hello_closes_only_its_own_connection() {
 
     // A frame of exactly the limit is read whole (and rejected as undecodable): the limit is
     // inclusive and the connection survives.
-    let mut peer = RawPeer::connect(target, NodeId(2)).await;
+    let mut peer = RawPeer::connect(target, NodeId(0), NodeId(2), &committee.keys[2]).await;
     let before = committee.status(TARGET).rejected_messages;
     peer.send(&vec![0xee; FRAME_BYTES_MAX]).await;
     committee.wait_for(TARGET, "a frame at the limit is rejected", |s| s.rejected_messages > before).await;
@@ -186,27 +210,36 @@ async fn an_oversized_frame_or_a_bad_hello_closes_only_its_own_connection() {
     assert!(peer.closed_within(Duration::from_secs(5)).await, "an oversized frame closes its connection");
 
     // A length header claiming 4 GiB, as the first frame (the hello).
-    let mut stream = TcpStream::connect(target).await.unwrap();
-    stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-    let mut huge_hello = RawPeer { stream };
+    let mut huge_hello = RawPeer::open(target).await;
+    huge_hello.stream.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
     assert!(
         huge_hello.closed_within(Duration::from_secs(5)).await,
         "an oversized hello closes its connection"
     );
 
-    // Hellos that do not name another member.
-    for (what, hello) in [
-        ("a 3-byte hello", vec![1, 0, 0]),
-        ("an empty hello", Vec::new()),
-        ("a hello naming a non-member", 4u16.to_le_bytes().to_vec()),
-        ("a hello naming the replica itself", 0u16.to_le_bytes().to_vec()),
-    ] {
-        let mut peer = RawPeer::connect_with_hello(target, &hello).await;
+    // Hellos that do not prove to be another member.
+    let me = NodeId(0);
+    let outsider = KeyPair::from_seed(common::SEED + 1, 0);
+    let keys = &committee.keys;
+    let hellos: [(&str, HelloFor); 8] = [
+        ("the old, unsigned hello", Box::new(|_| 1u16.to_le_bytes().to_vec())),
+        ("an empty hello", Box::new(|_| Vec::new())),
+        ("member 1's key claiming member 2's id", Box::new(|c| hello(&keys[1], NodeId(2), me, c))),
+        ("an outsider's key claiming member 2's id", Box::new(|c| hello(&outsider, NodeId(2), me, c))),
+        ("an outsider under an id beyond the committee", Box::new(|c| hello(&outsider, NodeId(4), me, c))),
+        ("a hello naming the replica itself", Box::new(|c| hello(&keys[0], me, me, c))),
+        ("a hello signed for another replica", Box::new(|c| hello(&keys[1], NodeId(1), NodeId(2), c))),
+        ("a hello over another challenge (a replay)", Box::new(|_| hello(&keys[1], NodeId(1), me, &[0; 32]))),
+    ];
+    for (what, make_hello) in hellos {
+        let mut peer = RawPeer::open(target).await;
+        let hello = make_hello(&peer.challenge);
+        peer.send(&hello).await;
         assert!(peer.closed_within(Duration::from_secs(5)).await, "{what} closes its connection");
     }
 
     committee.still_commits("all four commit 5 more blocks after the closed connections", 5).await;
-    let mut peer = RawPeer::connect(target, NodeId(3)).await;
+    let mut peer = RawPeer::connect(target, NodeId(0), NodeId(3), &committee.keys[3]).await;
     let before = committee.status(TARGET).rejected_messages;
     peer.send(&[0xff; 8]).await;
     committee.wait_for(TARGET, "a new connection is still served", |s| s.rejected_messages > before).await;
