@@ -28,6 +28,31 @@ const state = {
   log: [],                       // narrated events kept for the log panel
   behaviour: {},                 // node -> index in BEHAVIOURS (absent: honest)
   linkDelay: {},                 // "from>to" -> extra ms on that directed link (absent: none)
+  twins: [],                     // nodes that run a second instance (Twins): instance n + k is twins[k]'s
+};
+
+/// Scenario presets: the Byzantine bound made visible. A twin is a second instance of a node
+/// with the same key (the Twins method, arXiv 2004.10617), so a twinned node equivocates and
+/// double-votes without any special code: it is Byzantine. The split puts one instance of each
+/// twinned node on each side. With n = 4, f = 1 and quorums of 3: one twin (f) cannot give both
+/// sides a quorum, so safety holds (the side without a quorum just stalls); two twins (f + 1)
+/// make {n0, n1, n2} and {n0′, n1′, n3} both quorums, and the honest n2 and n3 commit different
+/// blocks at height 1 after about 3.2 s of simulated time (tests/tests/byzantine.rs checks both).
+/// The page's Byzantine behaviours alone do not do it: a search over every pair of them on two
+/// of four nodes, with and without a split, found no violation, because each behaviour keeps
+/// one honest core and cannot act as two replicas.
+const SCENARIOS = {
+  'f-twin': {
+    twins: [0], groups: [0, 0, 0, 1, 1],
+    note: 'f = 1 Byzantine node: n0 runs twice with one key (n0 and n0′, one on each side of a split). ' +
+      '{n0, n1, n2} is a quorum of 3; {n0′, n3} is not. The quorum side commits, the other stalls, and no two honest nodes disagree.',
+  },
+  'f1-twins': {
+    twins: [0, 1], groups: [0, 0, 0, 1, 1, 1],
+    note: 'f + 1 = 2 Byzantine nodes: n0 and n1 each run twice (n0′, n1′ on the other side of a split). ' +
+      'Both {n0, n1, n2} and {n0′, n1′, n3} are quorums of 3, so each side certifies and commits its own blocks: ' +
+      'the honest n2 and n3 disagree at height 1 within about 3 s of simulated time, and the safety panel reports it.',
+  },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -39,6 +64,7 @@ function readUrl() {
   state.seed = num('seed', 1) >>> 0;
   state.nodes = Math.min(16, Math.max(4, num('n', 4)));
   state.rule = [1, 2, 3].includes(num('rule', 2)) ? num('rule', 2) : 2;
+  state.twins = (params.get('twins') || '').split(',').filter((t) => t !== '' && +t >= 0 && +t < state.nodes).map(Number);
   state.dropPpm = Math.min(1_000_000, Math.max(0, num('drop', 0)));
   state.interventions = [];
   if (params.has('iv')) {
@@ -49,6 +75,7 @@ function readUrl() {
 
 function writeUrl(includeTime) {
   const params = new URLSearchParams({ seed: state.seed, n: state.nodes, rule: state.rule, drop: state.dropPpm });
+  if (state.twins.length) params.set('twins', state.twins.join(','));
   if (state.interventions.length) params.set('iv', btoa(JSON.stringify(state.interventions)));
   if (includeTime) params.set('t', Math.round(state.sim.now()));
   history.replaceState(null, '', '#' + params.toString());
@@ -59,6 +86,7 @@ function writeUrl(includeTime) {
 // Building and replaying runs.
 
 function freshSim() {
+  if (state.twins.length) return WebSim.with_twins(state.nodes, state.seed, state.dropPpm, state.rule, Uint16Array.from(state.twins));
   return new WebSim(state.nodes, state.seed, state.dropPpm, state.rule);
 }
 
@@ -117,6 +145,22 @@ function intervene(op, arg) {
   drainEvents();
   writeUrl(false);
   render(true);
+}
+
+/// Starts a preset from the scenario menu: n = 4, the 2-chain rule, the current seed, the
+/// preset's twins, and its split as an intervention at time 0 (so it is in the share link).
+/// The speed goes up to 0.3× so that the fork comes within seconds of watching.
+function loadScenario(name, syncSetup) {
+  const scenario = SCENARIOS[name];
+  if (!scenario) return;
+  Object.assign(state, { nodes: 4, rule: 2, dropPpm: 0, twins: scenario.twins, playing: true, speed: 0.3 });
+  $('speed').value = Math.log10(0.3);
+  $('speed').dispatchEvent(new Event('input'));
+  syncSetup();
+  reset();
+  state.interventions = [{ s: 0, t: 0, op: 'partition', arg: scenario.groups }];
+  writeUrl(false);
+  rebuild(0);
 }
 
 function reset() {
@@ -199,6 +243,15 @@ function nodePosition(i, n) {
   return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
 }
 
+/// Where replica instance `i` is drawn: a node on the circle, a twin beside its original.
+function instancePosition(i, n) {
+  if (i < n) return nodePosition(i, n);
+  const angle = -Math.PI / 2 + (2 * Math.PI * (state.twins[i - n] + 0.36)) / n;
+  return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
+}
+
+const instanceName = (v) => 'n' + v.id + (v.twin ? '′' : '');
+
 function el(name, attrs = {}, parent = null) {
   const e = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -215,7 +268,7 @@ function render(force) {
   drawCommittee(views, sim.in_flight(), now, sim.groups());
   if (force || performance.now() - lastTreeDraw > 100) {
     drawTree(sim.blocks());
-    drawLamport(sim.recent_messages(now - LAMPORT_WINDOW_MS), views.length, now);
+    drawLamport(sim.recent_messages(now - LAMPORT_WINDOW_MS), sim.size(), now);
     drawStats(views, sim.stats());
     drawInspector(views, sim.in_flight());
     drawInside(views);
@@ -233,12 +286,14 @@ function render(force) {
 // The committee drawing is built once per committee size and then updated in place: replacing
 // elements every frame would swallow clicks (the element under the pointer at mouse-down would
 // be gone at mouse-up).
-const committee = { n: 0, nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
+const committee = { n: 0, instances: 0, nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
 
-function layoutCommittee(n) {
+/// Lays out `n` nodes, plus their twins (instances n and up) if the run has any.
+function layoutCommittee(n, instances) {
   const svg = $('committee');
   svg.replaceChildren();
   committee.n = n;
+  committee.instances = instances;
   committee.messages.clear();
   committee.links = new Map();
   for (let i = 0; i < n; i++) {
@@ -254,9 +309,9 @@ function layoutCommittee(n) {
   committee.clock = el('text', { x: 0, y: 0, class: 'clock' }, svg);
   const r = n > 8 ? 30 : 44;
   committee.nodes = [];
-  for (let id = 0; id < n; id++) {
-    const [x, y] = nodePosition(id, n);
-    const g = el('g', { class: 'node', 'data-node': id, transform: `translate(${x},${y})` }, svg);
+  for (let id = 0; id < instances; id++) {
+    const [x, y] = instancePosition(id, n);
+    const g = el('g', { class: 'node' + (id >= n ? ' twin' : ''), 'data-node': id, transform: `translate(${x},${y})` }, svg);
     el('circle', { class: 'body', r }, g);
     const title = el('text', { class: 'title', y: -4 }, g);
     const sub = el('text', { class: 'sub', y: 12 }, g);
@@ -295,27 +350,28 @@ function fillLinkSelects(n) {
 }
 
 function drawCommittee(views, messages, now, groups) {
-  const n = views.length;
-  if (committee.n !== n) layoutCommittee(n);
+  const n = state.sim.size();
+  if (committee.n !== n || committee.instances !== views.length) layoutCommittee(n, views.length);
   drawLinkDelays();
   setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
   const sides = state.splitting || groups;
   const split = new Set(sides).size > 1;
-  for (const v of views) {
-    const node = committee.nodes[v.id];
+  views.forEach((v, index) => {
+    const node = committee.nodes[index];
     const classes = ['node'];
+    if (v.twin) classes.push('twin');
     if (v.up && v.leader === v.id) classes.push('leader');
     if (!v.up) classes.push('down');
-    if (state.selected && state.selected.node === v.id) classes.push('selected');
-    if (split) classes.push('side' + (sides[v.id] === sides[0] ? 1 : 2));
+    if (state.selected && state.selected.node === index) classes.push('selected');
+    if (split) classes.push('side' + (sides[index] === sides[0] ? 1 : 2));
     const cls = classes.join(' ');
     if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
-    setText(node.title, 'n' + v.id + (v.up ? '' : ' (down)'));
+    setText(node.title, instanceName(v) + (v.up ? '' : ' (down)'));
     setText(node.sub, `r${v.round} · h${v.committed_height}`);
     // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
     setText(node.info, n > 8 ? '' : `lock ${v.locked_round} · QC ${v.high_qc_round} · voted ${v.last_voted_round}`);
     setText(node.crown, v.up && v.leader === v.id ? `leads round ${v.round}` : '');
-  }
+  });
   const seen = new Set();
   for (const m of messages) {
     seen.add(m.id);
@@ -326,7 +382,7 @@ function drawCommittee(views, messages, now, groups) {
       dot.addEventListener('click', (e) => { e.stopPropagation(); state.selected = { message: m.id }; render(true); });
       committee.messages.set(m.id, dot);
     }
-    const [x1, y1] = nodePosition(m.from, n), [x2, y2] = nodePosition(m.to, n);
+    const [x1, y1] = instancePosition(m.from_instance, n), [x2, y2] = instancePosition(m.to_instance, n);
     const f = Math.min(1, Math.max(0, (now - m.sent) / Math.max(1, m.arrives - m.sent)));
     dot.setAttribute('cx', x1 + (x2 - x1) * f);
     dot.setAttribute('cy', y1 + (y2 - y1) * f);
@@ -548,17 +604,18 @@ function drawInspector(views, messages) {
   let key, rows = null, controls = () => [];
   if (sel && sel.node !== undefined) {
     const v = views[sel.node];
-    key = `node ${v.id} ${v.up} ${state.behaviour[v.id] || 0}`;
+    key = `node ${sel.node} ${v.up} ${state.behaviour[v.id] || 0}`;
     rows = [
-      ['Node', `n${v.id}` + (v.up ? '' : ' (crashed)')], ['Round', v.round], ['Leader of round', `n${v.leader}`],
+      ['Node', instanceName(v) + (v.twin ? ` (twin of n${v.id}: same key, Byzantine)` : '') + (v.up ? '' : ' (crashed)')], ['Round', v.round], ['Leader of round', `n${v.leader}`],
       ['Last voted round', v.last_voted_round], ['Locked round', v.locked_round], ['High QC round', v.high_qc_round],
       ['Committed', `height ${v.committed_height} (round ${v.committed_round})`],
       ['Timeouts sent', v.timeouts_sent], ['Proposals', v.proposals], ['Restarts', v.restarts],
       ['Behaviour', BEHAVIOURS[state.behaviour[v.id] || 0]],
     ];
+    // The simulator addresses crash and restart by instance; behaviours are per node (not twins).
     controls = () => [
-      v.up ? button('Crash node', 'crash', () => intervene('crash', v.id)) : button('Restart node', 'restart', () => intervene('restart', v.id)),
-      behaviourPicker(v.id),
+      v.up ? button('Crash node', 'crash', () => intervene('crash', sel.node)) : button('Restart node', 'restart', () => intervene('restart', sel.node)),
+      ...(v.twin || state.twins.includes(v.id) ? [] : [behaviourPicker(v.id)]),
     ];
   } else if (sel && sel.message !== undefined) {
     const m = messages.find((x) => x.id === sel.message);
@@ -606,6 +663,19 @@ function drawSafety(violation) {
   $('safety-state').className = broken ? 'bad' : 'ok';
   $('violation').hidden = !broken;
   if (broken) $('violation').textContent = violation;
+  // Cross out the invariant that broke (the checker's report starts with its name).
+  const broke = broken ? (violation.match(/\): (agreement|commits only extend|one vote per round|monotonic rounds|quorum certificates)/) || [])[1] : null;
+  const which = { agreement: 'agreement', 'commits only extend': 'extend', 'one vote per round': 'vote', 'monotonic rounds': 'round', 'quorum certificates': 'quorum' }[broke];
+  for (const li of $('safety').querySelectorAll('li')) li.classList.toggle('violated', !!broken && (li.dataset.inv === which || !which));
+  const key = scenarioKey();
+  const note = key ? SCENARIOS[key].note : state.twins.length ? `Twins: ${state.twins.map((t) => 'n' + t).join(', ')} run twice with one key.` : '';
+  $('scenario-note').hidden = !note;
+  setText($('scenario-note'), note);
+}
+
+/// The preset the current run matches (same twins), if any.
+function scenarioKey() {
+  return Object.keys(SCENARIOS).find((k) => SCENARIOS[k].twins.join() === state.twins.join() && state.twins.length) || '';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,7 +688,7 @@ function onNodeClick(id) {
     return;
   }
   state.selected = { node: id };
-  $('link-from').value = String(id);
+  if (id < state.nodes) $('link-from').value = String(id);
   render(true);
 }
 
@@ -630,13 +700,17 @@ function wire() {
     $('drop').value = state.dropPpm; $('drop-out').textContent = (state.dropPpm / 10000).toFixed(0) + '%';
   };
   syncSetup();
+  $('scenario').value = scenarioKey();
   $('setup').addEventListener('submit', (e) => {
     e.preventDefault();
     state.seed = (+$('seed').value) >>> 0; state.nodes = +nodesSelect.value; state.rule = +$('rule').value;
     state.dropPpm = 0;
+    state.twins = [];
+    $('scenario').value = '';
     syncSetup();
     reset();
   });
+  $('scenario').addEventListener('change', (e) => loadScenario(e.target.value, syncSetup));
   $('random-seed').addEventListener('click', () => { $('seed').value = random_seed(); $('setup').requestSubmit(); });
   $('share').addEventListener('click', async () => {
     const url = writeUrl(true);

@@ -174,6 +174,34 @@ test('a link latency set in the page slows that link, and the shared link replay
   await page.close();
 });
 
+test('scenario f + 1 Byzantine (two twins, split) turns the safety panel red; f Byzantine stays green', async () => {
+  const { page, errors } = await open('seed=1&n=4');
+  await page.selectOption('#scenario', 'f1-twins');
+  await page.waitForSelector('g.node.twin[data-node="5"]');
+  assert.match(await page.locator('#scenario-note').textContent(), /f \+ 1 = 2 Byzantine/);
+  await page.evaluate(() => { window.hotstuff.state.speed = 1; });
+  await page.waitForFunction(() => document.querySelector('#safety-state').textContent === 'VIOLATED', null, { timeout: 60_000 });
+  assert.ok(await page.locator('#safety.broken').count() === 1, 'the panel turns red');
+  assert.match(await page.locator('#violation').textContent(), /agreement: at height 1 n\d committed .* but n\d committed/);
+  assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'agreement');
+  const forkedAt = await page.evaluate(() => window.hotstuff.sim.now());
+  assert.ok(forkedAt < 5000, `the fork comes within seconds (${forkedAt} ms)`);
+  assert.match(page.url(), /twins=0%2C1|twins=0,1/);
+  await page.screenshot({ path: SHOTS + 'page-f-plus-one.png' });
+
+  await page.selectOption('#scenario', 'f-twin');
+  await page.waitForFunction(() => document.querySelectorAll('g.node').length === 5 && window.hotstuff.sim.now() < 1000);
+  await page.evaluate(() => { window.hotstuff.state.speed = 3; });
+  await page.waitForFunction(() => window.hotstuff.sim.now() >= 10_000, null, { timeout: 60_000 });
+  assert.equal(await page.locator('#safety-state').textContent(), 'holding', 'f Byzantine: safety holds for 10 simulated seconds');
+  assert.equal(await page.locator('#safety.broken').count(), 0);
+  const heights = await page.evaluate(() => window.hotstuff.sim.views().map((v) => v.committed_height));
+  assert.ok(heights[2] >= 3 && heights[3] === 0, `the quorum side commits, the other stalls (${heights})`);
+  await page.screenshot({ path: SHOTS + 'page-f-byzantine.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a shared link replays the exact run (same trace digest)', async () => {
   const { page, errors } = await open('seed=7&n=5');
   await page.evaluate(() => {

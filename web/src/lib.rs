@@ -108,10 +108,22 @@ impl WebSim {
     /// 1-chain, to watch the checkers catch a broken protocol).
     #[wasm_bindgen(constructor)]
     pub fn new(nodes: u16, seed: u32, drop_ppm: u32, rule: u8) -> Self {
+        Self::with_twins(nodes, seed, drop_ppm, rule, Vec::new())
+    }
+
+    /// The same, with Twins (arXiv 2004.10617): each node in `twins` runs a second instance
+    /// with the same key, so it is Byzantine by construction (its two halves equivocate and
+    /// double-vote without any special code). Instance `nodes + k` is the twin of `twins[k]`;
+    /// [`WebSim::views`] lists instances, and [`WebSim::partition`] then splits instances.
+    /// With f + 1 twins split so that each side holds a quorum, agreement breaks; with f, it
+    /// cannot (the page's scenario menu shows both).
+    pub fn with_twins(nodes: u16, seed: u32, drop_ppm: u32, rule: u8, twins: Vec<u16>) -> Self {
+        let nodes = nodes.clamp(1, 64);
         let mut config = SimConfig {
-            nodes: nodes.clamp(1, 64),
+            nodes,
             seed: u64::from(seed),
             record_trace: true,
+            twins: twins.into_iter().filter(|t| *t < nodes).map(NodeId).collect(),
             ..SimConfig::default()
         };
         config.net.drop_ppm = drop_ppm.min(1_000_000);
@@ -193,7 +205,8 @@ impl WebSim {
         to_js(&self.sim.views())
     }
 
-    /// Messages on the wire: `[{id, from, to, kind, round, sent, arrives}]`.
+    /// Messages on the wire: `[{id, from, to, kind, round, sent, arrives, from_instance,
+    /// to_instance}]` (the instances differ from the nodes only for twins).
     pub fn in_flight(&self) -> JsValue {
         let messages: Vec<_> = self.sim.in_flight().collect();
         to_js(&messages)
@@ -239,7 +252,8 @@ impl WebSim {
     /// call: the simulator drains the queues within every event, so between two frames the
     /// current depth is almost always 0, and the peak is what shows the queueing.
     pub fn channel_depths(&self, node: u16) -> JsValue {
-        let instance = usize::from(node.min(self.size().saturating_sub(1)));
+        let instances = usize::from(self.size()) + self.sim.config().twins.len();
+        let instance = usize::from(node).min(instances - 1);
         to_js(&self.sim.channel_depths(instance, true))
     }
 
@@ -270,8 +284,18 @@ impl WebSim {
         self.collect();
     }
 
-    /// Splits the network: `groups[i]` is replica `i`'s side.
+    /// Splits the network: `groups[i]` is replica `i`'s side (replica instance `i`'s, twins
+    /// included, when the run has twins).
     pub fn partition(&mut self, groups: Vec<u16>) {
+        if !self.sim.config().twins.is_empty() {
+            let mut sides: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+            for (i, g) in groups.iter().enumerate() {
+                sides.entry(*g).or_default().push(i);
+            }
+            self.sim.partition_instances(sides.into_values().collect());
+            self.collect();
+            return;
+        }
         let mut sides: BTreeMap<u16, Vec<NodeId>> = BTreeMap::new();
         for (i, g) in groups.iter().enumerate() {
             sides.entry(*g).or_default().push(NodeId(i as u16));

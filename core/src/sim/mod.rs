@@ -215,6 +215,10 @@ pub struct InFlight {
     pub sent: Time,
     /// Arrives at.
     pub arrives: Time,
+    /// The sending replica instance (`from`, unless the sender is a twin: see [`SimConfig::twins`]).
+    pub from_instance: u16,
+    /// The receiving replica instance (`to`, unless the receiver is a twin).
+    pub to_instance: u16,
 }
 
 /// A replica as seen from outside: folded from its observed events.
@@ -844,6 +848,8 @@ impl Simulation {
                         round,
                         sent: now,
                         arrives,
+                        from_instance: from as u16,
+                        to_instance: to as u16,
                     };
                     self.in_flight.insert(id, (key, message));
                 }
