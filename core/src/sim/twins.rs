@@ -14,7 +14,7 @@
 //!   distinct instances; two partitions that differ only in how the groups are labelled are the
 //!   same partition and counted once), pairs each with every leader choice, and arranges those
 //!   pairs over the rounds: `(|partitions| × |leaders|)^R` scenarios;
-//! - each scenario runs with the invariant checkers on every step ([`super::invariants`]). With
+//! - each scenario runs with the invariant checkers on every step ([`super::Checker`]). With
 //!   at most `f` twinned nodes no scenario may break safety; with `f + 1` some must, or the
 //!   method (or the checker) is blind.
 //!
