@@ -234,10 +234,18 @@ impl WebSim {
     }
 
     /// Messages sent since `since_ms` (for the space-time diagram), oldest first:
-    /// `[{id, from, to, kind, round, sent, arrives}]`, `arrives` null if lost.
-    pub fn recent_messages(&self, since_ms: f64) -> JsValue {
+    /// `[{id, from, to, kind, round, sent, arrives}]`, `arrives` null if lost. With `batches`
+    /// false, mempool traffic (batches, batch requests) is left out: at 16 nodes it is about 90%
+    /// of the messages, and converting it for a diagram that does not draw it cost a millisecond
+    /// per refresh.
+    pub fn recent_messages(&self, since_ms: f64, batches: Option<bool>) -> JsValue {
         let since = since_ms.max(0.0) as u64;
-        let recent: Vec<&UiMessage> = self.history.iter().filter(|m| m.sent >= since).collect();
+        let batches = batches.unwrap_or(true);
+        let recent: Vec<&UiMessage> = self
+            .history
+            .iter()
+            .filter(|m| m.sent >= since && (batches || !m.kind.starts_with("batch")))
+            .collect();
         to_js(&recent)
     }
 
