@@ -193,6 +193,8 @@ struct BlockTimes {
 struct BatchInfo {
     /// Transactions, once its seal record is seen.
     txs: Option<u32>,
+    /// When its author sealed it (µs).
+    sealed: Option<u64>,
     /// First commit at any replica (µs), and the block that carried it.
     committed: Option<(u64, usize)>,
 }
@@ -238,6 +240,9 @@ pub struct Figures {
     pub e2e_latency_ms_p99: f64,
     /// Mean of the same.
     pub e2e_latency_ms_mean: f64,
+    /// Of which, on average, from the send to the seal of the sample's batch (the time a
+    /// transaction spends reaching its mempool and waiting for its batch to fill or time out).
+    pub batching_latency_ms_mean: f64,
     /// Sample transactions sent, and how many of them were seen committed.
     pub samples_sent: u64,
     /// See `samples_sent`.
@@ -267,12 +272,13 @@ impl Ledger {
     /// commits for the first time (for live progress).
     pub fn ingest(&mut self, replica: usize, record: Record) -> u64 {
         match record {
-            Record::Sealed { batch, txs, samples, .. } => {
+            Record::Sealed { t_us, batch, txs, samples, .. } => {
                 for sample in samples {
                     self.sample_batch.insert((replica, sample), batch.clone());
                 }
                 let info = self.batches.entry(batch).or_default();
                 info.txs = Some(txs);
+                info.sealed = Some(t_us);
                 // A batch may commit before its author's seal record is read.
                 if info.committed.is_some() {
                     self.committed_txs += u64::from(txs);
@@ -373,6 +379,14 @@ impl Ledger {
             })
             .collect();
         e2e.sort_by(f64::total_cmp);
+        let batching: Vec<f64> = self
+            .sample_sent
+            .iter()
+            .filter_map(|(key, sent)| {
+                let sealed = self.batches.get(self.sample_batch.get(key)?)?.sealed?;
+                Some(sealed.saturating_sub(*sent) as f64 / 1e3)
+            })
+            .collect();
         Figures {
             committed_txs: self.committed_txs,
             committed_height: self.committed_height,
@@ -383,6 +397,7 @@ impl Ledger {
             e2e_latency_ms_p50: percentile(&e2e, 50.0),
             e2e_latency_ms_p99: percentile(&e2e, 99.0),
             e2e_latency_ms_mean: mean(&e2e),
+            batching_latency_ms_mean: mean(&batching),
             samples_sent: self.sample_sent.len() as u64,
             samples_committed: e2e.len() as u64,
             timeouts: self.timeouts,
@@ -479,6 +494,7 @@ mod tests {
         assert_eq!(figures.e2e_latency_ms_p50, 13.0);
         assert_eq!(figures.e2e_latency_ms_p99, 15.0);
         assert_eq!(figures.e2e_latency_ms_mean, 14.0);
+        assert_eq!(figures.batching_latency_ms_mean, 3.0, "sealed at 5 ms: 4 ms and 2 ms after the sends");
         // 100 tx from B's proposal (6 ms) to its first commit (16 ms); end to end from the first
         // send (1 ms).
         assert!((figures.consensus_tps - 100.0 / 0.010).abs() < 1e-6, "{figures:?}");

@@ -398,7 +398,7 @@ impl Summary {
         format!(
             "{} replicas ({} not booted), {} tx/s offered, {} B transactions, {:.1} s\n\
              consensus: {:.0} tx/s, latency {:.1} ms\n\
-             end to end: {:.0} tx/s, latency p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms ({} of {} samples committed)\n\
+             end to end: {:.0} tx/s, latency p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms ({} of {} samples committed; {:.1} ms of it batching)\n\
              sustained: {:.0} tx/s ({} of {} sent transactions committed)\n\
              committed height {}, {} blocks; {} timeouts; {} client misses; replicas' CPU {:.0}% of a core\n\
              deepest actor queues: {}{}",
@@ -415,6 +415,7 @@ impl Summary {
             f.e2e_latency_ms_mean,
             f.samples_committed,
             f.samples_sent,
+            f.batching_latency_ms_mean,
             self.sustained_tps,
             f.committed_txs,
             self.sent_txs,
