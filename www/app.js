@@ -16,6 +16,9 @@ const STEPS_PER_SLICE = 1;       // steps between two clock checks (a step can v
 const LOG_LINES_MAX = 1500;
 const LAMPORT_WINDOW_MS = 500;   // simulated time shown by the space-time diagram (~10 rounds)
 
+const ZONE = { x: 192, y: 196, w: 134, h: 100 };  // the split zone, bottom right of the committee SVG
+const DRAG_START_PX = 6;         // pointer travel that turns a press on a node into a drag
+
 const $ = (id) => document.getElementById(id);
 const BEHAVIOURS = ['honest', 'silent', 'equivocator', 'double voter', 'stale replayer', 'forger'];
 const state = {
@@ -119,6 +122,7 @@ function rebuild(time, step = null) {
   if (state.sim) state.sim.free();
   state.behaviour = {};
   state.linkDelay = {};
+  signatureCache.clear();                            // ids are per run: a rebuilt run may differ
   const sim = freshSim();
   state.sim = sim;
   resetLog();
@@ -318,6 +322,13 @@ function layoutCommittee(n, instances) {
   }
   fillLinkSelects(n);
   committee.clock = el('text', { x: 0, y: 0, class: 'clock' }, svg);
+  // The split zone: a node dropped here goes to the other side of a partition, a node dragged
+  // out of it comes back. It sits in the corner the circle leaves free at every committee size.
+  const zone = el('g', { class: 'split-zone', id: 'split-zone' }, svg);
+  el('rect', { x: ZONE.x, y: ZONE.y, width: ZONE.w, height: ZONE.h, rx: 10 }, zone);
+  el('text', { x: ZONE.x + ZONE.w / 2, y: ZONE.y + 18 }, zone).textContent = 'other side';
+  committee.zoneText = el('text', { class: 'members', x: ZONE.x + ZONE.w / 2, y: ZONE.y + 40 }, zone);
+  committee.zone = zone;
   const r = n > 8 ? 30 : 44;
   committee.nodes = [];
   for (let id = 0; id < instances; id++) {
@@ -329,7 +340,8 @@ function layoutCommittee(n, instances) {
     const info = el('text', { class: 'sub', y: r + 14 }, g);
     const crown = el('text', { class: 'crown', y: -r - 6 }, g);
     g.addEventListener('click', () => onNodeClick(id));
-    committee.nodes.push({ g, title, sub, info, crown });
+    g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
+    committee.nodes.push({ g, title, sub, info, crown, home: [x, y] });
   }
   committee.messageLayer = el('g', {}, svg);
 }
@@ -367,6 +379,11 @@ function drawCommittee(views, messages, now, groups) {
   setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
   const sides = state.splitting || groups;
   const split = new Set(sides).size > 1;
+  // Group 0 is the main side (the circle), any other group the split zone's side.
+  const away = split ? views.map((v, i) => i).filter((i) => sides[i] !== 0) : [];
+  setText(committee.zoneText, away.length ? away.map((i) => instanceName(views[i])).join(' ') : 'drag a node here');
+  const zoneCls = 'split-zone' + (away.length ? ' used' : '') + (drag.active && drag.inZone ? ' hot' : '');
+  if (committee.zone.getAttribute('class') !== zoneCls) committee.zone.setAttribute('class', zoneCls);
   views.forEach((v, index) => {
     const node = committee.nodes[index];
     const classes = ['node'];
@@ -374,7 +391,8 @@ function drawCommittee(views, messages, now, groups) {
     if (v.up && v.leader === v.id) classes.push('leader');
     if (!v.up) classes.push('down');
     if (state.selected && state.selected.node === index) classes.push('selected');
-    if (split) classes.push('side' + (sides[index] === sides[0] ? 1 : 2));
+    if (split) classes.push('side' + (sides[index] === 0 ? 1 : 2));
+    if (drag.active && drag.id === index) classes.push('dragging');
     const cls = classes.join(' ');
     if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
     setText(node.title, instanceName(v) + (v.up ? '' : ' (down)'));
@@ -652,7 +670,7 @@ function drawInspector(views, messages) {
       rows = [
         ['Message', `#${m.id}`], ['Kind', m.kind], ['Round', m.round], ['From → to', `n${m.from} → n${m.to}`],
         ['Sent / arrives', `${(m.sent / 1000).toFixed(3)} s / ${(m.arrives / 1000).toFixed(3)} s`],
-        ['Signature', 'checked by the receiver on arrival (a forgery is rejected and narrated)'],
+        ['Signature', signatureStatus(m.id)],
       ];
       controls = () => [button('Drop message', 'drop-message', () => { intervene('dropmsg', m.id); state.selected = null; })];
     } else {
@@ -668,6 +686,23 @@ function drawInspector(views, messages) {
   } else if (rows) {
     body.querySelector('dl').replaceWith(dl(rows));
   }
+}
+
+/// What the receiver's verification will say of a message in flight: the wasm side decodes the
+/// frame and runs the core's own `verify` against the committee (WebSim::signature_status). A
+/// message's bytes never change, so each answer is kept until the message is gone.
+const signatureCache = new Map();
+function signatureStatus(id) {
+  if (!signatureCache.has(id)) {
+    if (signatureCache.size > 200) signatureCache.clear();
+    const status = state.sim.signature_status(id);
+    if (status === 'gone') return 'gone (it arrived or was lost)';
+    signatureCache.set(id, status);
+  }
+  const status = signatureCache.get(id);
+  if (status === 'valid') return '✓ valid (the core\'s verify accepts it)';
+  if (status.startsWith('unsigned')) return status + ': a batch is vouched for by the digest in a signed block';
+  return '✗ ' + status + ' (the receiver will reject it)';
 }
 
 /// A select that switches a node between honest and the Byzantine behaviours. With f of them
@@ -709,7 +744,69 @@ function scenarioKey() {
 // ---------------------------------------------------------------------------------------------
 // Input.
 
+// Dragging a node into the split zone moves it to the other side of a partition; dragging it
+// out again brings it back. Each drop is one 'partition' intervention (or 'heal' once every node
+// is back on the main side), so it is in the share link and replays like the Split… button's.
+// While Split… is active, a drop only edits the pending split, as a click does.
+const drag = { active: false, id: null, pointer: null, start: null, inZone: false, justDragged: false };
+
+function svgPoint(e) {
+  const svg = $('committee');
+  const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
+  return [p.x, p.y];
+}
+
+const inZone = ([x, y]) => x >= ZONE.x && x <= ZONE.x + ZONE.w && y >= ZONE.y && y <= ZONE.y + ZONE.h;
+
+function onNodePointerDown(e, id) {
+  if (e.button !== 0) return;
+  drag.id = id;
+  drag.start = [e.clientX, e.clientY];
+  drag.active = false;
+  drag.pointer = e.pointerId;
+}
+
+function onPointerMove(e) {
+  if (drag.id === null || e.pointerId !== drag.pointer) return;
+  if (!drag.active) {
+    if (Math.hypot(e.clientX - drag.start[0], e.clientY - drag.start[1]) < DRAG_START_PX) return;
+    drag.active = true;
+  }
+  const node = committee.nodes[drag.id];
+  if (!node) { drag.id = null; drag.active = false; return; }
+  const [x, y] = svgPoint(e);
+  node.g.setAttribute('transform', `translate(${x},${y})`);
+  drag.inZone = inZone([x, y]);
+  e.preventDefault();
+}
+
+function onPointerUp(e) {
+  if (drag.id === null || e.pointerId !== drag.pointer) return;
+  const id = drag.id, wasDrag = drag.active;
+  drag.id = null;
+  drag.active = false;
+  if (!wasDrag) return;                              // a plain click: the click handler has it
+  drag.justDragged = true;                           // swallow the click that follows this drop
+  setTimeout(() => { drag.justDragged = false; }, 0);
+  const node = committee.nodes[id];
+  if (node) node.g.setAttribute('transform', `translate(${node.home[0]},${node.home[1]})`);
+  const side = inZone(svgPoint(e)) ? 1 : 0;
+  drag.inZone = false;
+  if (state.splitting) {
+    state.splitting[id] = side;
+    render(true);
+    return;
+  }
+  const current = Array.from(state.sim.groups());
+  const groups = current.map((g) => (g === 0 ? 0 : 1));
+  if (groups[id] === side) { render(true); return; }
+  groups[id] = side;
+  if (new Set(groups).size > 1) intervene('partition', groups);
+  else intervene('heal', null);
+}
+
 function onNodeClick(id) {
+  if (drag.justDragged) return;
   if (state.splitting) {
     state.splitting[id] = state.splitting[id] ? 0 : 1;
     render(true);
@@ -785,6 +882,14 @@ function wire() {
     const ms = Math.max(0, Math.min(5000, Math.round(+$('link-ms').value || 0)));
     if (from === to) return;
     intervene('delay', [from, to, ms, $('link-both').checked ? 1 : 0]);
+  });
+  window.addEventListener('pointermove', onPointerMove);
+  window.addEventListener('pointerup', onPointerUp);
+  window.addEventListener('pointercancel', (e) => {
+    if (drag.id === null || e.pointerId !== drag.pointer) return;
+    const node = committee.nodes[drag.id];
+    if (node) node.g.setAttribute('transform', `translate(${node.home[0]},${node.home[1]})`);
+    Object.assign(drag, { id: null, active: false, inZone: false });
   });
   $('committee').addEventListener('click', (e) => { if (e.target === $('committee')) { state.selected = null; render(true); } });
 }

@@ -174,6 +174,89 @@ test('a link latency set in the page slows that link, and the shared link replay
   await page.close();
 });
 
+/// Drags with the mouse, as a learner does: press on `from`, move in steps, release on `to`.
+async function drag(page, from, to) {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  for (let i = 1; i <= 8; i++) await page.mouse.move(from.x + ((to.x - from.x) * i) / 8, from.y + ((to.y - from.y) * i) / 8);
+  await page.mouse.up();
+}
+
+const centre = async (locator) => {
+  const box = await locator.boundingBox();
+  return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+};
+
+test('dragging a node into the split zone partitions the network; dragging it back heals', async () => {
+  const { page, errors } = await open('seed=10&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.3; });
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 300);
+  await drag(page, await centre(page.locator('g.node[data-node="2"] circle.body')), await centre(page.locator('#split-zone rect')));
+  await page.waitForSelector('g.node.side2[data-node="2"]');
+  assert.deepEqual(await page.evaluate(() => Array.from(window.hotstuff.sim.groups())), [0, 0, 1, 0]);
+  assert.match(await page.locator('#split-zone text.members').textContent(), /^n2$/);
+  const ivs = () => page.evaluate(() => JSON.parse(atob(new URLSearchParams(location.hash.slice(1)).get('iv'))).map((iv) => [iv.op, iv.arg]));
+  assert.deepEqual(await ivs(), [['partition', [0, 0, 1, 0]]], 'the drag is a partition intervention in the share link');
+  assert.match(await page.locator('#log').textContent(), /The network splits into \{0,1,3\} \| \{2\}/);
+  // Messages across the split are lost; the three others still reach each other.
+  const splitAt = await page.evaluate(() => window.hotstuff.sim.now());
+  await page.waitForFunction((t0) => window.hotstuff.sim.recent_messages(t0).filter((m) => m.sent > t0).length > 30, splitAt, { timeout: 30_000 });
+  const { across, within } = await page.evaluate((t0) => {
+    const sent = window.hotstuff.sim.recent_messages(t0).filter((m) => m.sent > t0 && m.from !== m.to);
+    const crosses = (m) => (m.from === 2) !== (m.to === 2);
+    return { across: sent.filter(crosses).map((m) => m.arrives), within: sent.filter((m) => !crosses(m)).map((m) => m.arrives) };
+  }, splitAt);
+  assert.ok(across.length >= 3 && across.every((a) => a === null), `messages across the split are lost: ${across}`);
+  assert.ok(within.length >= 10 && within.every((a) => a !== null), 'messages within a side arrive');
+  await page.screenshot({ path: SHOTS + 'page-drag-split.png' });
+  // A click (no drag) still selects a node.
+  await page.click('g.node[data-node="1"]');
+  await page.waitForFunction(() => document.querySelector('#inspector-body dd')?.textContent.startsWith('n1'));
+  // Dragging n2 back out of the zone (to the middle of the circle) heals the network.
+  await drag(page, await centre(page.locator('g.node[data-node="2"] circle.body')), await centre(page.locator('#committee text.clock')));
+  await page.waitForFunction(() => Array.from(window.hotstuff.sim.groups()).every((g) => g === 0));
+  assert.equal(await page.locator('g.node.side2').count(), 0);
+  assert.deepEqual((await ivs()).map(([op]) => op), ['partition', 'heal']);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the message inspector shows the core verification: a forger\'s vote fails, an honest one is valid', async () => {
+  const { page, errors } = await open('seed=11&n=4');
+  await page.evaluate(() => { window.hotstuff.state.speed = 0.3; });
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 200);
+  await page.click('g.node[data-node="1"]');
+  await page.selectOption('#behaviour', '5'); // forger
+  // Pause, then step until a vote the forger sent after the switch is on the wire.
+  const inspect = async (from) => {
+    const id = await page.evaluate((from) => {
+      const h = window.hotstuff;
+      h.pause();
+      const after = h.sim.stats().messages_sent;
+      for (let i = 0; i < 100_000; i++) {
+        const m = h.sim.in_flight().find((x) => x.id >= after && x.from === from && x.kind === 'vote');
+        if (m) return m.id;
+        h.sim.step();
+      }
+      return null;
+    }, from);
+    assert.notEqual(id, null, `a vote from n${from} is in flight`);
+    await page.locator(`circle.msg[data-message="${id}"]`).dispatchEvent('click');
+    await page.waitForFunction((id) => document.querySelector('#inspector-body dd')?.textContent === '#' + id, id);
+    return page.evaluate(() => {
+      const dt = [...document.querySelectorAll('#inspector-body dt')].find((d) => d.textContent === 'Signature');
+      return dt.nextElementSibling.textContent;
+    });
+  };
+  const forged = await inspect(1);
+  assert.match(forged, /✗ bad signature from n1/);
+  await page.screenshot({ path: SHOTS + 'page-forged-message.png' });
+  const honest = await inspect(3);
+  assert.match(honest, /✓ valid/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('scenario f + 1 Byzantine (two twins, split) turns the safety panel red; f Byzantine stays green', async () => {
   const { page, errors } = await open('seed=1&n=4');
   await page.selectOption('#scenario', 'f1-twins');

@@ -9,6 +9,7 @@
 //! Time is driven by the page: each animation frame asks [`WebSim::advance_to`] for a slice of
 //! virtual time with a step budget, so that one frame never blocks for long.
 
+use hotstuff_core::codec::{self, WireMessage};
 use hotstuff_core::event::{BlockInfo, Event, Observed};
 use hotstuff_core::sim::{Behaviour, DropReason, Fault, SimConfig, Simulation, TraceEntry};
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
@@ -338,6 +339,26 @@ impl WebSim {
         self.collect();
     }
 
+    /// The signature status of a message in flight, as its receiver will judge it: the frame is
+    /// decoded and checked with the core's own `ConsensusMessage::verify` against the committee
+    /// (signatures, quorums, leaders). Returns "valid", or the error's text (for example "bad
+    /// signature from n1" for a forger's vote). Mempool traffic carries no signature (a batch is
+    /// vouched for by the digest in a signed block) and says so; a message that already arrived
+    /// or was lost gives "gone".
+    pub fn signature_status(&self, id: f64) -> String {
+        let Some(bytes) = self.sim.message_bytes(id as u64) else {
+            return "gone".to_string();
+        };
+        match codec::decode(&bytes) {
+            Ok(WireMessage::Consensus(message)) => match message.verify(self.sim.committee()) {
+                Ok(()) => "valid".to_string(),
+                Err(error) => error.to_string(),
+            },
+            Ok(WireMessage::Mempool(_)) => "unsigned (mempool traffic)".to_string(),
+            Err(error) => error.to_string(),
+        }
+    }
+
     /// Drops one message in flight; false if it already arrived.
     pub fn drop_message(&mut self, id: f64) -> bool {
         let dropped = self.sim.drop_message(id as u64);
@@ -518,4 +539,45 @@ fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs until a message of `kind` from `from`, sent after the message ids below `after`, is
+    /// on the wire; returns its id.
+    fn find_message(web: &mut WebSim, from: u16, kind: &str, after: u64) -> u64 {
+        for _ in 0..200_000 {
+            let found = web
+                .sim
+                .in_flight()
+                .find(|m| m.id >= after && m.from.0 == from && m.kind == kind)
+                .map(|m| m.id);
+            if let Some(id) = found {
+                return id;
+            }
+            assert!(web.step(), "the run goes on");
+        }
+        panic!("no {kind} from n{from} in flight");
+    }
+
+    #[test]
+    fn signature_status_runs_the_cores_verification() {
+        let mut web = WebSim::new(4, 5, 0, 2);
+        let honest = find_message(&mut web, 2, "vote", 0);
+        assert_eq!(web.signature_status(honest as f64), "valid");
+        let proposal = find_message(&mut web, 0, "proposal", 0);
+        assert_eq!(web.signature_status(proposal as f64), "valid");
+
+        web.set_behaviour(1, 5); // forger: its votes carry broken signatures
+        let switched = web.sim.stats().messages_sent;
+        let forged = find_message(&mut web, 1, "vote", switched);
+        assert_eq!(web.signature_status(forged as f64), "bad signature from n1");
+
+        let batch = find_message(&mut web, 3, "batch", 0);
+        assert_eq!(web.signature_status(batch as f64), "unsigned (mempool traffic)");
+        assert!(web.drop_message(batch as f64));
+        assert_eq!(web.signature_status(batch as f64), "gone");
+    }
 }

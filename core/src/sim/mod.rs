@@ -58,6 +58,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Trace entries kept for a violation report.
 const RECENT_TRACE_LINES: usize = 40;
@@ -471,6 +472,16 @@ impl Simulation {
     /// Messages currently on the wire, in id order.
     pub fn in_flight(&self) -> impl Iterator<Item = &InFlight> {
         self.in_flight.values().map(|(_, m)| m)
+    }
+
+    /// The encoded frame of a message still on the wire (for inspectors): `None` once it
+    /// arrived or was lost.
+    pub fn message_bytes(&self, id: u64) -> Option<Arc<[u8]>> {
+        let (key, _) = self.in_flight.get(&id)?;
+        match self.shared.queue.borrow().get(key) {
+            Some((_, Scheduled::Deliver(delivery))) => Some(Arc::clone(&delivery.bytes)),
+            _ => None,
+        }
     }
 
     /// The partition group of each replica.
