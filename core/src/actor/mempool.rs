@@ -66,9 +66,9 @@ impl<R: Runtime> MempoolActor<R> {
             Action::SetTimer { timer, deadline } => {
                 deliver(&mut self.tx_mempool_to_timer, (timer, deadline)).await
             }
-            Action::StoreBatch(batch) => {
+            Action::StoreBatch { digest, batch } => {
                 let write = StoreCommand::Write {
-                    key: store::batch_key(&batch.digest()),
+                    key: store::batch_key(&digest),
                     value: codec::encode_value(&batch),
                     ack: None,
                 };

@@ -221,7 +221,13 @@ pub enum Action {
         deadline: Time,
     },
     /// Store a batch (so it survives in memory GC and restarts, and can be served to peers).
-    StoreBatch(Batch),
+    /// Its digest comes along so the host does not hash the batch a second time.
+    StoreBatch {
+        /// The batch digest (its store key).
+        digest: Digest,
+        /// The batch.
+        batch: Batch,
+    },
     /// Tell consensus a batch can be proposed (`consensus::Input::BatchReady`).
     BatchReady(Digest),
     /// Tell consensus a block's payload is all here (`consensus::Input::PayloadReady`).
@@ -434,7 +440,7 @@ impl Mempool {
         let samples = open.transactions.iter().filter_map(|t| sample_id(t)).collect();
         let batch = Batch { author: self.id, transactions: open.transactions };
         let digest = batch.digest();
-        self.actions.push(Action::StoreBatch(batch.clone()));
+        self.actions.push(Action::StoreBatch { digest, batch: batch.clone() });
         self.actions.push(Action::Broadcast { message: MempoolMessage::Batch(batch.clone()) });
         self.actions.push(Action::BatchReady(digest));
         self.observe(Event::BatchSealed { digest, transactions, bytes, samples, reason });
@@ -511,7 +517,7 @@ impl Mempool {
             }
         }
         let author = batch.author;
-        self.actions.push(Action::StoreBatch(batch.clone()));
+        self.actions.push(Action::StoreBatch { digest, batch: batch.clone() });
         self.hold(digest, batch);
         self.observe(Event::BatchReceived { digest, author });
         if requested {

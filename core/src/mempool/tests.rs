@@ -56,7 +56,7 @@ fn retry_timer(deadline: u64) -> Action {
 fn sealed(batch: &Batch, reason: SealReason) -> Vec<Action> {
     let digest = batch.digest();
     vec![
-        Action::StoreBatch(batch.clone()),
+        Action::StoreBatch { digest: batch.digest(), batch: batch.clone() },
         Action::Broadcast { message: MempoolMessage::Batch(batch.clone()) },
         Action::BatchReady(digest),
         Action::Observe(Event::BatchSealed {
@@ -72,7 +72,7 @@ fn sealed(batch: &Batch, reason: SealReason) -> Vec<Action> {
 /// The actions that receive `batch` from a peer, without the announcement to consensus.
 fn received(batch: &Batch) -> Vec<Action> {
     vec![
-        Action::StoreBatch(batch.clone()),
+        Action::StoreBatch { digest: batch.digest(), batch: batch.clone() },
         Action::Observe(Event::BatchReceived { digest: batch.digest(), author: batch.author }),
     ]
 }
