@@ -33,7 +33,9 @@ pub fn batch_key(digest: &Digest) -> Key {
 /// A request to the store actor.
 #[derive(Debug)]
 pub enum StoreCommand {
-    /// Write `value` under `key`; if `ack` is given, answer once the write is durable.
+    /// Write `value` under `key`. With an `ack`, the write is durable when the ack is answered
+    /// (the persist-before-send rule waits for it); without, it is visible to later reads at once
+    /// and made durable at the backend's pace ([`StoreBackend::write_behind`]).
     Write {
         /// Key.
         key: Key,
@@ -81,6 +83,17 @@ pub trait StoreBackend {
     /// groups the writes that queue up while it is busy, so one disk sync covers them all.
     fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
         items.iter().try_for_each(|(key, value)| self.write(key, value))
+    }
+    /// Writes nobody waits for (blocks and batches: nothing is sent on the strength of them
+    /// being on disk). They must be visible to reads as soon as this returns; a backend may make
+    /// them durable later, off the caller's path, so a crash can lose the most recent ones (a
+    /// restarted replica fetches what it lacks from its peers). The default writes them durably
+    /// at once.
+    ///
+    /// The core writes every key one way only: its safety state acknowledged ([`Self::write_many`]),
+    /// blocks and batches behind. A backend may rely on that.
+    fn write_behind(&mut self, items: Vec<(Key, Value)>) -> Result<(), StoreError> {
+        self.write_many(&items)
     }
 }
 

@@ -3,7 +3,8 @@
 //! The native host of `hotstuff-core`: the core's actors run unchanged on tokio, with
 //!
 //! - a wall clock ([`runtime::TokioRuntime`]: milliseconds since the replica started),
-//! - a crash-safe store ([`store::RedbStore`]: one redb transaction, fsynced, per write),
+//! - a crash-safe store ([`store::RedbStore`]: the safety state fsynced before it is
+//!   acknowledged, blocks and batches committed behind by a writer thread),
 //! - a TCP transport (length-delimited frames, one outbound connection per peer with reconnect
 //!   and backoff, a listener for peers and one for client transactions).
 //!

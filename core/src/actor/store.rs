@@ -31,9 +31,10 @@ impl<S: StoreBackend> StoreActor<S> {
                 self.serve(command);
                 continue;
             };
-            // Group commit: the writes already queued behind this one are made durable with it,
-            // in one backend call (one fsync on disk), and acknowledged after it. Under load the
-            // safety state then waits for one sync, not for one per batch queued ahead of it.
+            // Group commit: the writes already queued behind this one go to the backend with it,
+            // the acknowledged ones in one durable call (one fsync on disk), the others written
+            // behind. Under load the safety state then waits for one small sync, not for the
+            // batches queued ahead of it.
             let mut writes = vec![(key, value)];
             let mut acks = vec![ack];
             let mut after = None;
@@ -51,7 +52,7 @@ impl<S: StoreBackend> StoreActor<S> {
                     Some(None) | None => break,
                 }
             }
-            self.commit(&writes, acks);
+            self.commit(writes, acks);
             // A read queued behind the writes is served after them, so it sees them.
             if let Some(command) = after {
                 self.serve(command);
@@ -59,19 +60,38 @@ impl<S: StoreBackend> StoreActor<S> {
         }
     }
 
-    /// Makes `writes` durable in one backend call, then wakes the notify-reads waiting for them
-    /// and acknowledges them.
-    fn commit(&mut self, writes: &[(Key, Vec<u8>)], acks: Vec<Option<oneshot::Sender<()>>>) {
-        self.backend.write_many(writes).unwrap_or_else(|e| panic!("{e}"));
-        for (key, value) in writes {
+    /// Hands `writes` to the backend: those with an ack in one durable call, the others written
+    /// behind. Then wakes the notify-reads waiting for them and answers the acks.
+    fn commit(&mut self, writes: Vec<(Key, Vec<u8>)>, acks: Vec<Option<oneshot::Sender<()>>>) {
+        // The values the waiting notify-reads get (copied only for a key someone waits for).
+        let mut notify = Vec::new();
+        for (key, value) in &writes {
             if let Some(waiters) = self.waiting.remove(key) {
-                for waiter in waiters {
-                    // The reader may have given up; nothing to do then.
-                    let _ = waiter.send(value.clone());
-                }
+                notify.extend(waiters.into_iter().map(|waiter| (waiter, value.clone())));
             }
         }
-        for ack in acks.into_iter().flatten() {
+        let (mut durable, mut behind) = (Vec::new(), Vec::new());
+        let mut answers = Vec::new();
+        for (write, ack) in writes.into_iter().zip(acks) {
+            match ack {
+                Some(ack) => {
+                    durable.push(write);
+                    answers.push(ack);
+                }
+                None => behind.push(write),
+            }
+        }
+        if !behind.is_empty() {
+            self.backend.write_behind(behind).unwrap_or_else(|e| panic!("{e}"));
+        }
+        if !durable.is_empty() {
+            self.backend.write_many(&durable).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for (waiter, value) in notify {
+            // The reader may have given up; nothing to do then.
+            let _ = waiter.send(value);
+        }
+        for ack in answers {
             let _ = ack.send(());
         }
     }
@@ -79,7 +99,7 @@ impl<S: StoreBackend> StoreActor<S> {
     /// Serves one command on its own.
     fn serve(&mut self, command: StoreCommand) {
         match command {
-            StoreCommand::Write { key, value, ack } => self.commit(&[(key, value)], vec![ack]),
+            StoreCommand::Write { key, value, ack } => self.commit(vec![(key, value)], vec![ack]),
             StoreCommand::Read { key, reply } => {
                 let value = self.backend.read(&key).unwrap_or_else(|e| panic!("{e}"));
                 let _ = reply.send(value);
@@ -137,11 +157,13 @@ mod tests {
         assert_eq!(pool.run_until(read).unwrap(), None);
     }
 
-    /// A backend that records the size of each group of writes it is given.
+    /// A backend that records the size of each group of writes it is given: durable groups in
+    /// `groups`, groups written behind in `behind`.
     #[derive(Default)]
     struct Recording {
         inner: MemStore,
         groups: Rc<RefCell<Vec<usize>>>,
+        behind: Rc<RefCell<Vec<usize>>>,
     }
 
     impl StoreBackend for Recording {
@@ -153,6 +175,10 @@ mod tests {
         }
         fn write_many(&mut self, items: &[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
             self.groups.borrow_mut().push(items.len());
+            items.iter().try_for_each(|(k, v)| self.inner.write(k, v))
+        }
+        fn write_behind(&mut self, items: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+            self.behind.borrow_mut().push(items.len());
             items.iter().try_for_each(|(k, v)| self.inner.write(k, v))
         }
     }
@@ -183,5 +209,34 @@ mod tests {
             assert_eq!(ack.now_or_never(), Some(Ok(())), "every write of the group is acknowledged");
         }
         assert_eq!(read.now_or_never(), Some(Ok(Some(b"3".to_vec()))), "the read sees the last write");
+    }
+
+    #[test]
+    fn unacknowledged_writes_go_behind_and_only_acknowledged_ones_are_written_durably() {
+        let depths = ChannelDepths::shared();
+        let (mut tx, rx) = depth::counted_channel(&depths, Channel::ToStore);
+        let backend = Recording::default();
+        let (groups, behind) = (backend.groups.clone(), backend.behind.clone());
+        let (ack_tx, ack) = oneshot::channel();
+        let (notify_tx, notified) = oneshot::channel();
+        let (read_tx, read) = oneshot::channel();
+        futures::executor::block_on(async {
+            tx.send(StoreCommand::NotifyRead { key: b"batch".to_vec(), reply: notify_tx }).await.unwrap();
+            for key in [b"block".as_slice(), b"batch"] {
+                let write = StoreCommand::Write { key: key.to_vec(), value: b"v".to_vec(), ack: None };
+                tx.send(write).await.unwrap();
+            }
+            let state =
+                StoreCommand::Write { key: b"state".to_vec(), value: b"s".to_vec(), ack: Some(ack_tx) };
+            tx.send(state).await.unwrap();
+            tx.send(StoreCommand::Read { key: b"block".to_vec(), reply: read_tx }).await.unwrap();
+        });
+        drop(tx);
+        futures::executor::block_on(StoreActor::new(backend, rx).run());
+        assert_eq!(*behind.borrow(), vec![2], "the block and the batch, written behind together");
+        assert_eq!(*groups.borrow(), vec![1], "only the safety state is written durably");
+        assert_eq!(ack.now_or_never(), Some(Ok(())), "the durable write is acknowledged");
+        assert_eq!(notified.now_or_never(), Some(Ok(b"v".to_vec())), "a write behind wakes its notify-read");
+        assert_eq!(read.now_or_never(), Some(Ok(Some(b"v".to_vec()))), "and is visible to a later read");
     }
 }
