@@ -5,8 +5,8 @@ use super::*;
 const US: NodeId = NodeId(1);
 
 fn params() -> Parameters {
-    // Small batches so that a few short transactions fill one.
-    Parameters { batch_size_bytes: 100, ..Parameters::default() }
+    // Small batches so that a few short transactions fill one; the delay the timings below use.
+    Parameters { batch_size_bytes: 100, max_batch_delay_ms: 10, ..Parameters::default() }
 }
 
 fn mempool() -> Mempool {
