@@ -187,11 +187,31 @@ const centre = async (locator) => {
   return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
 };
 
+// A point on node `id` where the node itself is on top: a message dot in flight can sit over
+// the node's centre and would take the pointer instead. Call it with the simulation paused, so
+// the dots stay where they are until the drag is done.
+const grabPoint = async (page, id) => {
+  const box = await page.locator(`g.node[data-node="${id}"] circle.body`).boundingBox();
+  const point = await page.evaluate(({ id, box }) => {
+    const r = box.width / 2;
+    for (const [dx, dy] of [[0, 0], [0.5, 0], [-0.5, 0], [0, 0.5], [0, -0.5], [0.35, 0.35], [-0.35, -0.35], [0.35, -0.35], [-0.35, 0.35]]) {
+      const x = box.x + r + dx * r;
+      const y = box.y + r + dy * r;
+      if (document.elementFromPoint(x, y)?.closest(`g.node[data-node="${id}"]`)) return { x, y };
+    }
+    return null;
+  }, { id, box });
+  assert.ok(point, `some point of node ${id} is not covered by a message`);
+  return point;
+};
+
 test('dragging a node into the split zone partitions the network; dragging it back heals', async () => {
   const { page, errors } = await open('seed=10&n=4');
   await page.evaluate(() => { window.hotstuff.state.speed = 0.3; });
   await page.waitForFunction(() => window.hotstuff.sim.now() > 300);
-  await drag(page, await centre(page.locator('g.node[data-node="2"] circle.body')), await centre(page.locator('#split-zone rect')));
+  await page.evaluate(() => window.hotstuff.pause());
+  await drag(page, await grabPoint(page, 2), await centre(page.locator('#split-zone rect')));
+  await page.evaluate(() => window.hotstuff.play());
   await page.waitForSelector('g.node.side2[data-node="2"]');
   assert.deepEqual(await page.evaluate(() => Array.from(window.hotstuff.sim.groups())), [0, 0, 1, 0]);
   assert.match(await page.locator('#split-zone text.members').textContent(), /^n2$/);
@@ -213,7 +233,9 @@ test('dragging a node into the split zone partitions the network; dragging it ba
   await page.click('g.node[data-node="1"]');
   await page.waitForFunction(() => document.querySelector('#inspector-body dd')?.textContent.startsWith('n1'));
   // Dragging n2 back out of the zone (to the middle of the circle) heals the network.
-  await drag(page, await centre(page.locator('g.node[data-node="2"] circle.body')), await centre(page.locator('#committee text.clock')));
+  await page.evaluate(() => window.hotstuff.pause());
+  await drag(page, await grabPoint(page, 2), await centre(page.locator('#committee text.clock')));
+  await page.evaluate(() => window.hotstuff.play());
   await page.waitForFunction(() => Array.from(window.hotstuff.sim.groups()).every((g) => g === 0));
   assert.equal(await page.locator('g.node.side2').count(), 0);
   assert.deepEqual((await ivs()).map(([op]) => op), ['partition', 'heal']);
