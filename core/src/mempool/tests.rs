@@ -436,3 +436,18 @@ fn waiting_blocks_are_bounded_oldest_dropped_first() {
     expected.push(Action::PayloadReady(block(AWAITING_BLOCKS_MAX as u8)));
     assert_eq!(mempool.handle(at(1), batch_message(2, &last)), expected);
 }
+
+#[test]
+fn batch_transactions_encode_as_byte_strings_with_the_same_bytes_as_number_sequences() {
+    // What serde's derive would have written for the batch without `transaction_bytes`.
+    #[derive(Serialize)]
+    struct PlainBatch {
+        author: NodeId,
+        transactions: Vec<Vec<u8>>,
+    }
+    let transactions = vec![vec![], tx(1, 7), tx(300, 9), (0..=255).collect()];
+    let batch = Batch { author: NodeId(3), transactions: transactions.clone() };
+    let encoded = postcard::to_allocvec(&batch).unwrap();
+    assert_eq!(encoded, postcard::to_allocvec(&PlainBatch { author: NodeId(3), transactions }).unwrap());
+    assert_eq!(postcard::from_bytes::<Batch>(&encoded).unwrap(), batch);
+}
