@@ -7,23 +7,29 @@
 //!   rule relies on. The file stays tiny, so its fsync is cheap.
 //! - `store.redb` takes the writes nobody waits for ([`StoreBackend::write_behind`]): blocks
 //!   and batches, tens of megabytes a second under load. A writer thread of its own commits them
-//!   in groups, each fsynced too, but off the store actor's path: the safety state never waits
-//!   for a batch to reach the disk. Until its group is committed a write is served to reads from
-//!   memory. A crash loses at most the groups not yet committed; a restarted replica fetches
-//!   missing blocks and batches from its peers. A clean shutdown (dropping the store) commits
-//!   everything first.
+//!   off the store actor's path, so the safety state never waits for a batch to reach the disk:
+//!   one fsynced transaction per [`BEHIND_COMMIT_INTERVAL`] (or per [`BEHIND_COMMIT_BYTES`]),
+//!   whatever arrived meanwhile. Until its transaction is committed a write is served to reads
+//!   from memory. A crash loses at most the writes of the last interval; a restarted replica
+//!   fetches missing blocks and batches from its peers. A clean shutdown (dropping the store)
+//!   commits everything first.
 //!
 //! The two files were one before, every write fsynced with the others: at 50,000 tx/s each
 //! round's safety-state sync then also flushed the batches written since the last one. Only the
-//! safety state belongs on that path (see BENCHMARKS.md for what the split bought).
+//! safety state belongs on that path. The writer then committed as soon as anything was queued,
+//! a few hundred small transactions a second per replica: each rewrites redb's tree path and
+//! flushes the disk, which cost half a core across a 4-replica testbed and slowed every safety
+//! sync queued behind those flushes. Committing on an interval makes them few and large (see
+//! BENCHMARKS.md for what each step bought).
 
 use hotstuff_core::store::{Key, StoreBackend, StoreError, Value};
 use redb::{Database, TableDefinition};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The single table of each file: the core's keys (`consensus/state`, `block/…`, `batch/…`) to
 /// values.
@@ -44,11 +50,16 @@ pub const SAFETY_FILE: &str = "safety.redb";
 
 /// Groups of writes queued for the writer thread before [`StoreBackend::write_behind`] blocks
 /// (backpressure: a disk slower than the traffic slows the store actor instead of growing memory
-/// without bound).
-const BEHIND_QUEUE_GROUPS: usize = 64;
+/// without bound). The thread takes groups off the queue while it gathers a transaction, so the
+/// queue only fills while a commit is being written.
+const BEHIND_QUEUE_GROUPS: usize = 256;
 
-/// The most bytes the writer thread commits in one transaction (it takes every group queued
-/// when it starts one, up to this).
+/// How long the writer thread gathers writes into one transaction, from the first write it
+/// takes: what a crash may lose of the blocks and batches, and what bounds the writes held in
+/// memory.
+pub const BEHIND_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The most bytes the writer thread gathers into one transaction before committing it early.
 const BEHIND_COMMIT_BYTES: usize = 16 * 1024 * 1024;
 
 /// A write handed to the writer thread: its sequence number (so the thread removes from
@@ -166,20 +177,25 @@ fn read_entry(db: &Database, path: &Path, key: &[u8]) -> Result<Option<Value>, S
     Ok(value.map(|v| v.value().to_vec()))
 }
 
-/// The writer thread: commits the queued groups, several per transaction, until the store is
-/// dropped and the queue is empty. On a failure it records it and stops; the store then fails
-/// every call, and the store actor stops the replica.
+/// The writer thread: gathers the queued groups for [`BEHIND_COMMIT_INTERVAL`] (or up to
+/// [`BEHIND_COMMIT_BYTES`]) and commits them in one transaction, until the store is dropped and
+/// the queue is empty. On a failure it records it and stops; the store then fails every call,
+/// and the store actor stops the replica.
 fn write_behind_loop(bulk: &Database, behind: &Behind, path: &Path, queue: &Receiver<Vec<BehindWrite>>) {
+    let size =
+        |group: &[BehindWrite]| group.iter().map(|(_, key, value)| key.len() + value.len()).sum::<usize>();
     while let Ok(first) = queue.recv() {
+        let deadline = Instant::now() + BEHIND_COMMIT_INTERVAL;
+        let mut bytes = size(&first);
         let mut writes = first;
-        let mut bytes: usize = writes.iter().map(|(_, key, value)| key.len() + value.len()).sum();
         while bytes < BEHIND_COMMIT_BYTES {
-            match queue.try_recv() {
+            match queue.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(more) => {
-                    bytes += more.iter().map(|(_, key, value)| key.len() + value.len()).sum::<usize>();
+                    bytes += size(&more);
                     writes.extend(more);
                 }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                // Time is up, or the store is closing: commit what we have.
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
         let entries = writes.iter().map(|(_, key, value)| (key.as_slice(), value.as_slice()));
