@@ -26,9 +26,28 @@
 //!
 //! Call [`Consensus::handle`] with the current time and one [`Input`]; it returns [`Action`]s.
 //! The host **executes the actions in order**. In particular, a [`Action::Persist`] must be durable
-//! before any later `Send`/`Broadcast`/`Commit` is performed: the state machine places a `Persist`
-//! before the first externally visible action that follows a change to its safety state, so a
-//! replica that crashes and restarts from its store can never vote twice in a round.
+//! before any later action is performed. Where the state machine places them:
+//!
+//! - **Before every send but the proposal**, when the safety state changed: a vote or timeout
+//!   never leaves before the state that forbids contradicting it is durable, so a replica that
+//!   crashes and restarts from its store can never vote twice in a round. A vote for ourselves
+//!   (we lead the next round) is persisted before we count it, because the QC we propose carries
+//!   it.
+//! - **Not before a proposal.** A proposal carries no vote of ours that is not durable yet, and
+//!   nothing in it rests on our own state being on disk: a leader that crashes between sending
+//!   it and the next `Persist` may, after restarting, propose again in that round, and the voting
+//!   rule makes that harmless (each replica votes once per round, so at most one of the two blocks
+//!   can gather a QC; asonnino/hotstuff and Aptos's safety rules do not persist before proposing
+//!   either). Syncing first would put a disk flush between a QC and the next proposal: on the
+//!   critical path of every round.
+//! - **Commits are delivered once durable.** A block decided committed is handed out as
+//!   [`Action::Commit`] only after a `Persist` that records it: with the vote's `Persist` when a
+//!   vote is imminent (we wait for a block's payload to vote for it), otherwise at the end of the
+//!   step. So a restarted replica never delivers a block twice, and a voter syncs once per round,
+//!   not once for the commit and once more for its vote.
+//!
+//! At the end of every step a changed state is persisted unless a vote is imminent (its
+//! `Persist` comes with the vote).
 //! Time must not go backwards between calls. Timers are identified by [`Timer`]: setting a timer
 //! of a kind replaces the previous one of that kind; a stale firing is ignored by the state machine.
 
@@ -145,6 +164,7 @@ pub enum Action {
         author: NodeId,
     },
     /// The block is final. Sent to the mempool (to release its batches) and to the application.
+    /// Always after a `Persist` that records it, so a restarted replica never delivers it twice.
     Commit(Block),
     /// A peer asked for a block no longer in memory: read it from the store and, if found, send
     /// it as a `SyncResponse`.
@@ -165,7 +185,9 @@ pub struct PersistentState {
     pub round: Round,
     /// The last round voted or timed out in; never vote at or below it again.
     pub last_voted_round: Round,
-    /// The last round this replica proposed in; never propose twice in a round.
+    /// The last round this replica proposed in; never propose twice in a round. (Persisted
+    /// just after the proposal leaves: see the module docs for why a crash in between is
+    /// harmless.)
     pub last_proposed_round: Round,
     /// The preferred (locked) round.
     pub locked_round: Round,
@@ -254,6 +276,12 @@ pub struct Consensus {
     committed_digest: Digest,
     dirty: bool,
     recovered: bool,
+    /// Blocks decided committed (with the rounds of the chain that committed them) whose
+    /// `Persist` has not been emitted yet, oldest first.
+    undelivered: Vec<(Block, Vec<Round>)>,
+    /// Blocks decided committed whose `Persist` has been emitted: delivered (observed as
+    /// committed and handed out) at the end of the step, after the send the `Persist` was for.
+    deliverable: Vec<(Block, Vec<Round>)>,
 
     // --- Volatile.
     /// Blocks whose ancestry reaches the committed block, by digest (includes the committed one).
@@ -320,6 +348,8 @@ impl Consensus {
             committed: state.committed,
             committed_digest,
             dirty: false,
+            undelivered: Vec::new(),
+            deliverable: Vec::new(),
             recovered: was_recovered,
             blocks,
             orphans: BTreeMap::new(),
@@ -349,7 +379,13 @@ impl Consensus {
             Input::BatchReady(digest) => self.on_batch_ready(digest),
             Input::PayloadReady(block) => self.on_payload_ready(block),
         }
-        self.flush_persist();
+        if !self.vote_imminent() {
+            self.flush_persist();
+        }
+        for (block, chain) in std::mem::take(&mut self.deliverable) {
+            self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain });
+            self.actions.push(Action::Commit(block));
+        }
         self.check_invariants();
         std::mem::take(&mut self.actions)
     }
@@ -407,7 +443,15 @@ impl Consensus {
             self.dirty = false;
             let state = self.persistent_state();
             self.actions.push(Action::Persist(state));
+            // That state records every commit decided so far.
+            self.deliverable.append(&mut self.undelivered);
         }
+    }
+
+    /// Are we waiting for the payload of a block of our round that we may still vote for? Then
+    /// the step's changes are persisted with that vote, in one sync.
+    fn vote_imminent(&self) -> bool {
+        self.awaiting_payload.values().any(|b| b.round == self.round && b.round > self.last_voted_round)
     }
 
     fn emit_visible(&mut self, action: Action) {
@@ -683,8 +727,9 @@ impl Consensus {
             self.committed_digest = block.digest();
             self.committed = block.clone();
             self.dirty = true;
-            self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
-            self.emit_visible(Action::Commit(block));
+            // Delivered, and observed as committed, once a `Persist` records it (see the module
+            // docs): a replica that crashes before that decides it again after restarting.
+            self.undelivered.push((block, chain.clone()));
         }
         self.garbage_collect();
     }
@@ -765,7 +810,9 @@ impl Consensus {
         self.last_proposed_round = self.round;
         self.dirty = true;
         self.observe(Event::ProposalSent { block: BlockInfo::from(&block) });
-        self.broadcast(ConsensusMessage::Propose(block.clone()));
+        // The one send not held back by a `Persist` (see the module docs): the state it changed
+        // is persisted with our own vote for the block, which follows at once.
+        self.actions.push(Action::Broadcast { message: ConsensusMessage::Propose(block.clone()) });
         self.accept_block(self.id, block);
     }
 
@@ -872,6 +919,8 @@ impl Consensus {
                 let next_leader = self.committee.leader(block.round + 1);
                 self.observe(Event::VoteSent { block: digest, round: block.round, to: next_leader, rule });
                 if next_leader == self.id {
+                    // Durable before we count it: the QC we are about to propose carries it.
+                    self.flush_persist();
                     self.add_vote(self.id, &vote);
                 } else {
                     self.send(next_leader, ConsensusMessage::Vote(vote));

@@ -497,6 +497,115 @@ fn persist_precedes_vote_send() {
     assert!(!actions[persist + 1..send].iter().any(|a| matches!(a, Action::Persist(_))));
 }
 
+/// Where each `Persist` of `actions` is.
+fn persists(actions: &[Action]) -> Vec<(usize, &PersistentState)> {
+    actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            Action::Persist(state) => Some((i, state)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn leader_broadcasts_its_proposal_before_persisting_and_syncs_once_with_its_own_vote() {
+    let (mut n1, _) = replica(1);
+    let actions = n1.handle(at(10), Input::BatchReady(batch(1)));
+    let proposal = actions
+        .iter()
+        .position(|a| matches!(a, Action::Broadcast { message: ConsensusMessage::Propose(_) }))
+        .expect("a proposal");
+    let vote = actions
+        .iter()
+        .position(|a| matches!(a, Action::Send { message: ConsensusMessage::Vote(_), .. }))
+        .expect("the leader's own vote");
+    // One sync for the step, after the proposal left and before the vote leaves...
+    let persists = persists(&actions);
+    assert_eq!(persists.len(), 1, "{actions:#?}");
+    let (persist, state) = persists[0];
+    assert!(proposal < persist && persist < vote, "{actions:#?}");
+    // ...recording both: a restarted leader neither votes nor proposes in round 1 again.
+    assert_eq!((state.last_proposed_round, state.last_voted_round), (1, 1));
+}
+
+#[test]
+fn own_vote_is_durable_before_the_qc_carrying_it_is_proposed() {
+    // n2 leads round 2, so it collects the votes for b1, its own included. The others' votes
+    // come first: its own is the one that completes the QC, and it proposes in the same step.
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![]);
+    n2.handle(at(10), Input::BatchReady(batch(5))); // something to propose at once
+    n2.handle(at(11), msg(1, ConsensusMessage::Vote(vote(1, &b1))));
+    n2.handle(at(12), msg(3, ConsensusMessage::Vote(vote(3, &b1))));
+    let actions = n2.handle(at(13), propose(1, &b1));
+    let proposal = actions
+        .iter()
+        .position(
+            |a| matches!(a, Action::Broadcast { message: ConsensusMessage::Propose(b) } if b.round == 2),
+        )
+        .expect("n2 proposes round 2");
+    let Action::Broadcast { message: ConsensusMessage::Propose(b2) } = &actions[proposal] else {
+        unreachable!()
+    };
+    assert!(b2.qc.votes.iter().any(|(id, _)| *id == NodeId(2)), "the QC carries n2's vote");
+    assert!(
+        persists(&actions).iter().any(|(i, s)| *i < proposal && s.last_voted_round == 1),
+        "n2's vote is durable before the QC carrying it leaves: {actions:#?}"
+    );
+}
+
+/// n0's view of b1 and b2 (empty, rounds 1 and 2), then the round-3 proposal `b3` that commits
+/// b1 and carries a batch, so that n0 must wait for the payload before voting.
+fn commit_awaiting_payload() -> (Consensus, Block, Block, Vec<Action>) {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![batch(1)]);
+    n0.handle(at(10), propose(1, &b1));
+    n0.handle(at(20), propose(2, &b2));
+    let actions = n0.handle(at(30), propose(3, &b3));
+    (n0, b1, b3, actions)
+}
+
+#[test]
+fn a_voter_syncs_once_per_round_and_the_commit_rides_on_the_votes_persist() {
+    let (mut n0, b1, b3, actions) = commit_awaiting_payload();
+    assert_eq!(n0.view().committed, b1.digest(), "b1 is decided");
+    // The vote is imminent (we wait for b3's payload): no sync yet, so no delivery yet.
+    assert!(persists(&actions).is_empty(), "{actions:#?}");
+    assert!(!actions.iter().any(|a| matches!(a, Action::Commit(_))), "{actions:#?}");
+    assert!(!events(&actions).iter().any(|e| matches!(e, Event::BlockCommitted { .. })));
+
+    let actions = n0.handle(at(31), Input::PayloadReady(b3.digest()));
+    let persists = persists(&actions);
+    assert_eq!(persists.len(), 1, "one sync for the round: {actions:#?}");
+    let (persist, state) = persists[0];
+    assert_eq!((state.last_voted_round, &state.committed), (3, &b1));
+    let commit = actions.iter().position(|a| matches!(a, Action::Commit(_))).expect("b1 is delivered");
+    assert!(persist < commit);
+    assert_eq!(actions[commit], Action::Commit(b1.clone()));
+    assert!(
+        events(&actions).contains(&Event::BlockCommitted { block: BlockInfo::from(&b1), chain: vec![1, 2] })
+    );
+}
+
+#[test]
+fn a_commit_waits_for_an_imminent_vote_only_until_the_round_ends() {
+    let (mut n0, b1, _, _) = commit_awaiting_payload();
+    // b3's payload never comes; the round times out.
+    let actions = n0.handle(at(1_030), Input::Timer(Timer::Round(3)));
+    let timeout = actions
+        .iter()
+        .position(|a| matches!(a, Action::Broadcast { message: ConsensusMessage::Timeout(_) }))
+        .expect("a timeout");
+    let (persist, state) = persists(&actions)[0];
+    assert_eq!((state.last_voted_round, &state.committed), (3, &b1));
+    let commit = actions.iter().position(|a| *a == Action::Commit(b1.clone())).expect("b1 is delivered");
+    assert!(persist < timeout && persist < commit, "{actions:#?}");
+}
+
 #[test]
 fn replica_waits_for_payload_before_voting() {
     let (mut n3, _) = replica(3);
@@ -811,7 +920,7 @@ fn two_chain_commit_rule_commits_block_when_child_in_next_round_is_certified() {
     // The commit is durable before it is announced.
     let commit = actions.iter().position(|a| matches!(a, Action::Commit(_))).expect("a commit");
     assert!(
-        matches!(&actions[commit - 1], Action::Persist(s) if s.committed == b1),
+        persists(&actions[..commit]).iter().any(|(_, s)| s.committed == b1),
         "{:#?}",
         &actions[..=commit]
     );

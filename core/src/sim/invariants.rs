@@ -5,7 +5,7 @@
 //! | **Agreement**: no two honest replicas commit different blocks at one height | the point of BFT consensus (HotStuff paper, Theorem 2; Jolteon Lemma 3) |
 //! | **Commits only extend**: each commit is one above the last and names it as parent | a replica never rolls back or forks its own log |
 //! | **One vote per round**, across restarts too | the voting rule; persisting `last_voted_round` before sending makes it survive a crash |
-//! | **Rounds never decrease** at a replica (a restart resumes at its persisted round) | the pacemaker's monotonicity, on which the voting rule relies |
+//! | **Rounds never decrease** at a running replica; a restart resumes no lower than the last round it voted or timed out in | the pacemaker's monotonicity, and the persisted `last_voted_round` the voting rule relies on (a round entered but not voted in may be entered again after a crash: its change is persisted with the next vote) |
 //! | **Certificates have a quorum** of distinct, valid signers | QCs and TCs are only as good as the `n - f` intersection argument |
 //!
 //! The checker sees only the observation stream, never a replica's internals, so it checks what
@@ -26,6 +26,8 @@ struct ReplicaRecord {
     committed_height: Height,
     committed: Digest,
     round: Round,
+    /// The highest round it voted or timed out in: its persisted `last_voted_round`.
+    voted_round: Round,
     votes: BTreeMap<Round, Digest>,
 }
 
@@ -63,7 +65,13 @@ impl Checker {
         match &observed.event {
             Event::RoundEntered { round, reason, .. } => {
                 let restarted = matches!(reason, crate::event::RoundReason::Start);
-                if *round < record.round || (*round == record.round && !restarted) {
+                if restarted && *round < record.voted_round {
+                    return Err(format!(
+                        "monotonic rounds: {node} restarted in round {round} after voting in round {}",
+                        record.voted_round
+                    ));
+                }
+                if !restarted && *round <= record.round {
                     return Err(format!(
                         "monotonic rounds: {node} entered round {round} after round {}",
                         record.round
@@ -72,6 +80,7 @@ impl Checker {
                 record.round = *round;
             }
             Event::VoteSent { block, round, .. } => {
+                record.voted_round = record.voted_round.max(*round);
                 if let Some(earlier) = record.votes.insert(*round, *block) {
                     return Err(format!(
                         "one vote per round: {node} voted twice in round {round} ({earlier} then {block})"
@@ -80,6 +89,9 @@ impl Checker {
                 if record.votes.len() as u64 > VOTE_HISTORY_ROUNDS {
                     record.votes.pop_first();
                 }
+            }
+            Event::TimeoutSent { round, .. } => {
+                record.voted_round = record.voted_round.max(*round);
             }
             Event::BlockCommitted { block, .. } => {
                 if block.height != record.committed_height + 1 || block.parent != record.committed {
