@@ -8,7 +8,8 @@ use hotstuff_node::{CommitteeConfig, Listeners, NodeEntry, Replica, ReplicaConfi
 use std::time::Duration;
 use tokio::time::{timeout, Instant};
 
-/// Generous: an idle committee commits about 9 blocks per second.
+/// Generous: an idle committee commits about 9 blocks per second, and with one replica down
+/// about one block per second (each missing leader costs two timed-out rounds).
 pub const BUDGET: Duration = Duration::from_secs(30);
 
 /// The seed of the test committees' keys (`KeyPair::from_seed(SEED, i)`).
@@ -17,6 +18,8 @@ pub const SEED: u64 = 11;
 pub struct Committee {
     pub keys: Vec<KeyPair>,
     pub config: CommitteeConfig,
+    /// Each replica's configuration (to restart it on the same store and addresses).
+    pub configs: Vec<ReplicaConfig>,
     pub replicas: Vec<Option<ReplicaHandle>>,
     _stores: Vec<tempfile::TempDir>,
 }
@@ -38,6 +41,7 @@ pub async fn start(n: u16, parameters: Parameters) -> Committee {
         listeners.push(bound);
     }
     let config = CommitteeConfig { nodes };
+    let mut configs = Vec::new();
     let mut replicas = Vec::new();
     let mut stores = Vec::new();
     for (key, bound) in keys.iter().zip(listeners) {
@@ -48,10 +52,11 @@ pub async fn start(n: u16, parameters: Parameters) -> Committee {
             parameters: parameters.clone(),
             store_dir: store.path().join("db"),
         };
-        replicas.push(Some(Replica::start_on(replica_config, bound).await.unwrap()));
+        replicas.push(Some(Replica::start_on(replica_config.clone(), bound).await.unwrap()));
+        configs.push(replica_config);
         stores.push(store);
     }
-    Committee { keys, config, replicas, _stores: stores }
+    Committee { keys, config, configs, replicas, _stores: stores }
 }
 
 impl Committee {
@@ -101,6 +106,12 @@ impl Committee {
     pub async fn still_commits(&self, what: &str, blocks: u64) {
         let target = self.max_height() + blocks;
         self.wait_until(what, |s| s.committed_height >= target).await;
+    }
+
+    /// Shuts replica `i` down (its store stays, for a restart from `configs[i]`).
+    pub async fn stop(&mut self, i: usize) {
+        let replica = self.replicas[i].take().expect("running");
+        timeout(Duration::from_secs(10), replica.shutdown()).await.expect("shutdown completes");
     }
 
     pub async fn stop_all(&mut self) {
