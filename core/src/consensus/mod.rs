@@ -276,14 +276,14 @@ pub struct Consensus {
     committed_digest: Digest,
     dirty: bool,
     recovered: bool,
+
+    // --- Volatile.
     /// Blocks decided committed (with the rounds of the chain that committed them) whose
     /// `Persist` has not been emitted yet, oldest first.
     undelivered: Vec<(Block, Vec<Round>)>,
     /// Blocks decided committed whose `Persist` has been emitted: delivered (observed as
     /// committed and handed out) at the end of the step, after the send the `Persist` was for.
     deliverable: Vec<(Block, Vec<Round>)>,
-
-    // --- Volatile.
     /// Blocks whose ancestry reaches the committed block, by digest (includes the committed one).
     blocks: BTreeMap<Digest, Block>,
     /// Blocks waiting for a missing parent, keyed by that parent.
