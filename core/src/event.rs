@@ -247,6 +247,17 @@ pub enum Event {
         /// 3-chain); for an ancestor committed along with the head, the head's chain.
         chain: Vec<Round>,
     },
+    /// A block off the committed chain, at or below the committed height, can never commit (its
+    /// round timed out, or it lost a fork). The node forgets it and offers the batches only it
+    /// carried for proposal again.
+    BlockAbandoned {
+        /// The block.
+        block: Digest,
+        /// Its round.
+        round: Round,
+        /// Its batches that go back to be proposed again (those no other block carries).
+        batches_returned: u32,
+    },
     /// A certified chain that does not extend this node's committed chain: possible only with
     /// more than `f` Byzantine replicas. The node refuses to commit it.
     ConflictingCommit {
@@ -453,6 +464,10 @@ impl Observed {
                     block.height
                 )
             }
+            Event::BlockAbandoned { block, round, batches_returned } => format!(
+                "{node} gives up on {}: a block at its height or above is committed on another branch, so it can never commit. {batches_returned} of its batches, carried by no other block, go back to be proposed again.",
+                block_name(block, *round)
+            ),
             Event::ConflictingCommit { block, committed_height } => format!(
                 "{node} sees a certified chain through {} that conflicts with its commits up to height {committed_height}: only possible with more than f Byzantine replicas. It refuses it.",
                 block_name(&block.digest, block.round)

@@ -73,6 +73,57 @@ fn round_checker_reports_a_round_going_back() {
 }
 
 #[test]
+fn round_checker_holds_a_restart_to_the_last_round_voted_in() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let start = |round| Event::RoundEntered {
+        round,
+        leader: NodeId(0),
+        reason: RoundReason::Start,
+        timeout_ms: 1000,
+    };
+    let vote =
+        Event::VoteSent { block: Digest([1; 32]), round: 5, to: NodeId(2), rule: VoteRule::ConsecutiveQc };
+    checker.observe(&observed(1, vote)).unwrap();
+    // Entered round 6 but never voted in it: a restart may resume in round 5 (what was persisted)...
+    checker
+        .observe(&observed(
+            1,
+            Event::RoundEntered {
+                round: 6,
+                leader: NodeId(2),
+                reason: RoundReason::Qc { qc_round: 5 },
+                timeout_ms: 1000,
+            },
+        ))
+        .unwrap();
+    checker.observe(&observed(1, start(5))).unwrap();
+    // ...but never below the round it voted in.
+    let error = checker.observe(&observed(1, start(4))).unwrap_err();
+    assert!(error.starts_with("monotonic rounds"), "{error}");
+}
+
+#[test]
+fn batch_checker_reports_a_batch_committed_at_two_heights() {
+    let mut checker = Checker::new(Committee::from_seed(1, 4));
+    let key = hotstuff_core::KeyPair::from_seed(1, 1);
+    let batch = Digest([9; 32]);
+    let block = |round, height, payload| {
+        let mut block =
+            Block::new(&key, NodeId(1), round, hotstuff_core::QuorumCert::genesis(), None, payload);
+        block.height = height;
+        block
+    };
+    checker.delivered(NodeId(0), &block(1, 1, vec![batch])).unwrap();
+    // The same block delivered by another replica is fine.
+    checker.delivered(NodeId(2), &block(1, 1, vec![batch])).unwrap();
+    let error = checker.delivered(NodeId(0), &block(3, 2, vec![batch])).unwrap_err();
+    assert!(error.starts_with("a batch commits once"), "{error}");
+    let error =
+        checker.delivered(NodeId(3), &block(4, 3, vec![Digest([8; 32]), Digest([8; 32])])).unwrap_err();
+    assert!(error.starts_with("a batch commits once"), "{error}");
+}
+
+#[test]
 fn certificate_checker_reports_a_qc_without_quorum() {
     let mut checker = Checker::new(Committee::from_seed(1, 4));
     let qc = hotstuff_core::QuorumCert { block: Digest([1; 32]), round: 4, height: 2, votes: Vec::new() };

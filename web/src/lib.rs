@@ -468,6 +468,7 @@ impl WebSim {
             Event::LockUpdated { .. } => ("state", false),
             Event::TimeoutSent { .. } => ("timeout", true),
             Event::TcFormed { .. } => ("tc", true),
+            Event::BlockAbandoned { .. } => ("state", true),
             Event::ConflictingCommit { .. } => ("violation", true),
             Event::MessageRejected { .. } => ("reject", true),
             Event::SyncRequested { .. } | Event::SyncServed { .. } => ("sync", true),

@@ -64,7 +64,7 @@ use crate::time::Time;
 use crate::types::{Digest, Height, NodeId, Round};
 use aggregator::Aggregator;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How far ahead of our round a vote or timeout may be and still be kept. Anything further is
 /// refused: it bounds the memory a Byzantine peer can make us spend on future rounds. A replica
@@ -731,7 +731,54 @@ impl Consensus {
             // docs): a replica that crashes before that decides it again after restarting.
             self.undelivered.push((block, chain.clone()));
         }
+        self.recover_abandoned();
         self.garbage_collect();
+    }
+
+    /// Blocks that can no longer be committed give their batches back. A block off the committed
+    /// chain at or below the committed height is abandoned (a round that timed out, a fork):
+    /// nothing extending it can commit any more. It leaves memory, and its batches that no block
+    /// still in memory carries (committed or not) go back to `pending`, so some leader proposes
+    /// them again. Without this, a view change would silently drop the transactions of the
+    /// abandoned proposal. (The committed blocks that could share a batch with it are at most as
+    /// high, so still in memory when it is found: no batch is proposed again after it committed.)
+    fn recover_abandoned(&mut self) {
+        let mut chain = BTreeSet::new();
+        let mut cursor = self.committed_digest;
+        while let Some(block) = self.blocks.get(&cursor) {
+            chain.insert(cursor);
+            cursor = block.parent();
+        }
+        let height = self.committed.height;
+        let abandoned: Vec<Digest> = self
+            .blocks
+            .iter()
+            .filter(|(digest, block)| block.height <= height && !chain.contains(*digest))
+            .map(|(digest, _)| *digest)
+            .collect();
+        if abandoned.is_empty() {
+            return;
+        }
+        let abandoned: Vec<Block> = abandoned.iter().filter_map(|d| self.blocks.remove(d)).collect();
+        // Batches still carried by a block that may commit (or did): those stay where they are.
+        let carried: BTreeSet<Digest> =
+            self.blocks.values().flat_map(|block| block.payload.iter().copied()).collect();
+        for block in abandoned {
+            let mut returned = 0;
+            for batch in &block.payload {
+                if !carried.contains(batch) && self.included.remove(batch).is_some() {
+                    self.pending_seq += 1;
+                    self.pending.insert(self.pending_seq, *batch);
+                    self.pending_index.insert(*batch, self.pending_seq);
+                    returned += 1;
+                }
+            }
+            self.observe(Event::BlockAbandoned {
+                block: block.digest(),
+                round: block.round,
+                batches_returned: returned,
+            });
+        }
     }
 
     /// Drops history more than `gc_depth_rounds` below the last commit.
@@ -772,6 +819,17 @@ impl Consensus {
     /// Proposes now if we lead this round, have not proposed in it, and are justified to; with
     /// nothing to carry, wait until the max block delay first.
     fn try_propose(&mut self) {
+        let leading = self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round;
+        if leading && !self.blocks.contains_key(&self.high_qc.block) {
+            // We hold the QC but not the block it certifies: the votes (or a TC) beat the
+            // proposal here. A proposal must extend a block we hold, whose ancestors name the
+            // batches already proposed, so fetch it from a voter; `link` proposes once it is here.
+            let qc = &self.high_qc;
+            if let Some(voter) = qc.votes.iter().map(|(id, _)| *id).find(|id| *id != self.id) {
+                self.request_block(qc.block, voter);
+            }
+            return;
+        }
         if !self.may_propose() {
             return;
         }
@@ -789,7 +847,10 @@ impl Consensus {
     fn may_propose(&self) -> bool {
         let justified = self.high_qc.round + 1 == self.round
             || self.high_tc.as_ref().is_some_and(|tc| tc.round + 1 == self.round);
-        self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round && justified
+        self.committee.leader(self.round) == self.id
+            && self.last_proposed_round < self.round
+            && justified
+            && self.blocks.contains_key(&self.high_qc.block)
     }
 
     fn propose(&mut self) {
@@ -868,6 +929,8 @@ impl Consensus {
                 }
             }
             self.blocks.insert(digest, block.clone());
+            // However it came (proposal or sync), it needs fetching no more.
+            self.sync_requests.remove(&digest);
             self.actions.push(Action::StoreBlock(block.clone()));
             // Now that the block's parent chain is here, its QC may lock or commit.
             self.update_lock(&block.qc);
@@ -875,6 +938,11 @@ impl Consensus {
             if let Some(children) = self.orphans.remove(&digest) {
                 self.orphan_count -= children.len();
                 ready.extend(children.into_iter().map(|(_, child)| child));
+            }
+            if digest == self.high_qc.block {
+                // The block our high QC certifies arrived after the QC: a leader waiting for it
+                // proposes now (see `try_propose`).
+                self.try_propose();
             }
             if block.round == self.round {
                 self.prepare_vote(block);

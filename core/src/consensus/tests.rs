@@ -928,6 +928,59 @@ fn two_chain_commit_rule_commits_block_when_child_in_next_round_is_certified() {
     assert_eq!((view.committed, view.committed_round, view.committed_height), (b1.digest(), 1, 1));
 }
 
+#[test]
+fn a_leader_whose_qc_beat_the_block_fetches_it_and_never_proposes_its_batches_again() {
+    // n2 leads round 2. The three other votes for b1 reach it before b1 does.
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    n2.handle(at(1), Input::BatchReady(batch(1)));
+    n2.handle(at(2), Input::BatchReady(batch(2)));
+    n2.handle(at(10), msg(0, ConsensusMessage::Vote(vote(0, &b1))));
+    n2.handle(at(11), msg(1, ConsensusMessage::Vote(vote(1, &b1))));
+    let actions = n2.handle(at(12), msg(3, ConsensusMessage::Vote(vote(3, &b1))));
+    assert_eq!(n2.view().round, 2, "the QC moves n2 to round 2");
+    // Proposing now would propose batch 1 a second time: n2 does not know b1 carries it.
+    assert!(proposals_broadcast(&actions).is_empty(), "{actions:#?}");
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send { message: ConsensusMessage::SyncRequest { digest, .. }, .. } if *digest == b1.digest()
+        )),
+        "{actions:#?}"
+    );
+    let actions = n2.handle(at(13), propose(1, &b1));
+    let proposed = proposals_broadcast(&actions);
+    assert_eq!(proposed.len(), 1, "{actions:#?}");
+    assert_eq!((proposed[0].parent(), &proposed[0].payload), (b1.digest(), &vec![batch(2)]));
+}
+
+#[test]
+fn batches_of_an_abandoned_block_are_proposed_again() {
+    // Round 1's block b1 carries batch 1 but times out; round 2 (after the TC) extends genesis
+    // instead, and is committed. b1 can never commit now: its batch must not be lost.
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    n0.handle(at(10), propose(1, &b1));
+    n0.handle(at(11), Input::PayloadReady(b1.digest()));
+    let b2 = signed_block(leader(2), 2, genesis(), Some(genesis_tc(1)), vec![]);
+    n0.handle(at(1_000), msg(0, ConsensusMessage::Tc(genesis_tc(1))));
+    n0.handle(at(1_010), propose(2, &b2));
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    n0.handle(at(1_020), propose(3, &b3));
+    // n0 leads round 4: the votes for b3 make the QC that commits b2.
+    n0.handle(at(1_021), msg(1, ConsensusMessage::Vote(vote(1, &b3))));
+    let actions = n0.handle(at(1_022), msg(2, ConsensusMessage::Vote(vote(2, &b3))));
+    assert!(actions.contains(&Action::Commit(b2.clone())), "{actions:#?}");
+    let proposed = proposals_broadcast(&actions);
+    assert_eq!(proposed.len(), 1, "{actions:#?}");
+    assert_eq!(proposed[0].payload, vec![batch(1)], "b1's batch is proposed again");
+    assert!(events(&actions).contains(&Event::BlockAbandoned {
+        block: b1.digest(),
+        round: 1,
+        batches_returned: 1
+    }));
+}
+
 // =============================================================================================
 // The pacemaker.
 
@@ -1196,7 +1249,13 @@ fn tc_carries_its_highest_qc_so_a_leader_learning_it_second_hand_proposes_a_vota
     assert_eq!(*tc2.high_qc, qc1);
 
     let (mut n3, _) = replica(3);
+    n3.handle(at(5), Input::BatchReady(batch(1))); // something to propose at once
     let actions = n3.handle(at(10), msg(0, ConsensusMessage::Tc(tc2.clone())));
+    // It must extend b1, which it does not hold: it fetches it first.
+    assert!(proposals_broadcast(&actions).is_empty(), "{actions:#?}");
+    let asks_for_b1 = |a: &Action| matches!(a, Action::Send { message: ConsensusMessage::SyncRequest { digest, .. }, .. } if *digest == b1.digest());
+    assert!(actions.iter().any(asks_for_b1), "{actions:#?}");
+    let actions = n3.handle(at(20), msg(0, ConsensusMessage::SyncResponse(b1.clone())));
     let proposals = proposals_broadcast(&actions);
     assert_eq!(proposals.len(), 1, "{actions:#?}");
     let b3 = &proposals[0];

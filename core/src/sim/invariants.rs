@@ -7,12 +7,14 @@
 //! | **One vote per round**, across restarts too | the voting rule; persisting `last_voted_round` before sending makes it survive a crash |
 //! | **Rounds never decrease** at a running replica; a restart resumes no lower than the last round it voted or timed out in | the pacemaker's monotonicity, and the persisted `last_voted_round` the voting rule relies on (a round entered but not voted in may be entered again after a crash: its change is persisted with the next vote) |
 //! | **Certificates have a quorum** of distinct, valid signers | QCs and TCs are only as good as the `n - f` intersection argument |
+//! | **A batch commits once**: no batch is in two committed blocks (checked on the blocks replicas deliver) | transactions execute once, even though batches of abandoned blocks are proposed again |
 //!
 //! The checker sees only the observation stream, never a replica's internals, so it checks what
 //! replicas *did*, not what they believe.
 
 use crate::committee::Committee;
 use crate::event::{Event, Observed};
+use crate::messages::Block;
 use crate::types::{Digest, Height, NodeId, Round};
 use std::collections::BTreeMap;
 
@@ -39,15 +41,23 @@ pub struct Checker {
     replicas: Vec<ReplicaRecord>,
     /// The first block committed at each height, and by whom.
     committed: BTreeMap<Height, (Digest, NodeId)>,
+    /// The height of the committed block that carried each batch.
+    committed_batches: BTreeMap<Digest, Height>,
 }
 
 impl Checker {
     /// A checker for a committee whose members are all honest.
     pub fn new(committee: Committee) -> Self {
         let n = committee.size();
-        let genesis = crate::Block::genesis().digest();
+        let genesis = Block::genesis().digest();
         let record = ReplicaRecord { committed: genesis, ..ReplicaRecord::default() };
-        Self { committee, honest: vec![true; n], replicas: vec![record; n], committed: BTreeMap::new() }
+        Self {
+            committee,
+            honest: vec![true; n],
+            replicas: vec![record; n],
+            committed: BTreeMap::new(),
+            committed_batches: BTreeMap::new(),
+        }
     }
 
     /// Marks a replica as Byzantine: its own behaviour is not held to the rules.
@@ -124,6 +134,34 @@ impl Checker {
                     .map_err(|e| format!("quorum certificates: {node} formed a bad TC: {e}"))?;
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks a block a replica delivered as committed. `Err` describes the violated invariant.
+    pub fn delivered(&mut self, node: NodeId, block: &Block) -> Result<(), String> {
+        if !self.honest[node.index()] {
+            return Ok(());
+        }
+        for (i, batch) in block.payload.iter().enumerate() {
+            if block.payload[..i].contains(batch) {
+                return Err(format!(
+                    "a batch commits once: {node} committed batch {batch} twice in block {}",
+                    block.digest()
+                ));
+            }
+            match self.committed_batches.get(batch) {
+                Some(height) if *height != block.height => {
+                    return Err(format!(
+                        "a batch commits once: {node} committed batch {batch} at height {} and at height {height}",
+                        block.height
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.committed_batches.insert(*batch, block.height);
+                }
+            }
         }
         Ok(())
     }

@@ -804,6 +804,7 @@ impl Simulation {
     fn drain(&mut self, instance: usize) -> bool {
         let mut outbound = Vec::new();
         let mut observed = Vec::new();
+        let mut delivered = Vec::new();
         {
             let Some(host) = &mut self.nodes[instance].host else { return false };
             while let Ok(frame) = host.rx_network_to_host.try_recv() {
@@ -812,12 +813,29 @@ impl Simulation {
             while let Ok(event) = host.rx_observer.try_recv() {
                 observed.push(event);
             }
-            // Committed blocks are checked through the observation stream; nothing consumes them.
-            while host.rx_commits.try_recv().is_ok() {}
+            while let Ok(block) = host.rx_commits.try_recv() {
+                delivered.push(block);
+            }
         }
         let progressed = !outbound.is_empty() || !observed.is_empty();
         for event in observed {
             self.on_observed(instance, event);
+        }
+        // Most invariants are checked on the observation stream; the batches a block carries
+        // are checked on the committed blocks themselves.
+        let node = self.nodes[instance].view.id;
+        for block in delivered {
+            if self.violation.is_none() {
+                if let Err(description) = self.checker.delivered(node, &block) {
+                    self.violation = Some(Violation {
+                        seed: self.config.seed,
+                        step: self.stats.steps,
+                        time: self.now(),
+                        description,
+                        recent: self.recent.iter().map(|e| format!("{e:?}")).collect(),
+                    });
+                }
+            }
         }
         for frame in outbound {
             self.send(instance, frame);
