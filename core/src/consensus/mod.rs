@@ -819,8 +819,7 @@ impl Consensus {
     /// Proposes now if we lead this round, have not proposed in it, and are justified to; with
     /// nothing to carry, wait until the max block delay first.
     fn try_propose(&mut self) {
-        let leading = self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round;
-        if leading && !self.blocks.contains_key(&self.high_qc.block) {
+        if self.leads_unproposed_round() && !self.blocks.contains_key(&self.high_qc.block) {
             // We hold the QC but not the block it certifies: the votes (or a TC) beat the
             // proposal here. A proposal must extend a block we hold, whose ancestors name the
             // batches already proposed, so fetch it from a voter; `link` proposes once it is here.
@@ -847,10 +846,12 @@ impl Consensus {
     fn may_propose(&self) -> bool {
         let justified = self.high_qc.round + 1 == self.round
             || self.high_tc.as_ref().is_some_and(|tc| tc.round + 1 == self.round);
-        self.committee.leader(self.round) == self.id
-            && self.last_proposed_round < self.round
-            && justified
-            && self.blocks.contains_key(&self.high_qc.block)
+        self.leads_unproposed_round() && justified && self.blocks.contains_key(&self.high_qc.block)
+    }
+
+    /// We lead this round and have not proposed in it yet.
+    fn leads_unproposed_round(&self) -> bool {
+        self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round
     }
 
     fn propose(&mut self) {

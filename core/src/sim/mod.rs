@@ -826,15 +826,8 @@ impl Simulation {
         let node = self.nodes[instance].view.id;
         for block in delivered {
             if self.violation.is_none() {
-                if let Err(description) = self.checker.delivered(node, &block) {
-                    self.violation = Some(Violation {
-                        seed: self.config.seed,
-                        step: self.stats.steps,
-                        time: self.now(),
-                        description,
-                        recent: self.recent.iter().map(|e| format!("{e:?}")).collect(),
-                    });
-                }
+                let checked = self.checker.delivered(node, &block);
+                self.report(self.now(), checked);
             }
         }
         for frame in outbound {
@@ -898,23 +891,24 @@ impl Simulation {
     }
 
     fn on_observed(&mut self, instance: usize, observed: Observed) {
-        if self.violation.is_none() {
-            if let Err(description) = self.checker.observe(&observed) {
-                self.violation = Some(Violation {
-                    seed: self.config.seed,
-                    step: self.stats.steps,
-                    time: observed.time,
-                    description,
-                    recent: Vec::new(),
-                });
-            }
-        }
+        let checked = if self.violation.is_none() { self.checker.observe(&observed) } else { Ok(()) };
+        let time = observed.time;
         self.fold_view(instance, &observed);
         self.record(TraceEntry::Observed(observed));
-        if let Some(violation) = &mut self.violation {
-            if violation.recent.is_empty() {
-                violation.recent = self.recent.iter().map(|e| format!("{e:?}")).collect();
-            }
+        // After recording, so that the report's recent entries end with the offending event.
+        self.report(time, checked);
+    }
+
+    /// Keeps the first violation a checker reports, with the trace entries that led to it.
+    fn report(&mut self, time: Time, checked: Result<(), String>) {
+        if let (None, Err(description)) = (&self.violation, checked) {
+            self.violation = Some(Violation {
+                seed: self.config.seed,
+                step: self.stats.steps,
+                time,
+                description,
+                recent: self.recent.iter().map(|e| format!("{e:?}")).collect(),
+            });
         }
     }
 
