@@ -727,8 +727,8 @@ function drawSafety(violation) {
   $('violation').hidden = !broken;
   if (broken) $('violation').textContent = violation;
   // Cross out the invariant that broke (the checker's report starts with its name).
-  const broke = broken ? (violation.match(/\): (agreement|commits only extend|one vote per round|monotonic rounds|quorum certificates)/) || [])[1] : null;
-  const which = { agreement: 'agreement', 'commits only extend': 'extend', 'one vote per round': 'vote', 'monotonic rounds': 'round', 'quorum certificates': 'quorum' }[broke];
+  const broke = broken ? (violation.match(/\): (agreement|commits only extend|one vote per round|monotonic rounds|quorum certificates|a batch commits once)/) || [])[1] : null;
+  const which = { agreement: 'agreement', 'commits only extend': 'extend', 'one vote per round': 'vote', 'monotonic rounds': 'round', 'quorum certificates': 'quorum', 'a batch commits once': 'batch' }[broke];
   for (const li of $('safety').querySelectorAll('li')) li.classList.toggle('violated', !!broken && (li.dataset.inv === which || !which));
   const key = scenarioKey();
   const note = key ? SCENARIOS[key].note : state.twins.length ? `Twins: ${state.twins.map((t) => 'n' + t).join(', ')} run twice with one key.` : '';
