@@ -339,7 +339,8 @@ pub struct Observed {
     pub event: Event,
 }
 
-fn block_name(digest: &Digest, round: Round) -> String {
+/// How the narration, the page and violation reports name a block: `B7·d885` (round, digest).
+pub fn block_name(digest: &Digest, round: Round) -> String {
     format!("B{round}·{}", &digest.short()[..4])
 }
 

@@ -1,8 +1,8 @@
 //! `hotstuff sim`: the simulator, headless.
 
 use clap::Args;
-use hotstuff_core::sim::{SimConfig, Simulation};
-use hotstuff_core::{CommitRule, NodeId};
+use hotstuff_core::sim::{Run, Scenario, SimConfig, Simulation};
+use hotstuff_core::{CommitRule, NodeId, Time};
 use serde::Serialize;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -73,6 +73,21 @@ pub(crate) struct SimArgs {
     /// Twins: stop at the first failing scenario.
     #[arg(long)]
     stop_on_failure: bool,
+    /// Instead of one run from the flags: replay a scenario file (JSON, as the page's Export
+    /// writes and `tests/scenarios/` holds). With an expectation in the file and no
+    /// `--until-ms`, checks it.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["link", "sweep", "twins_scenarios"])]
+    scenario: Option<std::path::PathBuf>,
+    /// Instead of one run from the flags: replay a page's share link (the whole URL, or the part
+    /// after `#`), to the point it was shared at.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["sweep", "twins_scenarios"])]
+    link: Option<String>,
+    /// With --scenario or --link: play to this virtual time (ms) instead.
+    #[arg(long, value_name = "MS")]
+    until_ms: Option<u64>,
+    /// A sweep writes each failing seed here as a scenario file (a ready regression test).
+    #[arg(long, value_name = "DIR", default_value = "failures")]
+    failures_dir: std::path::PathBuf,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,18 +102,27 @@ struct SweepSummary {
 }
 
 fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
-    use hotstuff_core::sim::sweep::{run_seed, SweepConfig, SweepFailure};
+    use hotstuff_core::sim::sweep::{run_seed_recorded, SweepConfig, SweepFailure};
     let config = SweepConfig { liveness: !args.safety_only, ..SweepConfig::default() };
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut failing_seeds) = (0, 0, Vec::new());
     for (done, seed) in (args.first_seed..args.first_seed + runs).enumerate() {
-        if let Err(failure) = run_seed(seed, &config) {
+        let (result, scenario) = run_seed_recorded(seed, &config);
+        if let Err(failure) = result {
             match failure {
                 SweepFailure::Safety(_) => violations += 1,
                 SweepFailure::Liveness { .. } => liveness_failures += 1,
             }
             eprintln!("seed {seed} FAILED: {failure}");
             eprintln!("  replay: hotstuff sim --sweep 1 --first-seed {seed}");
+            let path = args.failures_dir.join(format!("{}.json", scenario.name));
+            match std::fs::create_dir_all(&args.failures_dir).and_then(|()| std::fs::write(&path, scenario.to_json())) {
+                Ok(()) => eprintln!(
+                    "  scenario: {} (hotstuff sim --scenario {0}; copy it into tests/scenarios/ to keep it as a test)",
+                    path.display()
+                ),
+                Err(error) => eprintln!("  could not write {}: {error}", path.display()),
+            }
             failing_seeds.push(seed);
         }
         let done = done as u64 + 1;
@@ -311,6 +335,9 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     if let Some(scenarios) = args.twins_scenarios {
         return twins(args, scenarios);
     }
+    if args.scenario.is_some() || args.link.is_some() {
+        return replay(args);
+    }
     if !(0.0..=1.0).contains(&args.drop) {
         eprintln!("error: --drop must be between 0 and 1");
         return ExitCode::from(2);
@@ -335,19 +362,29 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     let outcome = sim.run_until(|s| s.min_committed_height() >= args.blocks, max_sim_ms);
     let wall_ms = started.elapsed().as_millis() as u64;
 
-    let violations = match &outcome {
-        Ok(_) => Vec::new(),
-        Err(violation) => vec![violation.to_string()],
-    };
+    if let Err(violation) = &outcome {
+        debug_assert_eq!(sim.violation(), Some(violation));
+    }
+    let summary = summarize(&sim, args.crash, args.blocks, wall_ms);
+    print_summary(&summary, args.json);
+    if !summary.violations.is_empty() || !summary.reached_target {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn summarize(sim: &Simulation, crashed: u16, target_blocks: u64, wall_ms: u64) -> Summary {
+    let violations = sim.violation().map(|v| vec![v.to_string()]).unwrap_or_default();
     let committed_blocks = sim.min_committed_height();
     let stats = sim.stats().clone();
-    let summary = Summary {
-        nodes: args.nodes,
-        seed: args.seed,
-        crashed: args.crash,
-        target_blocks: args.blocks,
+    Summary {
+        nodes: sim.config().nodes,
+        seed: sim.config().seed,
+        crashed,
+        target_blocks,
         committed_blocks,
-        reached_target: committed_blocks >= args.blocks,
+        reached_target: committed_blocks >= target_blocks,
         rounds: sim.views().iter().map(|v| v.round).max().unwrap_or(0),
         timeouts: stats.timeouts,
         tcs: stats.tcs,
@@ -359,17 +396,83 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
         committed_blocks_per_wall_second: committed_blocks as f64 / (wall_ms.max(1) as f64 / 1000.0),
         trace_digest: hex(&sim.trace_digest().0),
         violations,
-    };
-    if args.json {
-        // Serialising a plain struct to a String cannot fail.
-        println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
-    } else {
-        print_text(&summary);
     }
-    if !summary.violations.is_empty() || !summary.reached_target {
-        ExitCode::FAILURE
+}
+
+fn print_summary(summary: &Summary, json: bool) {
+    if json {
+        // Serialising a plain struct to a String cannot fail.
+        println!("{}", serde_json::to_string(summary).expect("summary serialises"));
     } else {
-        ExitCode::SUCCESS
+        print_text(summary);
+    }
+}
+
+/// `--scenario` / `--link`: replays a run the page (or a sweep, or a hand) made.
+fn replay(args: &SimArgs) -> ExitCode {
+    let loaded = match (&args.scenario, &args.link) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|json| Scenario::from_json(&json).map_err(|e| e.to_string()))
+            .map(|s| (s, None)),
+        (None, Some(link)) => Scenario::from_link(link).map_err(|e| e.to_string()),
+        (None, None) => unreachable!("replay is called with a scenario or a link"),
+    };
+    let (scenario, at) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let checked = args.until_ms.is_none() && at.is_none() && scenario.expect.is_some();
+    // The run, played to where it should be; `Err` says why it could not be (with the run, if
+    // it got that far).
+    let played: Result<Run, (String, Option<Box<Run>>)> = if checked {
+        scenario.check().map_err(|failure| (failure, None))
+    } else {
+        match Run::new(scenario) {
+            Err(error) => Err((error.to_string(), None)),
+            Ok(mut run) => {
+                let reached = match (args.until_ms, at) {
+                    (Some(ms), _) => run.seek_time(Time(ms)).map(|_| ()),
+                    (None, Some(point)) => run.seek(point).map(|_| ()),
+                    (None, None) => {
+                        let max_sim_ms = args
+                            .max_sim_ms
+                            .unwrap_or_else(|| args.blocks.saturating_mul(10_000).max(600_000));
+                        run.run_until(|s| s.min_committed_height() >= args.blocks, max_sim_ms).map(|_| ())
+                    }
+                };
+                match reached {
+                    Ok(()) => Ok(run),
+                    Err(error) => Err((error.to_string(), Some(Box::new(run)))),
+                }
+            }
+        }
+    };
+    let wall_ms = started.elapsed().as_millis() as u64;
+    match played {
+        Ok(run) => {
+            let summary = summarize(run.sim(), 0, args.blocks, wall_ms);
+            print_summary(&summary, args.json);
+            if checked {
+                eprintln!("expectation met");
+            }
+            if checked || summary.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err((error, run)) => {
+            if let Some(run) = run {
+                print_summary(&summarize(run.sim(), 0, args.blocks, wall_ms), args.json);
+            }
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

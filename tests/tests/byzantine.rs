@@ -63,7 +63,7 @@ fn an_equivocating_leader_gets_at_most_one_of_its_blocks_certified() {
     // Blocks from node 1 seen by honest replicas, per round; and the blocks certified.
     let mut seen: BTreeMap<u64, BTreeSet<_>> = BTreeMap::new();
     let mut certified: BTreeMap<u64, BTreeSet<_>> = BTreeMap::new();
-    for entry in sim.trace() {
+    for (_, entry) in sim.trace() {
         let TraceEntry::Observed(o) = entry else { continue };
         match &o.event {
             Event::ProposalReceived { block, .. } if block.author == NodeId(1) && o.node != NodeId(1) => {

@@ -22,6 +22,7 @@ const VOTED_MEMORY: usize = 256;
 
 /// How a Byzantine replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// Says nothing at all (but keeps following the protocol in its head).
     Silent,

@@ -7,16 +7,106 @@
 //! | **One vote per round**, across restarts too | the voting rule; persisting `last_voted_round` before sending makes it survive a crash |
 //! | **Rounds never decrease** at a running replica; a restart resumes no lower than the last round it voted or timed out in | the pacemaker's monotonicity, and the persisted `last_voted_round` the voting rule relies on (a round entered but not voted in may be entered again after a crash: its change is persisted with the next vote) |
 //! | **Certificates have a quorum** of distinct, valid signers | QCs and TCs are only as good as the `n - f` intersection argument |
+//! | **Signed rounds increase**, on the wire: an honest replica's vote in round r only if r is above every round it voted or timed out in before; a timeout never below them (across restarts) | the voting rule itself, judged on the signed statements, not on what the replica says it did: a replica that forgets its timeout (or its persisted state) and votes in the same round enables a fork |
 //! | **A batch commits once**: no batch is in two committed blocks (checked on the blocks replicas deliver) | transactions execute once, even though batches of abandoned blocks are proposed again |
 //!
 //! The checker sees only the observation stream, never a replica's internals, so it checks what
 //! replicas *did*, not what they believe.
 
 use crate::committee::Committee;
-use crate::event::{Event, Observed};
-use crate::messages::Block;
+use crate::event::{block_name, Event, Observed};
+use crate::messages::{Block, ConsensusMessage};
 use crate::types::{Digest, Height, NodeId, Round};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// The invariants the checkers hold honest replicas to. Each has a stable name (its serde
+/// form, used in scenario files, the share link and the page's safety panel) and a title.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    /// No two honest replicas commit different blocks at one height.
+    Agreement,
+    /// Each commit is one above the last and names it as parent.
+    CommitsOnlyExtend,
+    /// At most one vote per round, across restarts too.
+    OneVotePerRound,
+    /// Rounds never decrease; a restart resumes no lower than the last round voted in.
+    MonotonicRounds,
+    /// QCs and TCs carry a quorum of distinct, valid signers.
+    QuorumCertificates,
+    /// No batch is in two committed blocks.
+    BatchCommitsOnce,
+    /// What a replica signs and sends only moves forward: a vote in round r only if r is above
+    /// every round it voted or timed out in before; a timeout in round r only if r is at least
+    /// every round it voted or timed out in before (checked on the wire, across restarts).
+    SignedRoundsIncrease,
+}
+
+impl Invariant {
+    /// Every invariant, in the order the page lists them.
+    pub const ALL: [Self; 7] = [
+        Self::Agreement,
+        Self::CommitsOnlyExtend,
+        Self::OneVotePerRound,
+        Self::SignedRoundsIncrease,
+        Self::MonotonicRounds,
+        Self::QuorumCertificates,
+        Self::BatchCommitsOnce,
+    ];
+
+    /// The stable name (as in scenario files): `agreement`, `one_vote_per_round`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Agreement => "agreement",
+            Self::CommitsOnlyExtend => "commits_only_extend",
+            Self::OneVotePerRound => "one_vote_per_round",
+            Self::MonotonicRounds => "monotonic_rounds",
+            Self::QuorumCertificates => "quorum_certificates",
+            Self::BatchCommitsOnce => "batch_commits_once",
+            Self::SignedRoundsIncrease => "signed_rounds_increase",
+        }
+    }
+
+    /// What it says, in words (the page's safety panel shows these).
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Agreement => "agreement: no two honest nodes commit different blocks at one height",
+            Self::CommitsOnlyExtend => "commits only extend a node's own log",
+            Self::OneVotePerRound => "one vote per round (across restarts)",
+            Self::MonotonicRounds => "monotonic rounds",
+            Self::QuorumCertificates => "quorum certificates carry n − f valid signatures",
+            Self::BatchCommitsOnce => "a batch commits once",
+            Self::SignedRoundsIncrease => "no vote in a round already voted or timed out in (on the wire)",
+        }
+    }
+}
+
+impl fmt::Display for Invariant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a checker found: which invariant broke, and how (naming blocks as the page does).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    /// The broken invariant.
+    pub invariant: Invariant,
+    /// How it broke.
+    pub detail: String,
+}
+
+impl fmt::Display for Breach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.invariant, self.detail)
+    }
+}
+
+fn breach(invariant: Invariant, detail: String) -> Breach {
+    Breach { invariant, detail }
+}
 
 /// How many past rounds of votes to remember per replica (double votes are caught within this
 /// window; older rounds are far below any commit and the voting rule's `round > last_voted_round`
@@ -26,21 +116,36 @@ const VOTE_HISTORY_ROUNDS: Round = 10_000;
 #[derive(Debug, Default, Clone)]
 struct ReplicaRecord {
     committed_height: Height,
-    committed: Digest,
+    /// Its last committed block and that block's round.
+    committed: (Digest, Round),
     round: Round,
     /// The highest round it voted or timed out in: its persisted `last_voted_round`.
     voted_round: Round,
     votes: BTreeMap<Round, Digest>,
+    /// Its last commit is unknown (it was Byzantine until now): the next commit sets it.
+    commit_unknown: bool,
+}
+
+/// What a replica's key has signed and sent, as seen on the wire (never reset: a restart must
+/// not make a replica sign what contradicts its past).
+#[derive(Debug, Default, Clone)]
+struct Signed {
+    /// The highest round it sent a vote in, and the block.
+    voted: (Round, Digest),
+    /// The highest round it sent a timeout in.
+    timed_out: Round,
 }
 
 /// The checkers' memory.
 #[derive(Debug)]
 pub struct Checker {
+    /// By node (twins share their node's key, and are not checked).
+    signed: Vec<Signed>,
     committee: Committee,
     honest: Vec<bool>,
     replicas: Vec<ReplicaRecord>,
     /// The first block committed at each height, and by whom.
-    committed: BTreeMap<Height, (Digest, NodeId)>,
+    committed: BTreeMap<Height, (Digest, Round, NodeId)>,
     /// The height of the committed block that carried each batch.
     committed_batches: BTreeMap<Digest, Height>,
 }
@@ -50,9 +155,10 @@ impl Checker {
     pub fn new(committee: Committee) -> Self {
         let n = committee.size();
         let genesis = Block::genesis().digest();
-        let record = ReplicaRecord { committed: genesis, ..ReplicaRecord::default() };
+        let record = ReplicaRecord { committed: (genesis, 0), ..ReplicaRecord::default() };
         Self {
             committee,
+            signed: vec![Signed::default(); n],
             honest: vec![true; n],
             replicas: vec![record; n],
             committed: BTreeMap::new(),
@@ -62,11 +168,20 @@ impl Checker {
 
     /// Marks a replica as Byzantine: its own behaviour is not held to the rules.
     pub fn set_honest(&mut self, node: NodeId, honest: bool) {
-        self.honest[node.index()] = honest;
+        let was = std::mem::replace(&mut self.honest[node.index()], honest);
+        if honest && !was {
+            // Nothing it did while Byzantine was recorded: hold it to the rules from here on,
+            // starting from whatever it commits next (agreement still checks that commit).
+            let genesis = Block::genesis().digest();
+            self.replicas[node.index()] =
+                ReplicaRecord { committed: (genesis, 0), commit_unknown: true, ..ReplicaRecord::default() };
+            // What its key signed while Byzantine does not bind it; what it signs from now on does.
+            self.signed[node.index()] = Signed::default();
+        }
     }
 
     /// Checks one event. `Err` describes the violated invariant.
-    pub fn observe(&mut self, observed: &Observed) -> Result<(), String> {
+    pub fn observe(&mut self, observed: &Observed) -> Result<(), Breach> {
         let node = observed.node;
         if !self.honest[node.index()] {
             return Ok(());
@@ -76,15 +191,18 @@ impl Checker {
             Event::RoundEntered { round, reason, .. } => {
                 let restarted = matches!(reason, crate::event::RoundReason::Start);
                 if restarted && *round < record.voted_round {
-                    return Err(format!(
-                        "monotonic rounds: {node} restarted in round {round} after voting in round {}",
-                        record.voted_round
+                    return Err(breach(
+                        Invariant::MonotonicRounds,
+                        format!(
+                            "{node} restarted in round {round} after voting in round {}",
+                            record.voted_round
+                        ),
                     ));
                 }
                 if !restarted && *round <= record.round {
-                    return Err(format!(
-                        "monotonic rounds: {node} entered round {round} after round {}",
-                        record.round
+                    return Err(breach(
+                        Invariant::MonotonicRounds,
+                        format!("{node} entered round {round} after round {}", record.round),
                     ));
                 }
                 record.round = *round;
@@ -92,8 +210,13 @@ impl Checker {
             Event::VoteSent { block, round, .. } => {
                 record.voted_round = record.voted_round.max(*round);
                 if let Some(earlier) = record.votes.insert(*round, *block) {
-                    return Err(format!(
-                        "one vote per round: {node} voted twice in round {round} ({earlier} then {block})"
+                    return Err(breach(
+                        Invariant::OneVotePerRound,
+                        format!(
+                            "{node} voted twice in round {round} ({} then {})",
+                            block_name(&earlier, *round),
+                            block_name(block, *round)
+                        ),
                     ));
                 }
                 if record.votes.len() as u64 > VOTE_HISTORY_ROUNDS {
@@ -104,34 +227,96 @@ impl Checker {
                 record.voted_round = record.voted_round.max(*round);
             }
             Event::BlockCommitted { block, .. } => {
-                if block.height != record.committed_height + 1 || block.parent != record.committed {
-                    return Err(format!(
-                        "commits only extend: {node} committed {} at height {} on top of {} at height {}",
-                        block.digest, block.height, record.committed, record.committed_height
+                let extends =
+                    block.height == record.committed_height + 1 && block.parent == record.committed.0;
+                let baseline = std::mem::take(&mut record.commit_unknown);
+                if !extends && !baseline {
+                    return Err(breach(
+                        Invariant::CommitsOnlyExtend,
+                        format!(
+                            "{node} committed {} at height {} on top of {} at height {}",
+                            block_name(&block.digest, block.round),
+                            block.height,
+                            block_name(&record.committed.0, record.committed.1),
+                            record.committed_height
+                        ),
                     ));
                 }
                 record.committed_height = block.height;
-                record.committed = block.digest;
+                record.committed = (block.digest, block.round);
                 match self.committed.get(&block.height) {
-                    Some((digest, first)) if *digest != block.digest => {
-                        return Err(format!(
-                            "agreement: at height {} {first} committed {digest} but {node} committed {}",
-                            block.height, block.digest
+                    Some((digest, round, first)) if *digest != block.digest => {
+                        return Err(breach(
+                            Invariant::Agreement,
+                            format!(
+                                "at height {} {first} committed {} but {node} committed {}",
+                                block.height,
+                                block_name(digest, *round),
+                                block_name(&block.digest, block.round)
+                            ),
                         ));
                     }
                     Some(_) => {}
                     None => {
-                        self.committed.insert(block.height, (block.digest, node));
+                        self.committed.insert(block.height, (block.digest, block.round, node));
                     }
                 }
             }
             Event::QcFormed { qc } => {
-                qc.verify(&self.committee)
-                    .map_err(|e| format!("quorum certificates: {node} formed a bad QC: {e}"))?;
+                qc.verify(&self.committee).map_err(|e| {
+                    breach(Invariant::QuorumCertificates, format!("{node} formed a bad QC: {e}"))
+                })?;
             }
             Event::TcFormed { tc } => {
-                tc.verify(&self.committee)
-                    .map_err(|e| format!("quorum certificates: {node} formed a bad TC: {e}"))?;
+                tc.verify(&self.committee).map_err(|e| {
+                    breach(Invariant::QuorumCertificates, format!("{node} formed a bad TC: {e}"))
+                })?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks a message an honest replica put on the wire, from first principles: the signed
+    /// votes and timeouts themselves, not what the replica reported of them. This is what a
+    /// replica that forgets a timeout (or its persisted state) before voting would be caught by.
+    pub fn sent(&mut self, from: NodeId, message: &ConsensusMessage) -> Result<(), Breach> {
+        if !self.honest[from.index()] {
+            return Ok(());
+        }
+        let signed = &mut self.signed[from.index()];
+        match message {
+            ConsensusMessage::Vote(vote) if vote.author == from => {
+                if signed.voted == (vote.round, vote.block) {
+                    return Ok(()); // the same vote again
+                }
+                let before = signed.voted.0.max(signed.timed_out);
+                if vote.round <= before {
+                    let what = if signed.timed_out >= signed.voted.0 { "a timeout" } else { "a vote" };
+                    return Err(breach(
+                        Invariant::SignedRoundsIncrease,
+                        format!(
+                            "{from} signed a vote for {} in round {} after signing {what} in round {before}",
+                            block_name(&vote.block, vote.round),
+                            vote.round
+                        ),
+                    ));
+                }
+                signed.voted = (vote.round, vote.block);
+            }
+            ConsensusMessage::Timeout(timeout) if timeout.author == from => {
+                let before = signed.voted.0.max(signed.timed_out);
+                if timeout.round < before {
+                    let what = if signed.timed_out >= signed.voted.0 { "a timeout" } else { "a vote" };
+                    return Err(breach(
+                        Invariant::SignedRoundsIncrease,
+                        format!(
+                            "{from} signed a timeout in round {} after signing {what} in round {before}",
+                            timeout.round
+                        ),
+                    ));
+                }
+                signed.timed_out = timeout.round;
             }
             _ => {}
         }
@@ -139,22 +324,28 @@ impl Checker {
     }
 
     /// Checks a block a replica delivered as committed. `Err` describes the violated invariant.
-    pub fn delivered(&mut self, node: NodeId, block: &Block) -> Result<(), String> {
+    pub fn delivered(&mut self, node: NodeId, block: &Block) -> Result<(), Breach> {
         if !self.honest[node.index()] {
             return Ok(());
         }
         for (i, batch) in block.payload.iter().enumerate() {
             if block.payload[..i].contains(batch) {
-                return Err(format!(
-                    "a batch commits once: {node} committed batch {batch} twice in block {}",
-                    block.digest()
+                return Err(breach(
+                    Invariant::BatchCommitsOnce,
+                    format!(
+                        "{node} committed batch {batch} twice in block {}",
+                        block_name(&block.digest(), block.round)
+                    ),
                 ));
             }
             match self.committed_batches.get(batch) {
                 Some(height) if *height != block.height => {
-                    return Err(format!(
-                        "a batch commits once: {node} committed batch {batch} at height {} and at height {height}",
-                        block.height
+                    return Err(breach(
+                        Invariant::BatchCommitsOnce,
+                        format!(
+                            "{node} committed batch {batch} at height {} and at height {height}",
+                            block.height
+                        ),
                     ));
                 }
                 Some(_) => {}

@@ -26,14 +26,21 @@
 pub mod byzantine;
 mod invariants;
 mod net;
+mod run;
 mod runtime;
+mod scenario;
 pub mod sweep;
 pub mod twins;
 
 pub use byzantine::Behaviour;
-pub use invariants::Checker;
+pub use invariants::{Breach, Checker, Invariant};
 pub use net::{DropReason, NetConfig};
+pub use run::{Point, Run, Seek};
 pub use runtime::{SimRuntime, SimSleep};
+pub use scenario::{
+    presets, Expectation, Intervention, Outcome, Preset, Scenario, ScenarioError, Timed, LINK_FORMAT,
+    NODES_MAX, SCENARIO_FORMAT,
+};
 
 use crate::actor::{self, ChannelDepth, HostEnds, Outbound, SharedDepths};
 use crate::codec;
@@ -199,6 +206,27 @@ pub enum TraceEntry {
     },
 }
 
+impl TraceEntry {
+    /// One readable line (violation reports): `0.412s n2: Node 2 votes for B7·d885 …`.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Observed(o) => format!("{} n{}: {}", o.time, o.node.0, o.narrate()),
+            Self::Sent { id, time, from, to, kind, round, outcome } => {
+                let fate = match outcome {
+                    Ok(arrives) => format!("arrives {arrives}"),
+                    Err(reason) => format!("not sent: {reason:?}"),
+                };
+                format!("{time} message #{id}: {kind} of round {round}, {from} → {to}, {fate}")
+            }
+            Self::Delivered { id, time, dropped: None } => format!("{time} message #{id} delivered"),
+            Self::Delivered { id, time, dropped: Some(reason) } => {
+                format!("{time} message #{id} lost: {reason:?}")
+            }
+            Self::Fault { time, fault } => format!("{time} fault: {fault:?}"),
+        }
+    }
+}
+
 /// A message on the wire, for displays.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InFlight {
@@ -281,7 +309,7 @@ pub struct SimStats {
 }
 
 /// A broken invariant, with what is needed to replay it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// The run's seed.
     pub seed: u64,
@@ -289,9 +317,11 @@ pub struct Violation {
     pub step: u64,
     /// Virtual time.
     pub time: Time,
-    /// Which invariant, and how.
+    /// Which invariant.
+    pub invariant: Invariant,
+    /// Which invariant, and how: `agreement: at height 1 n2 committed B3·1a2b but n3 …`.
     pub description: String,
-    /// The last trace entries before it.
+    /// The last trace entries before it, one readable line each.
     pub recent: Vec<String>,
 }
 
@@ -351,7 +381,7 @@ pub struct Simulation {
     next_message_id: u64,
     hasher: Sha256,
     recent: VecDeque<TraceEntry>,
-    trace: Vec<TraceEntry>,
+    trace: Vec<(u64, TraceEntry)>,
     stats: SimStats,
     violation: Option<Violation>,
 }
@@ -444,6 +474,16 @@ impl Simulation {
         self.nodes.iter().map(|n| n.view.clone()).collect()
     }
 
+    /// Replica instances: the nodes, then their twins.
+    pub fn instances(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether a message is still on the wire.
+    pub fn is_in_flight(&self, id: u64) -> bool {
+        self.in_flight.contains_key(&id)
+    }
+
     /// One replica's view.
     pub fn view(&self, node: NodeId) -> &NodeView {
         &self.nodes[node.index()].view
@@ -464,8 +504,10 @@ impl Simulation {
         Digest(self.hasher.clone().finalize().into())
     }
 
-    /// The full trace (empty unless `record_trace` is set).
-    pub fn trace(&self) -> &[TraceEntry] {
+    /// The full trace (empty unless `record_trace` is set), each entry with the step it
+    /// belongs to: the number of steps taken when it was recorded. `(step, entry time)` is a
+    /// point the run passes through, so a display can rewind to any entry ([`Run::seek`]).
+    pub fn trace(&self) -> &[(u64, TraceEntry)] {
         &self.trace
     }
 
@@ -487,6 +529,21 @@ impl Simulation {
     /// The partition group of each replica.
     pub fn partition_groups(&self) -> &[u16] {
         self.net.groups()
+    }
+
+    /// The random loss rate now (parts per million).
+    pub fn drop_ppm(&self) -> u32 {
+        self.net.config.drop_ppm
+    }
+
+    /// The directed links with extra delay now: `(from, to, extra ms)`.
+    pub fn link_delays(&self) -> Vec<(NodeId, NodeId, u64)> {
+        self.net.link_delays().map(|(from, to, ms)| (NodeId(from as u16), NodeId(to as u16), ms)).collect()
+    }
+
+    /// The behaviour a node runs now (`None`: honest, or a twin).
+    pub fn behaviour(&self, node: NodeId) -> Option<Behaviour> {
+        self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b)
     }
 
     /// The channels between a replica instance's actors: items waiting now, the peak since the
@@ -588,25 +645,17 @@ impl Simulation {
         Ok(true)
     }
 
-    /// Brings a fresh run to exactly `steps` steps with the clock at `time`: where an earlier
-    /// run stood when an intervention was made. Replaying interventions at the same points
-    /// reproduces that run exactly (rewind, shared links).
-    pub fn replay_to(&mut self, steps: u64, time: Time) -> Result<(), Violation> {
-        while self.stats.steps < steps {
-            if !self.step()? {
-                break;
-            }
-        }
-        assert!(
-            self.next_event_time().is_none_or(|t| t >= time) && time >= self.now(),
-            "replay point ({steps} steps, {time}) is not one this run passes through"
-        );
+    /// Moves the clock forward to `time` without an event (where an intervention was made, or
+    /// the end of an idle stretch). The caller checks that no queued event comes before it.
+    pub(crate) fn set_now(&mut self, time: Time) {
+        debug_assert!(time >= self.now(), "the clock never goes back");
+        debug_assert!(self.next_event_time().is_none_or(|t| t >= time), "no event is skipped");
         self.shared.now.set(time);
-        Ok(())
     }
 
-    /// Takes the trace entries recorded since the last call (with `record_trace`).
-    pub fn take_trace(&mut self) -> Vec<TraceEntry> {
+    /// Takes the trace entries recorded since the last call (with `record_trace`), each with
+    /// its step (see [`Simulation::trace`]).
+    pub fn take_trace(&mut self) -> Vec<(u64, TraceEntry)> {
         std::mem::take(&mut self.trace)
     }
 
@@ -842,7 +891,15 @@ impl Simulation {
         let now = self.now();
         let sender = self.nodes[from].view.id;
         let (kind, round, scoped) = match codec::decode(&frame.bytes) {
-            Ok(message) => (message.kind().to_string(), message.round(), round_scoped(&message)),
+            Ok(message) => {
+                // Twins share their node's id but are marked dishonest: only honest senders are
+                // held to what they sign.
+                if let (None, codec::WireMessage::Consensus(m)) = (&self.violation, &message) {
+                    let checked = self.checker.sent(sender, m);
+                    self.report(now, checked);
+                }
+                (message.kind().to_string(), message.round(), round_scoped(&message))
+            }
             Err(_) => ("garbage".to_string(), 0, None),
         };
         let instances: Vec<usize> =
@@ -900,14 +957,15 @@ impl Simulation {
     }
 
     /// Keeps the first violation a checker reports, with the trace entries that led to it.
-    fn report(&mut self, time: Time, checked: Result<(), String>) {
-        if let (None, Err(description)) = (&self.violation, checked) {
+    fn report(&mut self, time: Time, checked: Result<(), Breach>) {
+        if let (None, Err(breach)) = (&self.violation, checked) {
             self.violation = Some(Violation {
                 seed: self.config.seed,
                 step: self.stats.steps,
                 time,
-                description,
-                recent: self.recent.iter().map(|e| format!("{e:?}")).collect(),
+                invariant: breach.invariant,
+                description: breach.to_string(),
+                recent: self.recent.iter().map(TraceEntry::describe).collect(),
             });
         }
     }
@@ -956,7 +1014,7 @@ impl Simulation {
         }
         self.recent.push_back(entry.clone());
         if self.config.record_trace {
-            self.trace.push(entry);
+            self.trace.push((self.stats.steps, entry));
         }
     }
 }

@@ -131,6 +131,11 @@ impl NetModel {
         &self.group
     }
 
+    /// The links with extra delay: `(from, to, extra ms)`, in order.
+    pub(crate) fn link_delays(&self) -> impl Iterator<Item = (usize, usize, u64)> + '_ {
+        self.extra_ms.iter().map(|((from, to), ms)| (*from, *to, *ms))
+    }
+
     pub(crate) fn set_link_delay(&mut self, from: usize, to: usize, extra_ms: u64) {
         if extra_ms == 0 {
             self.extra_ms.remove(&(from, to));

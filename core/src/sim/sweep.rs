@@ -3,7 +3,8 @@
 //! A run has two phases:
 //! 1. **Safety**: for [`SweepConfig::fault_phase_ms`] of simulated time, every 0.5–3 s a random
 //!    fault hits: crash or restart a replica (any number may be down: crashes never threaten
-//!    safety), split the network in two at random, heal it, or change the loss rate (0–20%). Up
+//!    safety), split the network in two at random, heal it, slow a link down (0.3–2.5 s extra,
+//!    often more than a round timeout), or change the loss rate (0–20%). Up
 //!    to `f` replicas are Byzantine with random behaviours. The checkers run on every step.
 //! 2. **Liveness** (unless disabled): heal the network, stop losses, restart everyone; then
 //!    every honest replica must commit [`SweepConfig::liveness_blocks`] more blocks within
@@ -11,7 +12,7 @@
 //!
 //! Used by `hotstuff sim --sweep` and by `tests/tests/sweep.rs`.
 
-use super::{Behaviour, SimConfig, Simulation, Violation};
+use super::{Behaviour, Expectation, Intervention, Outcome, Run, Scenario, SimConfig, Simulation, Violation};
 use crate::types::NodeId;
 use rand::{Rng as _, SeedableRng as _};
 use rand_chacha::ChaCha8Rng;
@@ -51,6 +52,8 @@ pub enum SweepFailure {
     Safety(Violation),
     /// After healing, the honest replicas did not make progress in time.
     Liveness {
+        /// The height every honest replica had to reach.
+        target: u64,
         /// Details: how far they got.
         detail: String,
     },
@@ -60,39 +63,67 @@ impl fmt::Display for SweepFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Safety(violation) => write!(f, "{violation}"),
-            Self::Liveness { detail } => write!(f, "liveness: {detail}"),
+            Self::Liveness { detail, .. } => write!(f, "liveness: {detail}"),
         }
     }
 }
 
-/// Injects random faults until `until_ms` of simulated time (see the module docs).
-pub fn random_faults(sim: &mut Simulation, rng: &mut ChaCha8Rng, until_ms: u64) -> Result<(), Violation> {
-    let nodes = sim.config().nodes;
-    while sim.now().as_ms() < until_ms {
-        sim.run_for(rng.random_range(500..3_000))?;
-        let node = NodeId(rng.random_range(0..nodes));
-        match rng.random_range(0..6u32) {
-            0 => sim.crash(node),
-            1 => sim.restart(node),
+/// Injects random faults until `until_ms` of simulated time (see the module docs), each one an
+/// [`Intervention`] recorded in the run's scenario.
+pub fn random_faults(run: &mut Run, rng: &mut ChaCha8Rng, until_ms: u64) -> Result<(), Violation> {
+    let nodes = run.sim().config().nodes;
+    while run.sim().now().as_ms() < until_ms {
+        let until = run.sim().now().plus_ms(rng.random_range(500..3_000));
+        played(run.advance_to(until, u64::MAX))?;
+        if let Some(violation) = run.sim().violation() {
+            return Err(violation.clone());
+        }
+        let node = rng.random_range(0..nodes);
+        let intervention = match rng.random_range(0..7u32) {
+            0 => Intervention::Crash { node },
+            1 => Intervention::Restart { node },
             2 => {
                 let cut = rng.random_range(1..nodes);
-                let mut order: Vec<NodeId> = (0..nodes).map(NodeId).collect();
+                let mut order: Vec<u16> = (0..nodes).collect();
                 for i in (1..order.len()).rev() {
                     order.swap(i, rng.random_range(0..=i));
                 }
                 let (a, b) = order.split_at(usize::from(cut));
-                sim.partition(vec![a.to_vec(), b.to_vec()]);
+                Intervention::Partition { groups: vec![a.to_vec(), b.to_vec()] }
             }
-            3 => sim.heal(),
-            4 => sim.set_drop_ppm(rng.random_range(0..200_000)),
-            _ => sim.set_drop_ppm(0),
-        }
+            3 => Intervention::Heal,
+            4 => Intervention::Loss { ppm: rng.random_range(0..200_000) },
+            // A slow link, often slower than a round timeout: a replica times out in a round and
+            // then receives its proposal (the schedule that tests "a timeout bars voting").
+            5 => {
+                let to = (node + rng.random_range(1..nodes)) % nodes;
+                Intervention::LinkDelay {
+                    from: node,
+                    to,
+                    extra_ms: rng.random_range(300..2_500),
+                    both_ways: rng.random_bool(0.5),
+                }
+            }
+            _ => Intervention::Loss { ppm: 0 },
+        };
+        played(run.intervene(intervention))?;
     }
     Ok(())
 }
 
+/// The sweep makes only interventions a run accepts, at points it is at: an error is a bug here.
+fn played<T>(result: Result<T, super::ScenarioError>) -> Result<T, Violation> {
+    Ok(result.unwrap_or_else(|error| panic!("the sweep made an intervention the run refused: {error}")))
+}
+
 /// Runs one seed of the sweep.
 pub fn run_seed(seed: u64, sweep: &SweepConfig) -> Result<(), SweepFailure> {
+    run_seed_recorded(seed, sweep).0
+}
+
+/// Runs one seed of the sweep, and returns the run as a scenario with the failure as its
+/// expectation: saved into `tests/scenarios/`, a failing seed is a regression test.
+pub fn run_seed_recorded(seed: u64, sweep: &SweepConfig) -> (Result<(), SweepFailure>, Scenario) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nodes: u16 = [4, 4, 7][rng.random_range(0..3usize)];
     let f = (nodes - 1) / 3;
@@ -105,31 +136,73 @@ pub fn run_seed(seed: u64, sweep: &SweepConfig) -> Result<(), SweepFailure> {
     }
     let honest: Vec<NodeId> =
         (0..nodes).map(NodeId).filter(|n| byzantine.iter().all(|(b, _)| b != n)).collect();
-    let mut sim =
-        Simulation::new(SimConfig { nodes, seed, byzantine: byzantine.clone(), ..SimConfig::default() });
-    random_faults(&mut sim, &mut rng, sweep.fault_phase_ms).map_err(SweepFailure::Safety)?;
+    let config = SimConfig { nodes, seed, byzantine: byzantine.clone(), ..SimConfig::default() };
+    let mut run = played(Run::from_config(config)).expect("sweep settings are valid");
+    let result = liveness_after_faults(&mut run, &mut rng, sweep, &honest, &byzantine);
+    let mut scenario = run.scenario().clone();
+    scenario.name = format!("sweep-seed-{seed}");
+    let until_ms = run.sim().now().as_ms();
+    scenario.expect = Some(match &result {
+        Err(SweepFailure::Safety(violation)) => Expectation {
+            until_ms: violation.time.as_ms(),
+            outcome: Outcome::Violates { invariant: violation.invariant },
+            digest: None,
+        },
+        Err(SweepFailure::Liveness { target, .. }) => {
+            Expectation { until_ms, outcome: Outcome::Safe { min_height: *target }, digest: None }
+        }
+        Ok(()) => Expectation {
+            until_ms,
+            outcome: Outcome::Safe { min_height: honest_height(run.sim(), &honest) },
+            digest: Some(hex::encode(run.sim().trace_digest().0)),
+        },
+    });
+    (result, scenario)
+}
+
+fn honest_height(sim: &Simulation, honest: &[NodeId]) -> u64 {
+    honest.iter().map(|n| sim.view(*n).committed_height).min().unwrap_or(0)
+}
+
+fn liveness_after_faults(
+    run: &mut Run,
+    rng: &mut ChaCha8Rng,
+    sweep: &SweepConfig,
+    honest: &[NodeId],
+    byzantine: &[(NodeId, Behaviour)],
+) -> Result<(), SweepFailure> {
+    let seed = run.sim().config().seed;
+    let nodes = run.sim().config().nodes;
+    random_faults(run, rng, sweep.fault_phase_ms).map_err(SweepFailure::Safety)?;
     if !sweep.liveness {
         return Ok(());
     }
-    sim.heal();
-    sim.set_drop_ppm(0);
-    for i in 0..nodes {
-        sim.restart(NodeId(i));
+    played(run.intervene(Intervention::Heal)).map_err(SweepFailure::Safety)?;
+    played(run.intervene(Intervention::Loss { ppm: 0 })).map_err(SweepFailure::Safety)?;
+    for (from, to, _) in run.sim().link_delays() {
+        let normal = Intervention::LinkDelay { from: from.0, to: to.0, extra_ms: 0, both_ways: false };
+        played(run.intervene(normal)).map_err(SweepFailure::Safety)?;
     }
-    let honest_height =
-        |s: &Simulation| honest.iter().map(|n| s.view(*n).committed_height).min().unwrap_or(0);
-    let start_round = sim.views().iter().map(|v| v.round).max().unwrap_or(0);
+    for node in 0..nodes {
+        if !run.sim().view(NodeId(node)).up {
+            played(run.intervene(Intervention::Restart { node })).map_err(SweepFailure::Safety)?;
+        }
+    }
+    let start_round = run.sim().views().iter().map(|v| v.round).max().unwrap_or(0);
     let target =
-        honest.iter().map(|n| sim.view(*n).committed_height).max().unwrap_or(0) + sweep.liveness_blocks;
-    let live = sim
-        .run_until(|s| honest_height(s) >= target, sweep.liveness_time_max_ms)
+        honest.iter().map(|n| run.sim().view(*n).committed_height).max().unwrap_or(0) + sweep.liveness_blocks;
+    let live = played(run.run_until(|s| honest_height(s, honest) >= target, sweep.liveness_time_max_ms))
         .map_err(SweepFailure::Safety)?;
-    let rounds = sim.views().iter().map(|v| v.round).max().unwrap_or(0) - start_round;
+    if let Some(violation) = run.sim().violation() {
+        return Err(SweepFailure::Safety(violation.clone()));
+    }
+    let rounds = run.sim().views().iter().map(|v| v.round).max().unwrap_or(0) - start_round;
     if !live || rounds > sweep.liveness_rounds_max {
         return Err(SweepFailure::Liveness {
+            target,
             detail: format!(
                 "seed {seed} (n = {nodes}, Byzantine {byzantine:?}): after healing, reached {} of {target} in {rounds} rounds",
-                honest_height(&sim)
+                honest_height(run.sim(), honest)
             ),
         });
     }

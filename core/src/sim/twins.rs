@@ -472,6 +472,7 @@ pub fn run_scenario(
     outcome.liveness_rounds = round(&sim) - start_round;
     if !live || outcome.liveness_rounds > config.liveness_rounds_max {
         return Err(SweepFailure::Liveness {
+            target,
             detail: format!(
                 "scenario {scenario}: after healing, the honest replicas reached height {} of {target} in {} rounds",
                 outcome.committed_at_end, outcome.liveness_rounds

@@ -1,0 +1,742 @@
+//! A run as a value: the settings of a simulation plus the learner's timed interventions.
+//!
+//! A [`Scenario`] is everything needed to reproduce a run exactly, on any host: the
+//! [`SimConfig`] (committee size, seed, parameters, network model, Byzantine replicas, twins)
+//! and a list of [`Timed`] interventions, each stamped with the point of the run at which it was
+//! made. [`super::Run`] plays it (and records new interventions into it); the page, `hotstuff
+//! sim --scenario/--link` and the corpus tests (`tests/scenarios/*.json`) all read the same
+//! format, so a run seen in the browser is a regression test in one step.
+//!
+//! # The format
+//!
+//! JSON, with stable names (never indices) and a format number:
+//!
+//! ```json
+//! { "format": 1,
+//!   "config": { "nodes": 4, "seed": 7, "params": { "commit_rule": "TwoChain" } },
+//!   "interventions": [
+//!     { "step": 1234, "time": 1500, "kind": "crash", "node": 1 },
+//!     { "time": 4000, "kind": "partition", "groups": [[0, 1, 2], [3]] },
+//!     { "time": 6000, "kind": "heal" } ],
+//!   "expect": { "until_ms": 20000, "outcome": { "kind": "safe", "min_height": 20 } } }
+//! ```
+//!
+//! Omitted settings take their defaults. An intervention made in the page carries the exact
+//! `step` (simulator events processed) and `time` (ms) at which it was made; one written by hand
+//! may give only a `time`, and then applies once every event up to that time has happened.
+//!
+//! # The share link
+//!
+//! [`Scenario::to_link`] packs the scenario (and the point to show) into a URL fragment:
+//! `run=1.` + base64url(deflate(JSON)). The `1` is [`LINK_FORMAT`]; a link of another format is
+//! refused with a message saying so ([`ScenarioError::UnknownFormat`]), never read as a
+//! different run. [`Scenario::from_link`] also reads the short hand-typed form
+//! `seed=5&n=16&rule=3chain&drop=20000&twins=0,1` (no interventions).
+
+use super::{Behaviour, Invariant, NodeId, SimConfig, Simulation};
+use crate::params::CommitRule;
+use crate::time::Time;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The scenario file format this build reads and writes.
+pub const SCENARIO_FORMAT: u32 = 1;
+
+/// The share-link format this build reads and writes (the number after `run=`).
+pub const LINK_FORMAT: u32 = 1;
+
+/// Largest committee a scenario may ask for (the page draws up to 16).
+pub const NODES_MAX: u16 = 64;
+
+/// Largest link (characters) [`Scenario::from_link`] decodes, and largest inflated JSON: a link
+/// is untrusted input, and a small deflate stream can inflate to gigabytes.
+const LINK_CHARS_MAX: usize = 1 << 20;
+const LINK_JSON_MAX: usize = 8 << 20;
+
+/// One thing a learner (or a test) does to a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Intervention {
+    /// Crash a replica instance (`node` is an instance: a node's twin is `nodes + k`).
+    Crash {
+        /// The instance.
+        node: u16,
+    },
+    /// Restart a crashed replica instance from its store.
+    Restart {
+        /// The instance.
+        node: u16,
+    },
+    /// Switch a node to a Byzantine behaviour, or back to honest (`null`).
+    Behaviour {
+        /// The node (not a twin: a twinned node is Byzantine already).
+        node: u16,
+        /// The behaviour, or `null` for honest.
+        behaviour: Option<Behaviour>,
+    },
+    /// Split the network into groups of replica instances; instances in no group are isolated.
+    Partition {
+        /// The groups.
+        groups: Vec<Vec<u16>>,
+    },
+    /// Reconnect everyone.
+    Heal,
+    /// Set the random loss rate.
+    Loss {
+        /// Parts per million, at most 1,000,000.
+        ppm: u32,
+    },
+    /// Add delay to the link `from → to` (and `to → from` with `both_ways`); 0 removes it.
+    LinkDelay {
+        /// Sender.
+        from: u16,
+        /// Receiver.
+        to: u16,
+        /// Extra milliseconds on every message sent on the link from now on.
+        extra_ms: u64,
+        /// Both directions.
+        #[serde(default)]
+        both_ways: bool,
+    },
+    /// Drop one message in flight (by its id in the run).
+    DropMessage {
+        /// The message id.
+        id: u64,
+    },
+    /// Lift the per-round partitions of rounds up to `round` (what a Twins run does when a
+    /// round's partition leaves no group able to end it).
+    LiftRoundPartitions {
+        /// The last round lifted.
+        round: u64,
+    },
+}
+
+/// An intervention at a point of the run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timed {
+    /// Simulator steps taken when it was made; `None` (a hand-written scenario): once every
+    /// event up to `time` has happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u64>,
+    /// Virtual time, ms.
+    pub time: Time,
+    /// What.
+    #[serde(flatten)]
+    pub intervention: Intervention,
+}
+
+/// What a scenario must do when run to `until_ms` (the corpus tests check it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// Run to this virtual time (ms).
+    pub until_ms: u64,
+    /// Safe and live, or the invariant it must break.
+    pub outcome: Outcome,
+    /// The trace digest at `until_ms` (hex), pinned: any change to the run shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// The expected outcome of a scenario.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Outcome {
+    /// No invariant breaks, and every honest running replica committed at least `min_height`.
+    Safe {
+        /// Committed height every honest running replica reaches by `until_ms`.
+        min_height: u64,
+    },
+    /// This invariant breaks by `until_ms`.
+    Violates {
+        /// The invariant.
+        invariant: Invariant,
+    },
+}
+
+/// A run as a value. See the module docs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The file format ([`SCENARIO_FORMAT`]).
+    pub format: u32,
+    /// A name, for files and reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// The settings.
+    #[serde(default)]
+    pub config: SimConfig,
+    /// The interventions, in the order they are made.
+    #[serde(default)]
+    pub interventions: Vec<Timed>,
+    /// What it must do (corpus files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+}
+
+/// Why a scenario, an intervention or a link was refused. The page shows these; nothing a
+/// learner or a link can send makes the simulator panic.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// The settings cannot make a run.
+    #[error("invalid settings: {0}")]
+    InvalidConfig(String),
+    /// An intervention names a replica the run does not have.
+    #[error("there is no replica {node} in this run ({instances} replica instances)")]
+    UnknownNode {
+        /// The number given.
+        node: u16,
+        /// Instances in the run.
+        instances: usize,
+    },
+    /// A behaviour for a twinned node (it is Byzantine already).
+    #[error("node {0} runs twice (Twins), so it is already Byzantine")]
+    TwinBehaviour(u16),
+    /// Partition groups that name an instance twice.
+    #[error("a partition names replica {0} twice")]
+    DuplicateInPartition(u16),
+    /// A loss rate above 100%.
+    #[error("a loss rate is at most 1,000,000 per million, not {0}")]
+    BadLoss(u32),
+    /// A link from a node to itself.
+    #[error("a link joins two different nodes (got {0} → {0})")]
+    SelfLink(u16),
+    /// Dropping a message that is no longer on the wire.
+    #[error("message {0} is not on the wire any more (it arrived or was lost)")]
+    MessageGone(u64),
+    /// A recorded intervention (or a requested point) the run does not pass through.
+    #[error(
+        "{what} at step {step}, time {time} is not a point this run passes through (after {steps} steps the clock reads {now})"
+    )]
+    Unreachable {
+        /// What was to happen there.
+        what: String,
+        /// Its step.
+        step: u64,
+        /// Its time.
+        time: Time,
+        /// Steps the run reached.
+        steps: u64,
+        /// The clock there.
+        now: Time,
+    },
+    /// Interventions out of order.
+    #[error("intervention {index} comes before the one above it")]
+    OutOfOrder {
+        /// Its position in the list.
+        index: usize,
+    },
+    /// A file or link of a format this build does not read.
+    #[error(
+        "this {what} is format {found}; this build reads format {expected} (was it made by another version?)"
+    )]
+    UnknownFormat {
+        /// "scenario" or "link".
+        what: &'static str,
+        /// The format found.
+        found: String,
+        /// The format read here.
+        expected: u32,
+    },
+    /// Not a scenario at all.
+    #[error("not a scenario: {0}")]
+    Parse(String),
+}
+
+impl Intervention {
+    /// A short description (errors, reports).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Crash { node } => format!("crash of replica {node}"),
+            Self::Restart { node } => format!("restart of replica {node}"),
+            Self::Behaviour { node, behaviour: Some(b) } => format!("node {node} turning {}", b.name()),
+            Self::Behaviour { node, behaviour: None } => format!("node {node} turning honest"),
+            Self::Partition { groups } => format!("partition {groups:?}"),
+            Self::Heal => "heal".to_string(),
+            Self::Loss { ppm } => format!("loss {ppm} ppm"),
+            Self::LinkDelay { from, to, extra_ms, .. } => format!("delay {from} → {to} +{extra_ms} ms"),
+            Self::DropMessage { id } => format!("drop of message {id}"),
+            Self::LiftRoundPartitions { round } => format!("lift of round partitions up to {round}"),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks that these settings make a run ([`Simulation::new`] panics on what this refuses).
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let bad = |why: String| Err(ScenarioError::InvalidConfig(why));
+        if self.nodes == 0 || self.nodes > NODES_MAX {
+            return bad(format!("a committee has 1 to {NODES_MAX} nodes, not {}", self.nodes));
+        }
+        if let Err(error) = self.params.validate() {
+            return bad(error.to_string());
+        }
+        if self.net.latency_min_ms > self.net.latency_max_ms {
+            return bad("latency_min_ms is above latency_max_ms".to_string());
+        }
+        if self.net.drop_ppm > 1_000_000 {
+            return Err(ScenarioError::BadLoss(self.net.drop_ppm));
+        }
+        let mut named = self.byzantine.iter().map(|(n, _)| n).chain(&self.twins).chain(&self.leader_schedule);
+        if named.any(|n| n.0 >= self.nodes) {
+            return bad("byzantine, twins and leader_schedule name committee members".to_string());
+        }
+        let mut twins = self.twins.clone();
+        twins.sort();
+        twins.dedup();
+        if twins.len() != self.twins.len() {
+            return bad("a node is twinned once".to_string());
+        }
+        let instances = usize::from(self.nodes) + self.twins.len();
+        if self.round_partitions.iter().flatten().flatten().any(|i| usize::from(*i) >= instances) {
+            return bad("round_partitions name replica instances of the run".to_string());
+        }
+        Ok(())
+    }
+}
+
+impl Simulation {
+    /// Checks an intervention against this run without performing it.
+    pub fn check(&self, intervention: &Intervention) -> Result<(), ScenarioError> {
+        let instances = self.instances();
+        let instance = |node: u16| {
+            if usize::from(node) < instances {
+                Ok(())
+            } else {
+                Err(ScenarioError::UnknownNode { node, instances })
+            }
+        };
+        let member = |node: u16| {
+            if node < self.config().nodes {
+                Ok(())
+            } else {
+                Err(ScenarioError::UnknownNode { node, instances: usize::from(self.config().nodes) })
+            }
+        };
+        match intervention {
+            Intervention::Crash { node } | Intervention::Restart { node } => instance(*node),
+            Intervention::Behaviour { node, .. } => {
+                member(*node)?;
+                if self.config().twins.contains(&NodeId(*node)) {
+                    return Err(ScenarioError::TwinBehaviour(*node));
+                }
+                Ok(())
+            }
+            Intervention::Partition { groups } => {
+                let mut seen = vec![false; instances];
+                for i in groups.iter().flatten() {
+                    instance(*i)?;
+                    if std::mem::replace(&mut seen[usize::from(*i)], true) {
+                        return Err(ScenarioError::DuplicateInPartition(*i));
+                    }
+                }
+                Ok(())
+            }
+            Intervention::Heal | Intervention::LiftRoundPartitions { .. } => Ok(()),
+            Intervention::Loss { ppm } if *ppm > 1_000_000 => Err(ScenarioError::BadLoss(*ppm)),
+            Intervention::Loss { .. } => Ok(()),
+            Intervention::LinkDelay { from, to, .. } => {
+                member(*from)?;
+                member(*to)?;
+                if from == to {
+                    return Err(ScenarioError::SelfLink(*from));
+                }
+                Ok(())
+            }
+            Intervention::DropMessage { id } if !self.is_in_flight(*id) => {
+                Err(ScenarioError::MessageGone(*id))
+            }
+            Intervention::DropMessage { .. } => Ok(()),
+        }
+    }
+
+    /// Performs an intervention now (after checking it: bad input is an error, never a panic).
+    pub fn apply(&mut self, intervention: &Intervention) -> Result<(), ScenarioError> {
+        self.check(intervention)?;
+        match intervention {
+            Intervention::Crash { node } => self.crash(NodeId(*node)),
+            Intervention::Restart { node } => self.restart(NodeId(*node)),
+            Intervention::Behaviour { node, behaviour } => self.set_behaviour(NodeId(*node), *behaviour),
+            Intervention::Partition { groups } if self.config().twins.is_empty() => {
+                self.partition(groups.iter().map(|g| g.iter().map(|i| NodeId(*i)).collect()).collect());
+            }
+            Intervention::Partition { groups } => {
+                self.partition_instances(
+                    groups.iter().map(|g| g.iter().map(|i| usize::from(*i)).collect()).collect(),
+                );
+            }
+            Intervention::Heal => self.heal(),
+            Intervention::Loss { ppm } => self.set_drop_ppm(*ppm),
+            Intervention::LinkDelay { from, to, extra_ms, both_ways } => {
+                self.set_link_delay(NodeId(*from), NodeId(*to), *extra_ms);
+                if *both_ways {
+                    self.set_link_delay(NodeId(*to), NodeId(*from), *extra_ms);
+                }
+            }
+            Intervention::DropMessage { id } => {
+                self.drop_message(*id);
+            }
+            Intervention::LiftRoundPartitions { round } => self.lift_round_partitions(*round),
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// A scenario of these settings with no interventions.
+    pub fn new(config: SimConfig) -> Self {
+        Self { format: SCENARIO_FORMAT, name: String::new(), config, interventions: Vec::new(), expect: None }
+    }
+
+    /// Checks the format, the settings and the order of the interventions (whether each one is
+    /// a point of the run shows only when it is played: [`super::Run`]).
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        if self.format != SCENARIO_FORMAT {
+            return Err(ScenarioError::UnknownFormat {
+                what: "scenario",
+                found: self.format.to_string(),
+                expected: SCENARIO_FORMAT,
+            });
+        }
+        self.config.validate()?;
+        for (index, pair) in self.interventions.windows(2).enumerate() {
+            let (a, b) = (&pair[0], &pair[1]);
+            let ordered = match (a.step, b.step) {
+                (Some(sa), Some(sb)) => (sa, a.time) <= (sb, b.time),
+                _ => a.time <= b.time,
+            };
+            if !ordered {
+                return Err(ScenarioError::OutOfOrder { index: index + 1 });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a scenario file (JSON).
+    pub fn from_json(json: &str) -> Result<Self, ScenarioError> {
+        // Read the format first, so that a newer file says so instead of failing on a field.
+        #[derive(Deserialize)]
+        struct Format {
+            format: Option<serde_json::Value>,
+        }
+        let format: Format = serde_json::from_str(json).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        match format.format {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCENARIO_FORMAT)) => {}
+            found => {
+                return Err(ScenarioError::UnknownFormat {
+                    what: "scenario",
+                    found: found.map_or_else(|| "missing".to_string(), |v| v.to_string()),
+                    expected: SCENARIO_FORMAT,
+                })
+            }
+        }
+        let scenario: Self = serde_json::from_str(json).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The scenario as pretty JSON (a scenario file).
+    pub fn to_json(&self) -> String {
+        // Plain data with string keys always serialises.
+        serde_json::to_string_pretty(self).expect("a scenario serialises")
+    }
+
+    /// The share-link fragment (without `#`): this scenario, shown at `at` (a point of the run,
+    /// or `None` for its start). See the module docs.
+    pub fn to_link(&self, at: Option<super::Point>) -> String {
+        let mut scenario = self.clone();
+        scenario.expect = None;
+        let json = serde_json::to_vec(&scenario).expect("a scenario serialises");
+        let packed = miniz_oxide::deflate::compress_to_vec(&json, 9);
+        let mut link =
+            format!("run={LINK_FORMAT}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(packed));
+        if let Some(at) = at {
+            // Writing to a String cannot fail.
+            let _ = write!(link, "&at={}.{}", at.step, at.time.as_ms());
+        }
+        link
+    }
+
+    /// Reads a share link: a whole URL, a fragment (`#run=1.…`), or the short form
+    /// (`seed=5&n=16&rule=3chain`). Returns the scenario and the point to show, if the link
+    /// names one.
+    pub fn from_link(link: &str) -> Result<(Self, Option<super::Point>), ScenarioError> {
+        let parse = |why: String| ScenarioError::Parse(format!("link: {why}"));
+        if link.len() > LINK_CHARS_MAX {
+            return Err(parse(format!("longer than {LINK_CHARS_MAX} characters")));
+        }
+        let fragment = link.rsplit_once('#').map_or(link, |(_, f)| f);
+        let pairs: Vec<(&str, &str)> = fragment
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        let get = |key: &str| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let at = match get("at") {
+            None => None,
+            Some(at) => {
+                let (step, time) =
+                    at.split_once('.').ok_or_else(|| parse(format!("at={at} is not step.time")))?;
+                let step = step.parse().map_err(|_| parse(format!("at={at}: bad step")))?;
+                let time = time.parse().map_err(|_| parse(format!("at={at}: bad time")))?;
+                Some(super::Point { step, time: Time(time) })
+            }
+        };
+        if let Some(run) = get("run") {
+            let (format, payload) = run.split_once('.').unwrap_or((run, ""));
+            if format != LINK_FORMAT.to_string() {
+                return Err(ScenarioError::UnknownFormat {
+                    what: "link",
+                    found: format.to_string(),
+                    expected: LINK_FORMAT,
+                });
+            }
+            let packed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .map_err(|e| parse(format!("not base64url: {e}")))?;
+            let json = miniz_oxide::inflate::decompress_to_vec_with_limit(&packed, LINK_JSON_MAX)
+                .map_err(|e| parse(format!("not a deflate stream: {e:?}")))?;
+            let json = String::from_utf8(json).map_err(|_| parse("not UTF-8".to_string()))?;
+            return Ok((Self::from_json(&json)?, at));
+        }
+        if get("iv").is_some() {
+            return Err(ScenarioError::UnknownFormat {
+                what: "link",
+                found: "0 (interventions in iv=)".to_string(),
+                expected: LINK_FORMAT,
+            });
+        }
+        // The short form: settings only.
+        let number = |key: &str| -> Result<Option<u64>, ScenarioError> {
+            get(key)
+                .map(|v| v.parse::<u64>().map_err(|_| parse(format!("{key}={v} is not a number"))))
+                .transpose()
+        };
+        let mut config = SimConfig::default();
+        if let Some(seed) = number("seed")? {
+            config.seed = seed;
+        }
+        if let Some(n) = number("n")? {
+            config.nodes = u16::try_from(n).map_err(|_| parse(format!("n={n}")))?;
+        }
+        if let Some(ppm) = number("drop")? {
+            config.net.drop_ppm = u32::try_from(ppm).map_err(|_| ScenarioError::BadLoss(u32::MAX))?;
+        }
+        if let Some(rule) = get("rule") {
+            config.params.commit_rule = match rule {
+                "2chain" | "2" => CommitRule::TwoChain,
+                "3chain" | "3" => CommitRule::ThreeChain,
+                "1chain" | "1" => CommitRule::UnsafeOneChain,
+                other => return Err(parse(format!("rule={other}: one of 2chain, 3chain, 1chain"))),
+            };
+        }
+        if let Some(twins) = get("twins") {
+            // URLSearchParams writes the commas as %2C.
+            let twins = twins.replace("%2C", ",").replace("%2c", ",");
+            config.twins = twins
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(|t| t.parse().map(NodeId).map_err(|_| parse(format!("twins: {t}"))))
+                .collect::<Result<_, _>>()?;
+        }
+        let scenario = Self::new(config);
+        scenario.validate()?;
+        Ok((scenario, at))
+    }
+
+    /// A ready `#[test]` that runs this scenario from the corpus folder (the page's Export).
+    pub fn rust_test(&self, file_stem: &str) -> String {
+        let name: String = file_stem
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .collect();
+        format!(
+            "// Save the scenario as tests/scenarios/{file_stem}.json: `cargo test -p hotstuff-tests --test corpus`\n\
+             // runs every file there. Or keep this test on its own, in tests/tests/:\n\
+             #[test]\n\
+             fn scenario_{name}() {{\n    \
+                 let json = include_str!(\"../scenarios/{file_stem}.json\");\n    \
+                 let scenario = hotstuff_core::sim::Scenario::from_json(json).expect(\"a scenario file\");\n    \
+                 if let Err(failure) = scenario.check() {{\n        \
+                     panic!(\"{{failure}}\");\n    \
+                 }}\n\
+             }}\n"
+        )
+    }
+
+    /// Runs the scenario to its expectation's `until_ms` and checks the outcome (and the digest,
+    /// if pinned). `Err` says what differed. A scenario without an expectation is an error.
+    pub fn check(&self) -> Result<super::Run, String> {
+        let expect = self.expect.clone().ok_or("the scenario has no expectation")?;
+        let mut run = super::Run::new(self.clone()).map_err(|e| e.to_string())?;
+        run.seek_time(Time(expect.until_ms)).map_err(|e| e.to_string())?;
+        let sim = run.sim();
+        let violation = sim.violation();
+        match (&expect.outcome, violation) {
+            (Outcome::Safe { .. }, Some(v)) => return Err(format!("expected safety, got {v}")),
+            (Outcome::Safe { min_height }, None) => {
+                let byzantine = |id: NodeId| {
+                    sim.config().byzantine.iter().any(|(n, _)| *n == id) || sim.config().twins.contains(&id)
+                };
+                let height = sim
+                    .views()
+                    .iter()
+                    .filter(|v| v.up && !v.twin && !byzantine(v.id))
+                    .map(|v| v.committed_height)
+                    .min()
+                    .unwrap_or(0);
+                if height < *min_height {
+                    return Err(format!(
+                        "expected every honest running replica at height {min_height} by {} ms, the lowest is at {height}",
+                        expect.until_ms
+                    ));
+                }
+            }
+            (Outcome::Violates { invariant }, None) => {
+                return Err(format!("expected {invariant} to break by {} ms; it held", expect.until_ms))
+            }
+            (Outcome::Violates { invariant }, Some(v)) if v.invariant != *invariant => {
+                return Err(format!("expected {invariant} to break, got {v}"))
+            }
+            (Outcome::Violates { .. }, Some(_)) => {}
+        }
+        if let Some(pinned) = &expect.digest {
+            let digest = hex::encode(run.sim().trace_digest().0);
+            if *pinned != digest {
+                return Err(format!("trace digest at {} ms is {digest}, pinned {pinned}", expect.until_ms));
+            }
+        }
+        Ok(run)
+    }
+}
+
+impl Behaviour {
+    /// The stable name (as in scenario files).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Silent => "silent",
+            Self::Equivocator => "equivocator",
+            Self::DoubleVoter => "double_voter",
+            Self::StaleReplayer => "stale_replayer",
+            Self::Forger => "forger",
+        }
+    }
+
+    /// What it does, in words (the page's menu and narration).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Silent => "silent: it says nothing",
+            Self::Equivocator => "equivocator: as leader it sends conflicting blocks to different peers",
+            Self::DoubleVoter => "double voter: it votes for every proposal it sees",
+            Self::StaleReplayer => "replayer: it re-sends old messages and votes for future rounds",
+            Self::Forger => "forger: it sends QCs without quorum and votes with broken signatures",
+        }
+    }
+}
+
+/// A run the page offers in its scenario menu; the corpus tests run every one with its
+/// expectation, so the page ships only what the tests check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Preset {
+    /// Stable key (the menu's value).
+    pub key: &'static str,
+    /// Menu title.
+    pub title: &'static str,
+    /// What to watch for, in words.
+    pub note: &'static str,
+    /// The run.
+    pub scenario: Scenario,
+}
+
+fn at_time(time: u64, intervention: Intervention) -> Timed {
+    Timed { step: None, time: Time(time), intervention }
+}
+
+fn preset(key: &'static str, title: &'static str, note: &'static str, config: SimConfig) -> Preset {
+    let mut scenario = Scenario::new(config);
+    scenario.name = key.to_string();
+    Preset { key, title, note, scenario }
+}
+
+/// The page's scenario presets (see [`Preset`]).
+///
+/// The twin presets make the Byzantine bound visible. A twin is a second instance of a node with
+/// the same key (the Twins method, arXiv 2004.10617), so a twinned node equivocates and
+/// double-votes without any special code. With n = 4, f = 1 and quorums of 3: one twin cannot
+/// give both sides of a split a quorum, so safety holds; two twins (f + 1) make {n0, n1, n2} and
+/// {n0′, n1′, n3} both quorums, and the honest n2 and n3 commit different blocks.
+pub fn presets() -> Vec<Preset> {
+    let four = SimConfig { nodes: 4, seed: 1, ..SimConfig::default() };
+    let mut f_twin = preset(
+        "f-twin",
+        "f Byzantine (one twin, split): safe",
+        "f = 1 Byzantine node: n0 runs twice with one key (n0 and n0′, one on each side of a split). \
+         {n0, n1, n2} is a quorum of 3; {n0′, n3} is not. The quorum side commits, the other stalls, \
+         and no two honest nodes disagree.",
+        SimConfig { twins: vec![NodeId(0)], ..four.clone() },
+    );
+    f_twin.scenario.interventions =
+        vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4]] })];
+    f_twin.scenario.expect =
+        Some(Expectation { until_ms: 10_000, outcome: Outcome::Safe { min_height: 0 }, digest: None });
+
+    let mut f1_twins = preset(
+        "f1-twins",
+        "f + 1 Byzantine (two twins, split): agreement breaks",
+        "f + 1 = 2 Byzantine nodes: n0 and n1 each run twice (n0′, n1′ on the other side of a split). \
+         Both {n0, n1, n2} and {n0′, n1′, n3} are quorums of 3, so each side certifies and commits its \
+         own blocks: the honest n2 and n3 disagree at height 1 within seconds, and the safety panel reports it.",
+        SimConfig { twins: vec![NodeId(0), NodeId(1)], ..four.clone() },
+    );
+    f1_twins.scenario.interventions =
+        vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4, 5]] })];
+    f1_twins.scenario.expect = Some(Expectation {
+        until_ms: 5_000,
+        outcome: Outcome::Violates { invariant: Invariant::Agreement },
+        digest: None,
+    });
+
+    let mut leader_crash = preset(
+        "leader-crash",
+        "A node crashes, then restarts",
+        "n2 crashes at 2 s. The three others are still a quorum (n − f = 3), so they keep committing, but \
+         every round n2 should lead times out first. At 8 s n2 restarts from its store, fetches what it \
+         missed, and joins in again.",
+        four.clone(),
+    );
+    leader_crash.scenario.interventions = vec![
+        at_time(2_000, Intervention::Crash { node: 2 }),
+        at_time(8_000, Intervention::Restart { node: 2 }),
+    ];
+    leader_crash.scenario.expect =
+        Some(Expectation { until_ms: 15_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+
+    let mut split = preset(
+        "split-2-2",
+        "A 2–2 split, then heal",
+        "At 2 s the network splits into {n0, n1} and {n2, n3}. Neither side holds a quorum of 3, so no \
+         block is certified: rounds time out on both sides, with longer and longer timeouts. At 8 s the \
+         network heals, a timeout certificate moves everyone to one round, and commits resume.",
+        four.clone(),
+    );
+    split.scenario.interventions = vec![
+        at_time(2_000, Intervention::Partition { groups: vec![vec![0, 1], vec![2, 3]] }),
+        at_time(8_000, Intervention::Heal),
+    ];
+    split.scenario.expect =
+        Some(Expectation { until_ms: 20_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+
+    let mut byzantine = preset(
+        "equivocator",
+        "An equivocating leader (f = 1)",
+        "n1 is Byzantine: as leader it sends one block to half of its peers and a conflicting one to \
+         the others. Honest nodes vote for at most one block per round, so at most one of the two can \
+         gather a quorum: safety holds and the others keep committing.",
+        SimConfig { byzantine: vec![(NodeId(1), Behaviour::Equivocator)], ..four },
+    );
+    byzantine.scenario.expect =
+        Some(Expectation { until_ms: 15_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+
+    vec![leader_crash, split, byzantine, f_twin, f1_twins]
+}
