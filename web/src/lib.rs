@@ -1,17 +1,25 @@
 //! The browser host: a whole HotStuff committee running in one page.
 //!
-//! [`WebSim`] wraps the core's deterministic [`Simulation`] for JavaScript. The protocol runs
-//! here, in wasm; the page only draws what it is handed (views of the replicas, messages in
-//! flight, the block tree, narrated events) and forwards the learner's interventions. Because
-//! the simulator is the same code as `hotstuff sim`, the same seed gives the same trace digest in
-//! the page and on the command line.
+//! [`WebSim`] wraps the core's [`Run`] (a [`Scenario`] being played) for JavaScript. The
+//! protocol runs here, in wasm, and so does everything that defines a run: its settings, the
+//! learner's interventions, rewind and fork, the share link, the presets, the names of
+//! behaviours, commit rules and invariants. The page only draws what it is handed (views of the
+//! replicas, messages in flight, the block tree, narrated events) and forwards the learner's
+//! actions as typed interventions (`{kind: "crash", node: 2}`, the scenario format's JSON).
+//! Because the simulator is the same code as `hotstuff sim`, a page run replays natively with
+//! the same trace digest (`hotstuff sim --link URL`).
 //!
 //! Time is driven by the page: each animation frame asks [`WebSim::advance_to`] for a slice of
-//! virtual time with a step budget, so that one frame never blocks for long.
+//! virtual time with a step budget, so that one frame never blocks for long. Nothing the page
+//! passes can panic the simulator: bad input comes back as a JavaScript `Error` with the
+//! reason.
 
 use hotstuff_core::codec::{self, WireMessage};
 use hotstuff_core::event::{BlockInfo, Event, Observed};
-use hotstuff_core::sim::{Behaviour, DropReason, Fault, SimConfig, Simulation, TraceEntry};
+use hotstuff_core::sim::{
+    presets, Behaviour, DropReason, Fault, Intervention, Invariant, Point, Run, Scenario, Seek, SimConfig,
+    TraceEntry,
+};
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
@@ -21,11 +29,21 @@ use wasm_bindgen::prelude::*;
 /// receive a million lines at once when it comes back.
 const EVENTS_PER_TAKE_MAX: usize = 5_000;
 
+/// Narrated events kept for the page after a rebuild (the most recent ones).
+const EVENTS_KEPT_MAX: usize = 20_000;
+
 /// Blocks kept for the block tree (the most recent ones by height).
 const TREE_BLOCKS_MAX: usize = 400;
 
 /// Messages remembered for the space-time diagram (the most recent ones).
 const HISTORY_MESSAGES_MAX: usize = 5_000;
+
+/// The commit rules, by stable name, with the page's labels.
+const COMMIT_RULES: [(CommitRule, &str, &str); 3] = [
+    (CommitRule::TwoChain, "two_chain", "2-chain (DiemBFT v4, Jolteon)"),
+    (CommitRule::ThreeChain, "three_chain", "3-chain (HotStuff paper)"),
+    (CommitRule::UnsafeOneChain, "unsafe_one_chain", "1-chain (unsafe: watch it fork)"),
+];
 
 /// A message as the space-time diagram draws it.
 #[derive(Debug, Clone, Serialize)]
@@ -58,12 +76,47 @@ pub fn random_seed() -> u32 {
     u32::from_le_bytes(bytes)
 }
 
+#[derive(Serialize)]
+struct Named {
+    name: &'static str,
+    title: &'static str,
+}
+
+/// The page's menus, from the core: `{behaviours, commit_rules, invariants, presets}`, each a
+/// list of `{name, title}` (presets: `{key, title, note}`). The page shows these names and
+/// sends them back; it holds no list of its own.
+#[wasm_bindgen]
+pub fn catalogue() -> JsValue {
+    #[derive(Serialize)]
+    struct PresetEntry {
+        key: &'static str,
+        title: &'static str,
+        note: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Catalogue {
+        behaviours: Vec<Named>,
+        commit_rules: Vec<Named>,
+        invariants: Vec<Named>,
+        presets: Vec<PresetEntry>,
+    }
+    to_js(&Catalogue {
+        behaviours: Behaviour::ALL.iter().map(|b| Named { name: b.name(), title: b.describe() }).collect(),
+        commit_rules: COMMIT_RULES.iter().map(|(_, name, title)| Named { name, title }).collect(),
+        invariants: Invariant::ALL.iter().map(|i| Named { name: i.name(), title: i.title() }).collect(),
+        presets: presets()
+            .into_iter()
+            .map(|p| PresetEntry { key: p.key, title: p.title, note: p.note })
+            .collect(),
+    })
+}
+
 /// One narrated event for the page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 struct UiEvent {
     /// Virtual time, ms.
     time: u64,
-    /// Step at which it happened (for rewinding to it).
+    /// The step it belongs to: `(step, time)` is a point the run passed through, to rewind to.
     step: u64,
     /// The replica, if any.
     node: Option<u16>,
@@ -90,107 +143,252 @@ struct UiBlock {
     committed: bool,
 }
 
+/// The settings of the run and its state that the page shows (it keeps none of its own).
+#[derive(Debug, Serialize)]
+struct UiSettings {
+    seed: u64,
+    nodes: u16,
+    instances: usize,
+    commit_rule: &'static str,
+    drop_ppm: u32,
+    twins: Vec<u16>,
+    /// The behaviour of each node (`null`: honest).
+    behaviours: Vec<Option<&'static str>>,
+    /// Directed links with extra delay: `[from, to, ms]`.
+    link_delays: Vec<(u16, u16, u64)>,
+    /// The preset this run started from, if any.
+    preset: String,
+}
+
+/// A violation for the safety panel.
+#[derive(Debug, Serialize)]
+struct UiViolation {
+    /// The invariant's stable name (as in [`catalogue`]).
+    invariant: &'static str,
+    step: u64,
+    time: u64,
+    /// The whole report.
+    report: String,
+}
+
 /// A committee simulation, for JavaScript.
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct WebSim {
-    sim: Simulation,
+    run: Run,
+    /// Derived from the trace for the displays; started again when the run is rebuilt.
     blocks: BTreeMap<Digest, BlockInfo>,
     certified: BTreeMap<Digest, ()>,
     committed: BTreeMap<Digest, ()>,
-    pending: Vec<UiEvent>,
+    pending: VecDeque<UiEvent>,
     history: VecDeque<UiMessage>,
+    /// Set when a seek rebuilt the run (see [`WebSim::take_rebuilt`]).
+    rebuilt: bool,
+    opened_at_point: bool,
+}
+
+fn js_error(error: impl std::fmt::Display) -> JsError {
+    JsError::new(&error.to_string())
 }
 
 #[wasm_bindgen]
 impl WebSim {
-    /// A committee of `nodes` replicas from `seed`, with `drop_ppm` random loss (per million)
-    /// and a commit rule: 2 (2-chain, the default), 3 (3-chain), or 1 (the deliberately unsafe
-    /// 1-chain, to watch the checkers catch a broken protocol).
-    #[wasm_bindgen(constructor)]
-    pub fn new(nodes: u16, seed: u32, drop_ppm: u32, rule: u8) -> Self {
-        Self::with_twins(nodes, seed, drop_ppm, rule, Vec::new())
+    /// A run from a share link (the page's `location.hash`, with or without `#`): the full
+    /// `run=1.…` form, or the short `seed=5&n=16&rule=3chain` form. An empty link gives the
+    /// default run. A link this build cannot read is an `Error` saying why.
+    pub fn from_link(link: &str) -> Result<Self, JsError> {
+        let link = link.trim_start_matches('#');
+        let (scenario, at) = if link.is_empty() {
+            (Scenario::new(SimConfig::default()), None)
+        } else {
+            Scenario::from_link(link).map_err(js_error)?
+        };
+        let mut web = Self::from_scenario(scenario)?;
+        if let Some(at) = at {
+            web.seek(at.step as f64, at.time.as_ms() as f64)?;
+            web.opened_at_point = true;
+        }
+        Ok(web)
     }
 
-    /// The same, with Twins (arXiv 2004.10617): each node in `twins` runs a second instance
-    /// with the same key, so it is Byzantine by construction (its two halves equivocate and
-    /// double-vote without any special code). Instance `nodes + k` is the twin of `twins[k]`;
-    /// [`WebSim::views`] lists instances, and [`WebSim::partition`] then splits instances.
-    /// With f + 1 twins split so that each side holds a quorum, agreement breaks; with f, it
-    /// cannot (the page's scenario menu shows both).
-    pub fn with_twins(nodes: u16, seed: u32, drop_ppm: u32, rule: u8, twins: Vec<u16>) -> Self {
-        let nodes = nodes.clamp(1, 64);
-        let mut config = SimConfig {
-            nodes,
-            seed: u64::from(seed),
-            record_trace: true,
-            twins: twins.into_iter().filter(|t| *t < nodes).map(NodeId).collect(),
-            ..SimConfig::default()
-        };
-        config.net.drop_ppm = drop_ppm.min(1_000_000);
-        config.params.commit_rule = match rule {
-            3 => CommitRule::ThreeChain,
-            1 => CommitRule::UnsafeOneChain,
-            _ => CommitRule::TwoChain,
-        };
-        let mut web = Self {
-            sim: Simulation::new(config),
-            blocks: BTreeMap::new(),
-            certified: BTreeMap::new(),
-            committed: BTreeMap::new(),
-            pending: Vec::new(),
-            history: VecDeque::new(),
-        };
-        web.collect();
-        web
+    /// Whether the run was opened at a point a shared link named (the page then shows it
+    /// paused).
+    pub fn opened_at_point(&self) -> bool {
+        self.opened_at_point
+    }
+
+    /// The scenario as JSON: `{format, name, config, interventions: [{step, time, kind, …}]}`
+    /// (the recorded timeline, including interventions past the current point until a fork).
+    pub fn scenario_json(&self) -> String {
+        self.run.scenario().to_json()
+    }
+
+    /// A fresh run of `nodes` replicas from `seed` under a commit rule (by name, as in
+    /// [`catalogue`]).
+    pub fn from_settings(nodes: u16, seed: f64, commit_rule: &str) -> Result<Self, JsError> {
+        let rule = COMMIT_RULES
+            .iter()
+            .find(|(_, name, _)| *name == commit_rule)
+            .map(|(rule, _, _)| *rule)
+            .ok_or_else(|| js_error(format!("unknown commit rule {commit_rule}")))?;
+        let mut config = SimConfig { nodes, seed: seed.max(0.0) as u64, ..SimConfig::default() };
+        config.params.commit_rule = rule;
+        Self::from_scenario(Scenario::new(config))
+    }
+
+    /// A preset from [`catalogue`], by key.
+    pub fn from_preset(key: &str) -> Result<Self, JsError> {
+        let preset = presets()
+            .into_iter()
+            .find(|p| p.key == key)
+            .ok_or_else(|| js_error(format!("no preset {key}")))?;
+        Self::from_scenario(preset.scenario)
+    }
+
+    /// A run from a scenario file's JSON (the format of `tests/scenarios/`).
+    pub fn from_scenario_json(json: &str) -> Result<Self, JsError> {
+        Self::from_scenario(Scenario::from_json(json).map_err(js_error)?)
     }
 
     /// Virtual time, ms.
     pub fn now(&self) -> f64 {
-        self.sim.now().as_ms() as f64
+        self.run.sim().now().as_ms() as f64
     }
 
     /// Steps taken so far.
     pub fn steps(&self) -> f64 {
-        self.sim.stats().steps as f64
+        self.run.sim().stats().steps as f64
+    }
+
+    /// The furthest virtual time reached since the run last forked (the time slider's end).
+    pub fn horizon_ms(&self) -> f64 {
+        self.run.horizon().time.as_ms() as f64
     }
 
     /// Committee size.
     pub fn size(&self) -> u16 {
-        self.sim.config().nodes
+        self.run.sim().config().nodes
     }
 
-    /// Processes the next event. Returns false if nothing is left or an invariant broke.
-    pub fn step(&mut self) -> bool {
-        let stepped = self.sim.step().unwrap_or(false);
+    /// The run's settings and the state the page shows of them: `{seed, nodes, instances,
+    /// commit_rule, drop_ppm, twins, behaviours, link_delays, preset}`.
+    pub fn settings(&self) -> JsValue {
+        let sim = self.run.sim();
+        let config = sim.config();
+        let rule = COMMIT_RULES
+            .iter()
+            .find(|(r, _, _)| *r == config.params.commit_rule)
+            .map_or("two_chain", |r| r.1);
+        to_js(&UiSettings {
+            seed: config.seed,
+            nodes: config.nodes,
+            instances: sim.instances(),
+            commit_rule: rule,
+            drop_ppm: sim.drop_ppm(),
+            twins: config.twins.iter().map(|t| t.0).collect(),
+            behaviours: (0..config.nodes).map(|n| sim.behaviour(NodeId(n)).map(Behaviour::name)).collect(),
+            link_delays: sim.link_delays().into_iter().map(|(f, t, ms)| (f.0, t.0, ms)).collect(),
+            preset: self.run.scenario().name.clone(),
+        })
+    }
+
+    /// Processes the next event (and any recorded intervention due before it). Returns false
+    /// if nothing is left or an invariant broke.
+    pub fn step(&mut self) -> Result<bool, JsError> {
+        let stepped = self.run.step().map_err(js_error)?;
         self.collect();
-        stepped
+        Ok(stepped)
     }
 
-    /// Runs events up to `until_ms` with at most `max_steps` steps; true once `until_ms` is
+    /// Plays events up to `until_ms` with at most `max_steps` steps; true once `until_ms` is
     /// reached. Stops (returning true) at a violation: the safety panel shows it.
-    pub fn advance_to(&mut self, until_ms: f64, max_steps: u32) -> bool {
-        let reached =
-            self.sim.advance_to(Time(until_ms.max(0.0) as u64), u64::from(max_steps)).unwrap_or(true);
+    pub fn advance_to(&mut self, until_ms: f64, max_steps: u32) -> Result<bool, JsError> {
+        let until = Time(until_ms.max(0.0) as u64);
+        let reached = self.run.advance_to(until, u64::from(max_steps)).map_err(js_error)?;
         self.collect();
-        reached
+        Ok(reached)
     }
 
-    /// Replays a fresh run to `steps` steps and `time_ms` (where an intervention was made).
-    pub fn replay_to(&mut self, steps: f64, time_ms: f64) {
-        // A violation during replay is recorded by the simulator and shown like any other.
-        let _ = self.sim.replay_to(steps as u64, Time(time_ms as u64));
+    /// Goes to a point the run passed through: a narration line's `(step, time)`. Backward
+    /// rebuilds the run (the narration then starts again: see [`WebSim::take_events`]).
+    pub fn seek(&mut self, step: f64, time_ms: f64) -> Result<(), JsError> {
+        let point = Point { step: step.max(0.0) as u64, time: Time(time_ms.max(0.0) as u64) };
+        let how = self.run.seek(point);
+        self.after_seek(how)
+    }
+
+    /// Goes to a virtual time (the time slider): every event up to it played.
+    pub fn seek_time(&mut self, time_ms: f64) -> Result<(), JsError> {
+        let how = self.run.seek_time(Time(time_ms.max(0.0) as u64));
+        self.after_seek(how)
+    }
+
+    /// Whether the last seek rebuilt the run and the page must clear what it drew from the
+    /// narration so far. Reading it resets it.
+    pub fn take_rebuilt(&mut self) -> bool {
+        std::mem::take(&mut self.rebuilt)
+    }
+
+    /// Makes an intervention now, given as JSON: `{"kind": "crash", "node": 2}`, `{"kind":
+    /// "partition", "groups": [[0, 1], [2, 3]]}`, `{"kind": "behaviour", "node": 1, "behaviour":
+    /// "equivocator"}`, … (the scenario format, see `hotstuff_core::sim::Intervention`). The recorded future after this
+    /// point is dropped (the run forks). Bad input is an `Error` and changes nothing.
+    pub fn intervene(&mut self, intervention: &str) -> Result<(), JsError> {
+        // JSON text, not a JS object: one deserialiser (serde_json's, which scenario files use
+        // anyway) instead of a second copy of every scenario type's code in the wasm.
+        let intervention: Intervention = serde_json::from_str(intervention).map_err(js_error)?;
+        let result = self.run.intervene(intervention).map_err(js_error);
         self.collect();
+        result
+    }
+
+    /// The share link's fragment (without `#`), at the current point or at the start.
+    pub fn link(&self, at_current_point: bool) -> String {
+        self.run.scenario().to_link(at_current_point.then(|| self.run.point()))
+    }
+
+    /// The run as a scenario file (JSON) with its outcome so far as the expectation (safe at the
+    /// lowest honest height reached, or the invariant that broke; the digest pinned): what the
+    /// page's Export downloads.
+    pub fn export_json(&self) -> String {
+        let mut scenario = self.run.scenario().clone();
+        let sim = self.run.sim();
+        let point = self.run.point();
+        scenario.interventions.retain(|t| t.step.is_none_or(|s| (s, t.time) <= (point.step, point.time)));
+        let outcome = match sim.violation() {
+            Some(v) => hotstuff_core::sim::Outcome::Violates { invariant: v.invariant },
+            None => {
+                let config = sim.config();
+                let honest = |id: NodeId| !config.twins.contains(&id) && sim.behaviour(id).is_none();
+                let height = sim
+                    .views()
+                    .iter()
+                    .filter(|v| v.up && !v.twin && honest(v.id))
+                    .map(|v| v.committed_height)
+                    .min()
+                    .unwrap_or(0);
+                hotstuff_core::sim::Outcome::Safe { min_height: height }
+            }
+        };
+        let until_ms = sim.violation().map_or(point.time, |v| v.time).as_ms();
+        let digest = sim.violation().is_none().then(|| hex(&sim.trace_digest().0));
+        scenario.expect = Some(hotstuff_core::sim::Expectation { until_ms, outcome, digest });
+        scenario.to_json()
+    }
+
+    /// A ready `#[test]` for an exported scenario saved as `tests/scenarios/<file_stem>.json`.
+    pub fn export_test(&self, file_stem: &str) -> String {
+        self.run.scenario().rust_test(file_stem)
     }
 
     /// Runs (without animation) until every running replica committed `height`, or `max_ms` of
     /// virtual time passed: exactly what `hotstuff sim --blocks <height>` does.
-    pub fn run_until_height(&mut self, height: f64, max_ms: f64) -> bool {
+    pub fn run_until_height(&mut self, height: f64, max_ms: f64) -> Result<bool, JsError> {
         let height = height as u64;
         let reached =
-            self.sim.run_until(|s| s.min_committed_height() >= height, max_ms as u64).unwrap_or(false);
+            self.run.run_until(|s| s.min_committed_height() >= height, max_ms as u64).map_err(js_error)?;
         self.collect();
-        reached
+        Ok(reached)
     }
 
     /// The narrated events since the last call: `[{time, step, node, kind, major, text}]`.
@@ -203,13 +401,13 @@ impl WebSim {
     /// Every replica: `[{id, up, round, leader, last_voted_round, locked_round, high_qc_round,
     /// committed_height, ...}]`.
     pub fn views(&self) -> JsValue {
-        to_js(&self.sim.views())
+        to_js(&self.run.sim().views())
     }
 
     /// Messages on the wire: `[{id, from, to, kind, round, sent, arrives, from_instance,
     /// to_instance}]` (the instances differ from the nodes only for twins).
     pub fn in_flight(&self) -> JsValue {
-        let messages: Vec<_> = self.sim.in_flight().collect();
+        let messages: Vec<_> = self.run.sim().in_flight().collect();
         to_js(&messages)
     }
 
@@ -252,7 +450,7 @@ impl WebSim {
 
     /// Counters: `{steps, messages_sent, timeouts, qcs, tcs, ...}`.
     pub fn stats(&self) -> JsValue {
-        to_js(self.sim.stats())
+        to_js(self.run.sim().stats())
     }
 
     /// The channels between one replica's actors: `[{channel, from, to, depth, peak, total,
@@ -261,82 +459,32 @@ impl WebSim {
     /// call: the simulator drains the queues within every event, so between two frames the
     /// current depth is almost always 0, and the peak is what shows the queueing.
     pub fn channel_depths(&self, node: u16) -> JsValue {
-        let instances = usize::from(self.size()) + self.sim.config().twins.len();
-        let instance = usize::from(node).min(instances - 1);
-        to_js(&self.sim.channel_depths(instance, true))
+        let instance = usize::from(node).min(self.run.sim().instances() - 1);
+        to_js(&self.run.sim().channel_depths(instance, true))
     }
 
     /// The partition group of each replica.
     pub fn groups(&self) -> Vec<u16> {
-        self.sim.partition_groups().to_vec()
+        self.run.sim().partition_groups().to_vec()
     }
 
     /// The fingerprint of the run so far (hex).
     pub fn trace_digest(&self) -> String {
-        hex(&self.sim.trace_digest().0)
+        hex(&self.run.sim().trace_digest().0)
     }
 
-    /// The first broken invariant, if any, with seed, step and the last trace lines.
-    pub fn violation(&self) -> Option<String> {
-        self.sim.violation().map(|v| v.to_string())
-    }
-
-    /// Crashes a replica (volatile state lost, store kept).
-    pub fn crash(&mut self, node: u16) {
-        self.sim.crash(NodeId(node));
-        self.collect();
-    }
-
-    /// Restarts a crashed replica from its store.
-    pub fn restart(&mut self, node: u16) {
-        self.sim.restart(NodeId(node));
-        self.collect();
-    }
-
-    /// Splits the network: `groups[i]` is replica `i`'s side (replica instance `i`'s, twins
-    /// included, when the run has twins).
-    pub fn partition(&mut self, groups: Vec<u16>) {
-        if !self.sim.config().twins.is_empty() {
-            let mut sides: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-            for (i, g) in groups.iter().enumerate() {
-                sides.entry(*g).or_default().push(i);
-            }
-            self.sim.partition_instances(sides.into_values().collect());
-            self.collect();
-            return;
+    /// The first broken invariant, if any: `{invariant, step, time, report}` (`invariant` is a
+    /// stable name from [`catalogue`]), or `null`.
+    pub fn violation(&self) -> JsValue {
+        match self.run.sim().violation() {
+            None => JsValue::NULL,
+            Some(v) => to_js(&UiViolation {
+                invariant: v.invariant.name(),
+                step: v.step,
+                time: v.time.as_ms(),
+                report: v.to_string(),
+            }),
         }
-        let mut sides: BTreeMap<u16, Vec<NodeId>> = BTreeMap::new();
-        for (i, g) in groups.iter().enumerate() {
-            sides.entry(*g).or_default().push(NodeId(i as u16));
-        }
-        self.sim.partition(sides.into_values().collect());
-        self.collect();
-    }
-
-    /// Reconnects everyone.
-    pub fn heal(&mut self) {
-        self.sim.heal();
-        self.collect();
-    }
-
-    /// Sets the random loss rate, per million.
-    pub fn set_drop_ppm(&mut self, drop_ppm: u32) {
-        self.sim.set_drop_ppm(drop_ppm.min(1_000_000));
-        self.collect();
-    }
-
-    /// Adds delay to the link `from -> to`.
-    pub fn set_link_delay(&mut self, from: u16, to: u16, extra_ms: u32) {
-        self.sim.set_link_delay(NodeId(from), NodeId(to), u64::from(extra_ms));
-        self.collect();
-    }
-
-    /// Switches a replica's behaviour: 0 honest, 1 silent, 2 equivocator, 3 double voter,
-    /// 4 stale replayer, 5 forger (the order of `Behaviour::ALL`, after honest).
-    pub fn set_behaviour(&mut self, node: u16, behaviour: u8) {
-        let behaviour = Behaviour::ALL.get(usize::from(behaviour).wrapping_sub(1)).copied();
-        self.sim.set_behaviour(NodeId(node), behaviour);
-        self.collect();
     }
 
     /// The signature status of a message in flight, as its receiver will judge it: the frame is
@@ -346,11 +494,12 @@ impl WebSim {
     /// vouched for by the digest in a signed block) and says so; a message that already arrived
     /// or was lost gives "gone".
     pub fn signature_status(&self, id: f64) -> String {
-        let Some(bytes) = self.sim.message_bytes(id as u64) else {
+        let sim = self.run.sim();
+        let Some(bytes) = sim.message_bytes(id as u64) else {
             return "gone".to_string();
         };
         match codec::decode(&bytes) {
-            Ok(WireMessage::Consensus(message)) => match message.verify(self.sim.committee()) {
+            Ok(WireMessage::Consensus(message)) => match message.verify(sim.committee()) {
                 Ok(()) => "valid".to_string(),
                 Err(error) => error.to_string(),
             },
@@ -358,20 +507,44 @@ impl WebSim {
             Err(error) => error.to_string(),
         }
     }
-
-    /// Drops one message in flight; false if it already arrived.
-    pub fn drop_message(&mut self, id: f64) -> bool {
-        let dropped = self.sim.drop_message(id as u64);
-        self.collect();
-        dropped
-    }
 }
 
 impl WebSim {
+    fn from_scenario(mut scenario: Scenario) -> Result<Self, JsError> {
+        // The page shows every event; the trace is a host matter and leaves the digest alone.
+        scenario.config.record_trace = true;
+        let mut web = Self {
+            run: Run::new(scenario).map_err(js_error)?,
+            blocks: BTreeMap::new(),
+            certified: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            pending: VecDeque::new(),
+            history: VecDeque::new(),
+            rebuilt: false,
+            opened_at_point: false,
+        };
+        web.collect();
+        Ok(web)
+    }
+
+    fn after_seek(&mut self, how: Result<Seek, hotstuff_core::sim::ScenarioError>) -> Result<(), JsError> {
+        // Even a refused seek may have rebuilt the run on its way.
+        if !matches!(how, Ok(Seek::Forward)) {
+            self.blocks.clear();
+            self.certified.clear();
+            self.committed.clear();
+            self.pending.clear();
+            self.history.clear();
+            self.rebuilt = true;
+        }
+        self.collect();
+        how.map(|_| ()).map_err(js_error)
+    }
+
     /// Turns new trace entries into narration and block-tree updates.
     fn collect(&mut self) {
-        let step = self.sim.stats().steps;
-        for entry in self.sim.take_trace() {
+        let trace = self.run.take_trace();
+        for (step, entry) in trace {
             match entry {
                 TraceEntry::Observed(observed) => self.on_observed(step, &observed),
                 TraceEntry::Sent { id, time, from, to, kind, round, outcome } => {
@@ -393,7 +566,7 @@ impl WebSim {
                     if let Some(message) = self.history.iter_mut().rev().find(|m| m.id == id) {
                         message.arrives = None;
                     }
-                    self.pending.push(UiEvent {
+                    self.pending.push_back(UiEvent {
                         time: time.as_ms(),
                         step,
                         node: None,
@@ -402,7 +575,7 @@ impl WebSim {
                         text: describe_fault(&Fault::DropMessage(id)),
                     });
                 }
-                TraceEntry::Fault { time, fault } => self.pending.push(UiEvent {
+                TraceEntry::Fault { time, fault } => self.pending.push_back(UiEvent {
                     time: time.as_ms(),
                     step,
                     node: None,
@@ -413,7 +586,7 @@ impl WebSim {
                 TraceEntry::Delivered { id, time, dropped: Some(reason) }
                     if reason != DropReason::ReceiverDown =>
                 {
-                    self.pending.push(UiEvent {
+                    self.pending.push_back(UiEvent {
                         time: time.as_ms(),
                         step,
                         node: None,
@@ -424,6 +597,9 @@ impl WebSim {
                 }
                 _ => {}
             }
+        }
+        while self.pending.len() > EVENTS_KEPT_MAX {
+            self.pending.pop_front();
         }
         if self.blocks.len() > TREE_BLOCKS_MAX {
             let mut heights: Vec<(u64, Digest)> = self.blocks.iter().map(|(d, b)| (b.height, *d)).collect();
@@ -461,7 +637,7 @@ impl WebSim {
             Event::RoundEntered { .. } => ("round", false),
             Event::ProposalDeferred { .. } => ("wait", false),
             // Each vote gets a line in small committees; in larger ones the QC line sums them up.
-            Event::VoteSent { .. } => ("vote", self.sim.config().nodes <= 7),
+            Event::VoteSent { .. } => ("vote", self.run.sim().config().nodes <= 7),
             Event::VoteWithheld { .. } => ("novote", true),
             Event::VoteReceived { .. } | Event::TimeoutReceived { .. } => ("receive", false),
             Event::PayloadAwaited { .. } => ("wait", false),
@@ -477,7 +653,7 @@ impl WebSim {
                 ("batch", false)
             }
         };
-        self.pending.push(UiEvent {
+        self.pending.push_back(UiEvent {
             time: observed.time.as_ms(),
             step,
             node: Some(observed.node.0),
@@ -522,13 +698,7 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::Behaviour(node, Some(behaviour)) => format!(
             "Node {} turns Byzantine ({}): the safety checks no longer hold it to the rules, only the honest nodes.",
             node.0,
-            match behaviour {
-                Behaviour::Silent => "silent: it says nothing",
-                Behaviour::Equivocator => "equivocator: as leader it sends conflicting blocks to different peers",
-                Behaviour::DoubleVoter => "double voter: it votes for every proposal it sees",
-                Behaviour::StaleReplayer => "replayer: it re-sends old messages and votes for future rounds",
-                Behaviour::Forger => "forger: it sends QCs without quorum and votes with broken signatures",
-            }
+            behaviour.describe()
         ),
     }
 }
@@ -546,39 +716,85 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn web(nodes: u16, seed: u64) -> WebSim {
+        WebSim::from_scenario(Scenario::new(SimConfig { nodes, seed, ..SimConfig::default() })).unwrap()
+    }
+
+    fn intervene(web: &mut WebSim, intervention: Intervention) {
+        web.run.intervene(intervention).unwrap();
+        web.collect();
+    }
+
     /// Runs until a message of `kind` from `from`, sent after the message ids below `after`, is
     /// on the wire; returns its id.
     fn find_message(web: &mut WebSim, from: u16, kind: &str, after: u64) -> u64 {
         for _ in 0..200_000 {
             let found = web
-                .sim
+                .run
+                .sim()
                 .in_flight()
                 .find(|m| m.id >= after && m.from.0 == from && m.kind == kind)
                 .map(|m| m.id);
             if let Some(id) = found {
                 return id;
             }
-            assert!(web.step(), "the run goes on");
+            assert!(web.run.step().unwrap(), "the run goes on");
         }
         panic!("no {kind} from n{from} in flight");
     }
 
     #[test]
     fn signature_status_runs_the_cores_verification() {
-        let mut web = WebSim::new(4, 5, 0, 2);
+        let mut web = web(4, 5);
         let honest = find_message(&mut web, 2, "vote", 0);
         assert_eq!(web.signature_status(honest as f64), "valid");
         let proposal = find_message(&mut web, 0, "proposal", 0);
         assert_eq!(web.signature_status(proposal as f64), "valid");
 
-        web.set_behaviour(1, 5); // forger: its votes carry broken signatures
-        let switched = web.sim.stats().messages_sent;
+        intervene(&mut web, Intervention::Behaviour { node: 1, behaviour: Some(Behaviour::Forger) });
+        let switched = web.run.sim().stats().messages_sent;
         let forged = find_message(&mut web, 1, "vote", switched);
         assert_eq!(web.signature_status(forged as f64), "bad signature from n1");
 
         let batch = find_message(&mut web, 3, "batch", 0);
         assert_eq!(web.signature_status(batch as f64), "unsigned (mempool traffic)");
-        assert!(web.drop_message(batch as f64));
+        intervene(&mut web, Intervention::DropMessage { id: batch });
         assert_eq!(web.signature_status(batch as f64), "gone");
+    }
+
+    /// The page's first fault: a click on a narration line, then on an earlier one, panicked
+    /// the simulator, because every line carried the step of the batch it was collected in.
+    #[test]
+    fn every_narration_line_rewinds_to_its_own_moment_in_any_order() {
+        let mut web = web(4, 1);
+        web.run.advance_to(Time(5_000), u64::MAX).unwrap();
+        web.collect();
+        let lines: Vec<UiEvent> = web.pending.drain(..).collect();
+        assert!(lines.len() > 500);
+        assert!(lines.windows(2).all(|w| w[0].step <= w[1].step), "steps never decrease");
+        assert!(lines.first().unwrap().step < lines.last().unwrap().step, "lines carry their own steps");
+        let mut shown = 0; // lines the page has
+        for index in [lines.len() / 2, lines.len() / 5, lines.len() - 1, 3, lines.len() / 2] {
+            let line = &lines[index];
+            web.seek(line.step as f64, line.time as f64).unwrap();
+            assert_eq!((web.run.point().step, web.now() as u64), (line.step, line.time));
+            // Backward, the narration starts again; forward, it goes on. Either way it is the
+            // original narration up to that line's step, each line with its own step.
+            if web.take_rebuilt() {
+                shown = 0;
+            }
+            let replayed: Vec<UiEvent> = web.pending.drain(..).collect();
+            let upto = lines.iter().filter(|e| e.step <= line.step).count();
+            let original: Vec<&UiEvent> = lines[shown..upto].iter().collect();
+            shown = upto;
+            for (a, b) in replayed.iter().zip(&original) {
+                assert_eq!((a.step, a.time, &a.text), (b.step, b.time, &b.text), "line {index}");
+            }
+            assert_eq!(replayed.len(), original.len());
+        }
+        // A point the run never passes through is an error, and the run goes on afterwards.
+        assert!(web.run.seek(Point { step: 22, time: Time(4_999) }).is_err());
+        web.run.seek_time(Time(6_000)).unwrap();
+        assert!(web.run.step().unwrap());
     }
 }

@@ -1,0 +1,255 @@
+// The committee drawing: nodes around a circle (twins beside their originals), messages flying
+// at their simulated latency, slowed links, the split zone, and the drag that splits the network.
+
+import { $, el, setText, view } from './dom.js';
+import { run, intervene } from './run.js';
+
+const RADIUS = 220;              // committee circle, in SVG units
+const ZONE = { x: 192, y: 196, w: 134, h: 100 };  // the split zone, bottom right of the committee SVG
+const DRAG_START_PX = 6;         // pointer travel that turns a press on a node into a drag
+
+let redraw = () => {};
+/// The page's "draw everything now" (set by app.js).
+export function onRedraw(fn) { redraw = fn; }
+
+function nodePosition(i, n) {
+  const angle = -Math.PI / 2 + (2 * Math.PI * i) / n;
+  return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
+}
+
+/// Where replica instance `i` is drawn: a node on the circle, a twin beside its original.
+function instancePosition(i, n, twins) {
+  if (i < n) return nodePosition(i, n);
+  const angle = -Math.PI / 2 + (2 * Math.PI * (twins[i - n] + 0.36)) / n;
+  return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
+}
+
+export const instanceName = (v) => 'n' + v.id + (v.twin ? '′' : '');
+
+// The drawing is built once per committee and then updated in place: replacing elements every
+// frame would swallow clicks (the element under the pointer at mouse-down would be gone at
+// mouse-up).
+const committee = { key: '', n: 0, twins: [], nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
+
+/// Lays out `n` nodes, plus their twins (instances n and up) if the run has any.
+function layout(n, twins) {
+  const svg = $('committee');
+  svg.replaceChildren();
+  Object.assign(committee, { n, twins, messages: new Map(), links: new Map() });
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
+      const [x1, y1] = nodePosition(i, n), [x2, y2] = nodePosition(j, n);
+      const line = el('line', { x1, y1, x2, y2, class: 'link' }, svg);
+      // The label sits a third of the way along, clear of the clock in the middle.
+      const label = el('text', { class: 'link-label', x: x1 + (x2 - x1) * 0.33, y: y1 + (y2 - y1) * 0.33 - 6 }, svg);
+      committee.links.set(`${i}-${j}`, { line, label });
+    }
+  }
+  fillLinkSelects(n);
+  committee.clock = el('text', { x: 0, y: 0, class: 'clock' }, svg);
+  // The split zone: a node dropped here goes to the other side of a partition, a node dragged
+  // out of it comes back. It sits in the corner the circle leaves free at every committee size.
+  const zone = el('g', { class: 'split-zone', id: 'split-zone' }, svg);
+  el('rect', { x: ZONE.x, y: ZONE.y, width: ZONE.w, height: ZONE.h, rx: 10 }, zone);
+  el('text', { x: ZONE.x + ZONE.w / 2, y: ZONE.y + 18 }, zone).textContent = 'other side';
+  committee.zoneText = el('text', { class: 'members', x: ZONE.x + ZONE.w / 2, y: ZONE.y + 40 }, zone);
+  committee.zone = zone;
+  const r = n > 8 ? 30 : 44;
+  committee.nodes = [];
+  for (let id = 0; id < n + twins.length; id++) {
+    const [x, y] = instancePosition(id, n, twins);
+    const g = el('g', { class: 'node' + (id >= n ? ' twin' : ''), 'data-node': id, transform: `translate(${x},${y})` }, svg);
+    el('circle', { class: 'body', r }, g);
+    const title = el('text', { class: 'title', y: -4 }, g);
+    const sub = el('text', { class: 'sub', y: 12 }, g);
+    const info = el('text', { class: 'sub', y: r + 14 }, g);
+    const crown = el('text', { class: 'crown', y: -r - 6 }, g);
+    g.addEventListener('click', () => onNodeClick(id));
+    g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
+    committee.nodes.push({ g, title, sub, info, crown, home: [x, y] });
+  }
+  committee.messageLayer = el('g', {}, svg);
+}
+
+function fillLinkSelects(n) {
+  for (const [id, pick] of [['link-from', 0], ['link-to', 1]]) {
+    const select = $(id);
+    const keep = select.value;
+    select.replaceChildren(...Array.from({ length: n }, (_, i) => new Option('n' + i, String(i))));
+    select.value = keep !== '' && +keep < n ? keep : String(pick);
+  }
+}
+
+/// Links with extra delay (from the simulator's network model) are drawn dotted, labelled with
+/// their extra milliseconds per direction.
+function drawLinkDelays(delays) {
+  const extra = new Map(delays.map(([from, to, ms]) => [`${from}>${to}`, ms]));
+  for (const [key, { line, label }] of committee.links) {
+    const [i, j] = key.split('-');
+    const ab = extra.get(`${i}>${j}`), ba = extra.get(`${j}>${i}`);
+    const slow = !!(ab || ba);
+    const cls = 'link' + (slow ? ' slow' : '');
+    if (line.getAttribute('class') !== cls) line.setAttribute('class', cls);
+    const text = !slow ? '' : ab === ba ? `+${ab} ms` : [ab && `n${i}→n${j} +${ab} ms`, ba && `n${j}→n${i} +${ba} ms`].filter(Boolean).join(' · ');
+    setText(label, text);
+  }
+}
+
+/// The commit rule decides what a node's detail line shows: under 2-chain the lock is the
+/// highest QC, so only 3-chain shows a lock of its own.
+function detailLine(v, rule) {
+  return (rule === 'three_chain' ? `lock ${v.locked_round} · ` : '') + `QC ${v.high_qc_round} · voted ${v.last_voted_round}`;
+}
+
+export function drawCommittee(views, messages, now, groups, settings) {
+  const n = settings.nodes;
+  const key = `${n}/${settings.twins.join(',')}`;
+  if (committee.key !== key) { committee.key = key; layout(n, settings.twins); }
+  drawLinkDelays(settings.link_delays);
+  setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
+  const sides = view.splitting || groups;
+  const split = new Set(sides).size > 1;
+  // Group 0 is the main side (the circle), any other group the split zone's side.
+  const away = split ? views.map((v, i) => i).filter((i) => sides[i] !== 0) : [];
+  setText(committee.zoneText, away.length ? away.map((i) => instanceName(views[i])).join(' ') : 'drag a node here');
+  const zoneCls = 'split-zone' + (away.length ? ' used' : '') + (drag.active && drag.inZone ? ' hot' : '');
+  if (committee.zone.getAttribute('class') !== zoneCls) committee.zone.setAttribute('class', zoneCls);
+  views.forEach((v, index) => {
+    const node = committee.nodes[index];
+    const classes = ['node'];
+    if (v.twin) classes.push('twin');
+    if (!v.twin && settings.behaviours[v.id]) classes.push('byzantine');
+    if (v.up && v.leader === v.id) classes.push('leader');
+    if (!v.up) classes.push('down');
+    if (view.selected && view.selected.node === index) classes.push('selected');
+    if (split) classes.push('side' + (sides[index] === 0 ? 1 : 2));
+    if (drag.active && drag.id === index) classes.push('dragging');
+    const cls = classes.join(' ');
+    if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
+    setText(node.title, instanceName(v) + (v.up ? '' : ' (down)'));
+    setText(node.sub, `r${v.round} · h${v.committed_height}`);
+    // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
+    setText(node.info, n > 8 ? '' : detailLine(v, settings.commit_rule));
+    setText(node.crown, v.up && v.leader === v.id ? `leads round ${v.round}` : '');
+  });
+  const seen = new Set();
+  // Above eight nodes the n² mempool batches would be most of the dots (and of the drawing
+  // work per frame): leave them out, as the space-time diagram does; the consensus messages
+  // are what the picture is about.
+  const batches = n <= 8;
+  for (const m of messages) {
+    if (!batches && (m.kind === 'batch' || m.kind === 'batch-request')) continue;
+    seen.add(m.id);
+    let dot = committee.messages.get(m.id);
+    if (!dot) {
+      const small = m.kind === 'batch' || m.kind === 'batch-request';
+      dot = el('circle', { r: small ? 4 : 7, 'data-message': m.id }, committee.messageLayer);
+      dot.addEventListener('click', (e) => { e.stopPropagation(); view.selected = { message: m.id }; redraw(); });
+      committee.messages.set(m.id, dot);
+    }
+    const [x1, y1] = instancePosition(m.from_instance, n, settings.twins), [x2, y2] = instancePosition(m.to_instance, n, settings.twins);
+    const f = Math.min(1, Math.max(0, (now - m.sent) / Math.max(1, m.arrives - m.sent)));
+    dot.setAttribute('cx', x1 + (x2 - x1) * f);
+    dot.setAttribute('cy', y1 + (y2 - y1) * f);
+    const cls = `msg ${m.kind}` + (view.selected && view.selected.message === m.id ? ' selected' : '');
+    if (dot.getAttribute('class') !== cls) dot.setAttribute('class', cls);
+  }
+  for (const [id, dot] of committee.messages) {
+    if (!seen.has(id)) { dot.remove(); committee.messages.delete(id); }
+  }
+}
+
+/// Sides (one group number per instance) as the partition intervention's groups; `null` when
+/// everyone is on one side.
+export function partitionOf(sides) {
+  const groups = new Map();
+  sides.forEach((side, instance) => { if (!groups.has(side)) groups.set(side, []); groups.get(side).push(instance); });
+  return groups.size > 1 ? [...groups.values()] : null;
+}
+
+export function splitBy(sides) {
+  const groups = partitionOf(sides);
+  return intervene(groups ? { kind: 'partition', groups } : { kind: 'heal' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dragging a node into the split zone moves it to the other side of a partition; dragging it
+// out again brings it back. Each drop is one partition intervention (or heal once every node is
+// back on the main side), so it is in the share link and replays like the Split… button's.
+// While Split… is active, a drop only edits the pending split, as a click does.
+
+const drag = { active: false, id: null, pointer: null, start: null, inZone: false, justDragged: false };
+
+function svgPoint(e) {
+  const svg = $('committee');
+  const p = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
+  return [p.x, p.y];
+}
+
+const inZone = ([x, y]) => x >= ZONE.x && x <= ZONE.x + ZONE.w && y >= ZONE.y && y <= ZONE.y + ZONE.h;
+
+function onNodePointerDown(e, id) {
+  if (e.button !== 0) return;
+  Object.assign(drag, { id, start: [e.clientX, e.clientY], active: false, pointer: e.pointerId });
+}
+
+function onPointerMove(e) {
+  if (drag.id === null || e.pointerId !== drag.pointer) return;
+  if (!drag.active) {
+    if (Math.hypot(e.clientX - drag.start[0], e.clientY - drag.start[1]) < DRAG_START_PX) return;
+    drag.active = true;
+  }
+  const node = committee.nodes[drag.id];
+  if (!node) { drag.id = null; drag.active = false; return; }
+  const [x, y] = svgPoint(e);
+  node.g.setAttribute('transform', `translate(${x},${y})`);
+  drag.inZone = inZone([x, y]);
+  e.preventDefault();
+}
+
+function onPointerUp(e) {
+  if (drag.id === null || e.pointerId !== drag.pointer) return;
+  const id = drag.id, wasDrag = drag.active;
+  drag.id = null;
+  drag.active = false;
+  if (!wasDrag) return;                              // a plain click: the click handler has it
+  drag.justDragged = true;                           // swallow the click that follows this drop
+  setTimeout(() => { drag.justDragged = false; }, 0);
+  const node = committee.nodes[id];
+  if (node) node.g.setAttribute('transform', `translate(${node.home[0]},${node.home[1]})`);
+  const side = inZone(svgPoint(e)) ? 1 : 0;
+  drag.inZone = false;
+  if (view.splitting) {
+    view.splitting[id] = side;
+    redraw();
+    return;
+  }
+  const sides = Array.from(run.sim.groups(), (g) => (g === 0 ? 0 : 1));
+  if (sides[id] === side) { redraw(); return; }
+  sides[id] = side;
+  splitBy(sides);
+}
+
+function onNodeClick(id) {
+  if (drag.justDragged) return;
+  if (view.splitting) {
+    view.splitting[id] = view.splitting[id] ? 0 : 1;
+    redraw();
+    return;
+  }
+  view.selected = { node: id };
+  if (id < committee.n) $('link-from').value = String(id);
+  redraw();
+}
+
+export function wireCommittee() {
+  window.addEventListener('pointermove', onPointerMove);
+  window.addEventListener('pointerup', onPointerUp);
+  window.addEventListener('pointercancel', (e) => {
+    if (drag.id === null || e.pointerId !== drag.pointer) return;
+    const node = committee.nodes[drag.id];
+    if (node) node.g.setAttribute('transform', `translate(${node.home[0]},${node.home[1]})`);
+    Object.assign(drag, { id: null, active: false, inZone: false });
+  });
+  $('committee').addEventListener('click', (e) => { if (e.target === $('committee')) { view.selected = null; redraw(); } });
+}
