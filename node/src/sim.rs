@@ -85,7 +85,8 @@ pub(crate) struct SimArgs {
     /// With --scenario or --link: play to this virtual time (ms) instead.
     #[arg(long, value_name = "MS")]
     until_ms: Option<u64>,
-    /// A sweep writes each failing seed here as a scenario file (a ready regression test).
+    /// A sweep or a Twins run writes each failure here as a scenario file (a ready regression
+    /// test).
     #[arg(long, value_name = "DIR", default_value = "failures")]
     failures_dir: std::path::PathBuf,
 }
@@ -115,14 +116,7 @@ fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
             }
             eprintln!("seed {seed} FAILED: {failure}");
             eprintln!("  replay: hotstuff sim --sweep 1 --first-seed {seed}");
-            let path = args.failures_dir.join(format!("{}.json", scenario.name));
-            match std::fs::create_dir_all(&args.failures_dir).and_then(|()| std::fs::write(&path, scenario.to_json())) {
-                Ok(()) => eprintln!(
-                    "  scenario: {} (hotstuff sim --scenario {0}; copy it into tests/scenarios/ to keep it as a test)",
-                    path.display()
-                ),
-                Err(error) => eprintln!("  could not write {}: {error}", path.display()),
-            }
+            save_failure(&args.failures_dir, &scenario);
             failing_seeds.push(seed);
         }
         let done = done as u64 + 1;
@@ -162,6 +156,18 @@ fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
     }
 }
 
+/// Writes a failing run as a scenario file, and says how to replay it.
+fn save_failure(dir: &std::path::Path, scenario: &Scenario) {
+    let path = dir.join(format!("{}.json", scenario.name));
+    match std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, scenario.to_json())) {
+        Ok(()) => eprintln!(
+            "  scenario: {} (hotstuff sim --scenario {0}; copy it into tests/scenarios/ to keep it as a test)",
+            path.display()
+        ),
+        Err(error) => eprintln!("  could not write {}: {error}", path.display()),
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct TwinsSummary {
     nodes: u16,
@@ -186,7 +192,7 @@ struct TwinsSummary {
 /// `--twins-scenarios`: runs enumerated Twins scenarios (`hotstuff_core::sim::twins`).
 fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
     use hotstuff_core::sim::sweep::SweepFailure;
-    use hotstuff_core::sim::twins::{run_scenario, ScenarioSpace, TwinsRunConfig};
+    use hotstuff_core::sim::twins::{run_scenario_recorded, ScenarioSpace, TwinsRunConfig};
     if args.twins > args.nodes {
         eprintln!("error: --twins must be at most --nodes");
         return ExitCode::from(2);
@@ -229,7 +235,8 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
     for position in args.first..args.first + u128::from(count) {
         let index = permutation.as_ref().map_or(position, |p| p.apply(position));
         let scenario = space.scenario(index);
-        match run_scenario(&space, &scenario, &config) {
+        let (result, recorded) = run_scenario_recorded(&space, &scenario, &config);
+        match result {
             Ok(outcome) => {
                 played_out += u64::from(outcome.played_out);
                 stalled += u64::from(outcome.stalls > 0);
@@ -249,6 +256,7 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
                     args.seed,
                     if args.safety_only { " --safety-only" } else { "" }
                 );
+                save_failure(&args.failures_dir, &recorded);
                 failing_scenarios.push(scenario.to_string());
             }
         }

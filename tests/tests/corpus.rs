@@ -100,3 +100,29 @@ fn isolate_leader_right_after_it_forms_a_qc(rule: CommitRule) -> Scenario {
     });
     scenario
 }
+
+/// `tests/scenarios/open/` holds runs that show a known, open bug: each must still fail its
+/// expectation. When one passes, the bug is fixed: move the file up into `tests/scenarios/`.
+///
+/// - `sweep-seed-700-…`: n = 7 with two Byzantine replicas; node 2, cut off by a partition,
+///   falls 15 blocks behind and, after the heal, follows the rounds but never commits again
+///   (height 11 while the others reach 441 in 300 s). Catch-up walks back one block per round
+///   trip and gives up; nothing resumes the walk (issue 14).
+#[test]
+fn open_bugs_still_reproduce() {
+    let dir = corpus_dir().join("open");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("tests/scenarios/open exists")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let scenario = Scenario::from_json(&std::fs::read_to_string(file).expect("readable")).expect("a scenario");
+        assert!(
+            scenario.check().is_err(),
+            "{} meets its expectation now: the bug it shows is fixed; move it into tests/scenarios/",
+            file.display()
+        );
+    }
+}

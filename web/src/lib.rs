@@ -131,6 +131,9 @@ struct UiEvent {
 /// A block in the tree view.
 #[derive(Debug, Serialize)]
 struct UiBlock {
+    /// The point it was first seen at (proposed or received): where a click rewinds to.
+    step: u64,
+    time: u64,
     digest: String,
     parent: String,
     round: u64,
@@ -177,7 +180,8 @@ struct UiViolation {
 pub struct WebSim {
     run: Run,
     /// Derived from the trace for the displays; started again when the run is rebuilt.
-    blocks: BTreeMap<Digest, BlockInfo>,
+    /// Each block seen, with the point (step, time) it was first seen at.
+    blocks: BTreeMap<Digest, (BlockInfo, u64, u64)>,
     certified: BTreeMap<Digest, ()>,
     committed: BTreeMap<Digest, ()>,
     pending: VecDeque<UiEvent>,
@@ -416,7 +420,9 @@ impl WebSim {
         let blocks: Vec<UiBlock> = self
             .blocks
             .iter()
-            .map(|(digest, b)| UiBlock {
+            .map(|(digest, (b, step, time))| UiBlock {
+                step: *step,
+                time: *time,
                 digest: digest.short(),
                 parent: b.parent.short(),
                 round: b.round,
@@ -602,7 +608,8 @@ impl WebSim {
             self.pending.pop_front();
         }
         if self.blocks.len() > TREE_BLOCKS_MAX {
-            let mut heights: Vec<(u64, Digest)> = self.blocks.iter().map(|(d, b)| (b.height, *d)).collect();
+            let mut heights: Vec<(u64, Digest)> =
+                self.blocks.iter().map(|(d, (b, _, _))| (b.height, *d)).collect();
             heights.sort();
             for (_, digest) in heights.iter().take(self.blocks.len() - TREE_BLOCKS_MAX) {
                 self.blocks.remove(digest);
@@ -615,7 +622,9 @@ impl WebSim {
     fn on_observed(&mut self, step: u64, observed: &Observed) {
         let (kind, major) = match &observed.event {
             Event::ProposalSent { block } | Event::ProposalReceived { block, .. } => {
-                self.blocks.entry(block.digest).or_insert_with(|| block.clone());
+                self.blocks
+                    .entry(block.digest)
+                    .or_insert_with(|| (block.clone(), step, observed.time.as_ms()));
                 (
                     if matches!(observed.event, Event::ProposalSent { .. }) { "propose" } else { "receive" },
                     matches!(observed.event, Event::ProposalSent { .. }),

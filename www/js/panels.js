@@ -110,7 +110,8 @@ export function drawTree(blocks) {
     el('text', { y: 10, style: 'font-size:9px;fill:#8b95ab' }, g).textContent = `h${b.height} · n${b.author}`;
     const title = el('title', {}, g);
     title.textContent = `block ${b.digest}, round ${b.round}, height ${b.height}, by node ${b.author}, QC round ${b.qc_round}` +
-      (b.tc_round !== null ? `, TC round ${b.tc_round}` : '') + `, ${b.batches} batch(es)`;
+      (b.tc_round !== null ? `, TC round ${b.tc_round}` : '') + `, ${b.batches} batch(es). Click: back to when it was proposed.`;
+    g.addEventListener('click', () => { run.playing = false; seek(b.step, b.time); });
   }
 }
 

@@ -278,6 +278,14 @@ impl SimConfig {
         if self.net.drop_ppm > 1_000_000 {
             return Err(ScenarioError::BadLoss(self.net.drop_ppm));
         }
+        // A link is untrusted input: a transaction size the mempool would refuse anyway must not
+        // make the simulator allocate it.
+        if self.client.transaction_bytes > crate::mempool::TRANSACTION_SIZE_MAX {
+            return bad(format!(
+                "client.transaction_bytes is at most {} (the mempool's limit)",
+                crate::mempool::TRANSACTION_SIZE_MAX
+            ));
+        }
         let mut named = self.byzantine.iter().map(|(n, _)| n).chain(&self.twins).chain(&self.leader_schedule);
         if named.any(|n| n.0 >= self.nodes) {
             return bad("byzantine, twins and leader_schedule name committee members".to_string());

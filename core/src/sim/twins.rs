@@ -55,7 +55,7 @@
 //! Used by `tests/tests/twins.rs` and `hotstuff sim --twins-scenarios`.
 
 use super::sweep::SweepFailure;
-use super::{SimConfig, Simulation};
+use super::{Expectation, Intervention, Outcome, Run, SimConfig, Simulation};
 use crate::params::Parameters;
 use crate::types::{Height, NodeId, Round};
 use rand::{Rng as _, SeedableRng as _};
@@ -411,6 +411,17 @@ pub fn run_scenario(
     scenario: &Scenario,
     config: &TwinsRunConfig,
 ) -> Result<ScenarioOutcome, SweepFailure> {
+    run_scenario_recorded(space, scenario, config).0
+}
+
+/// Runs one scenario and returns the run as a scenario file's value (`sim::Scenario`), with the
+/// failure, if any, as its expectation: saved into `tests/scenarios/`, a failing Twins scenario
+/// is a regression test.
+pub fn run_scenario_recorded(
+    space: &ScenarioSpace,
+    scenario: &Scenario,
+    config: &TwinsRunConfig,
+) -> (Result<ScenarioOutcome, SweepFailure>, crate::sim::Scenario) {
     assert!(config.stall_ms > config.params.round_timeout_ms_max, "a stall must outlast any round timeout");
     let sim_config = SimConfig {
         nodes: space.nodes,
@@ -421,36 +432,76 @@ pub fn run_scenario(
         round_partitions: scenario.rounds.iter().map(|r| r.partition.clone()).collect(),
         ..SimConfig::default()
     };
-    let mut sim = Simulation::new(sim_config);
+    let mut run = Run::from_config(sim_config).expect("a Twins scenario's settings are valid");
+    let result = play(&mut run, space, scenario, config);
+    let mut recorded = run.scenario().clone();
+    recorded.name = format!("twins-scenario-{}", scenario.index);
+    let until_ms = run.sim().now().as_ms();
+    recorded.expect = Some(match &result {
+        Err(SweepFailure::Safety(violation)) => Expectation {
+            until_ms: violation.time.as_ms(),
+            outcome: Outcome::Violates { invariant: violation.invariant },
+            digest: None,
+        },
+        Err(SweepFailure::Liveness { target, .. }) => {
+            Expectation { until_ms, outcome: Outcome::Safe { min_height: *target }, digest: None }
+        }
+        Ok(outcome) => Expectation {
+            until_ms,
+            outcome: Outcome::Safe { min_height: outcome.committed_at_end },
+            digest: Some(hex::encode(run.sim().trace_digest().0)),
+        },
+    });
+    (result, recorded)
+}
+
+/// The interventions a Twins run makes are always ones the run accepts.
+fn accepted<T>(result: Result<T, super::ScenarioError>) -> T {
+    result.unwrap_or_else(|error| panic!("a Twins run made an intervention the run refused: {error}"))
+}
+
+fn violated(run: &Run) -> Result<(), SweepFailure> {
+    run.sim().violation().map_or(Ok(()), |v| Err(SweepFailure::Safety(v.clone())))
+}
+
+fn play(
+    run: &mut Run,
+    space: &ScenarioSpace,
+    scenario: &Scenario,
+    config: &TwinsRunConfig,
+) -> Result<ScenarioOutcome, SweepFailure> {
     let honest: Vec<NodeId> = (0..space.nodes).map(NodeId).filter(|n| !space.twins.contains(n)).collect();
     let last = scenario.rounds.len() as Round;
     // Instance i < nodes is node i itself, so `view(node)` is the honest replica.
     let rounds = |s: &Simulation| -> Vec<Round> { honest.iter().map(|n| s.view(*n).round).collect() };
-    let (mut seen, mut changed_at, mut stalls) = (rounds(&sim), sim.now(), 0);
+    let (mut seen, mut changed_at, mut stalls) = (rounds(run.sim()), run.sim().now(), 0);
     let played_out = loop {
         if seen.iter().all(|r| *r > last) {
             break true;
         }
-        if sim.now().as_ms() >= config.scenario_time_max_ms {
+        if run.sim().now().as_ms() >= config.scenario_time_max_ms {
             break false;
         }
         // Slices of 50 ms: how often the scenario looks at the rounds (deterministically).
-        sim.run_for(50).map_err(SweepFailure::Safety)?;
-        let now_rounds = rounds(&sim);
+        let until = run.sim().now().plus_ms(50);
+        let _reached: bool = accepted(run.advance_to(until, u64::MAX));
+        violated(run)?;
+        let now_rounds = rounds(run.sim());
         if now_rounds != seen {
-            (seen, changed_at) = (now_rounds, sim.now());
-        } else if sim.now().as_ms() - changed_at.as_ms() >= config.stall_ms {
-            sim.lift_round_partitions(seen.iter().copied().max().unwrap_or(0));
-            (changed_at, stalls) = (sim.now(), stalls + 1);
+            (seen, changed_at) = (now_rounds, run.sim().now());
+        } else if run.sim().now().as_ms() - changed_at.as_ms() >= config.stall_ms {
+            let round = seen.iter().copied().max().unwrap_or(0);
+            accepted(run.intervene(Intervention::LiftRoundPartitions { round }));
+            (changed_at, stalls) = (run.sim().now(), stalls + 1);
         }
     };
-    let round_at_heal = honest.iter().map(|n| sim.view(*n).round).min().unwrap_or(0);
-    sim.heal();
+    let round_at_heal = honest.iter().map(|n| run.sim().view(*n).round).min().unwrap_or(0);
+    accepted(run.intervene(Intervention::Heal));
     let heights =
         |s: &Simulation| -> Vec<Height> { honest.iter().map(|n| s.view(*n).committed_height).collect() };
     let highest = |s: &Simulation| heights(s).into_iter().max().unwrap_or(0);
     let lowest = |s: &Simulation| heights(s).into_iter().min().unwrap_or(0);
-    let committed_at_heal = highest(&sim);
+    let committed_at_heal = highest(run.sim());
     let mut outcome = ScenarioOutcome {
         played_out,
         stalls,
@@ -460,16 +511,16 @@ pub fn run_scenario(
         liveness_rounds: 0,
     };
     if !config.liveness {
-        outcome.committed_at_end = lowest(&sim);
+        outcome.committed_at_end = lowest(run.sim());
         return Ok(outcome);
     }
     let round = |s: &Simulation| honest.iter().map(|n| s.view(*n).round).max().unwrap_or(0);
-    let start_round = round(&sim);
+    let start_round = round(run.sim());
     let target = committed_at_heal + config.liveness_blocks;
-    let live =
-        sim.run_until(|s| lowest(s) >= target, config.liveness_time_max_ms).map_err(SweepFailure::Safety)?;
-    outcome.committed_at_end = lowest(&sim);
-    outcome.liveness_rounds = round(&sim) - start_round;
+    let live = accepted(run.run_until(|s| lowest(s) >= target, config.liveness_time_max_ms));
+    violated(run)?;
+    outcome.committed_at_end = lowest(run.sim());
+    outcome.liveness_rounds = round(run.sim()) - start_round;
     if !live || outcome.liveness_rounds > config.liveness_rounds_max {
         return Err(SweepFailure::Liveness {
             target,
