@@ -118,7 +118,8 @@ fn open_bugs_still_reproduce() {
         .collect();
     files.sort();
     for file in &files {
-        let scenario = Scenario::from_json(&std::fs::read_to_string(file).expect("readable")).expect("a scenario");
+        let scenario =
+            Scenario::from_json(&std::fs::read_to_string(file).expect("readable")).expect("a scenario");
         assert!(
             scenario.check().is_err(),
             "{} meets its expectation now: the bug it shows is fixed; move it into tests/scenarios/",

@@ -111,6 +111,9 @@ impl Run {
     pub fn step(&mut self) -> Result<bool, ScenarioError> {
         self.apply_due(Point { step: self.sim.stats().steps, time: Time(u64::MAX) })?;
         let stepped = self.sim.step().unwrap_or(false);
+        // Interventions made at the very point this step lands on belong to it: the state here
+        // is then the one `seek` reaches (and a link made here shows).
+        self.apply_due(self.point())?;
         self.note_progress();
         Ok(stepped)
     }
@@ -127,6 +130,12 @@ impl Run {
                 return Ok(true);
             }
             let next = self.sim.next_event_time();
+            if let Some(timed) = self.pending().filter(|_| self.blocked_at_this_step()) {
+                // Due at this step, later than `until`: no event may come before it.
+                if next.is_some_and(|t| t < timed.time) {
+                    return Err(self.unreachable_pending());
+                }
+            }
             if self.blocked_at_this_step() || next.is_none_or(|t| t > until) {
                 if until > self.sim.now() {
                     self.sim.set_now(until);
@@ -156,10 +165,24 @@ impl Run {
             if condition(&self.sim) {
                 return Ok(true);
             }
-            if self.sim.violation().is_some() || self.sim.next_event_time().is_none_or(|t| t > deadline) {
+            if self.sim.violation().is_some() {
                 return Ok(false);
             }
-            self.step()?;
+            match (self.sim.next_event_time(), self.pending().map(|t| t.time)) {
+                (Some(next), _) if next <= deadline => {
+                    self.step()?;
+                }
+                // Nothing queued (everyone crashed, say), but an intervention is recorded: go
+                // there (a restart brings the run back to life).
+                (None, Some(time)) if time <= deadline => {
+                    let applied = self.applied;
+                    self.advance_to(time, 0)?;
+                    if self.applied == applied {
+                        return Err(self.unreachable_pending());
+                    }
+                }
+                _ => return Ok(false),
+            }
         }
     }
 
@@ -204,6 +227,17 @@ impl Run {
             });
         }
         self.apply_due(target)?;
+        // What was applied there (a restart, say) may have queued events before the target: then
+        // the run never stood at the target.
+        if self.sim.next_event_time().is_some_and(|t| t < target.time) {
+            return Err(ScenarioError::Unreachable {
+                what: "the requested point".to_string(),
+                step: target.step,
+                time: target.time,
+                steps,
+                now: self.sim.now(),
+            });
+        }
         self.sim.set_now(target.time);
         self.note_progress();
         Ok(how)
@@ -227,6 +261,18 @@ impl Run {
         Ok(Seek::Rebuilt)
     }
 
+    /// The error for a recorded intervention the run does not pass through.
+    fn unreachable_pending(&self) -> ScenarioError {
+        let timed = self.pending().expect("an intervention is pending");
+        ScenarioError::Unreachable {
+            what: format!("recorded intervention {} ({})", self.applied, timed.intervention.label()),
+            step: timed.step.unwrap_or(self.sim.stats().steps),
+            time: timed.time,
+            steps: self.sim.stats().steps,
+            now: self.sim.now(),
+        }
+    }
+
     fn pending(&self) -> Option<&Timed> {
         self.scenario.interventions.get(self.applied)
     }
@@ -243,8 +289,10 @@ impl Run {
             let steps = self.sim.stats().steps;
             let now = self.sim.now();
             let next = self.sim.next_event_time();
+            if timed.step.is_some_and(|step| step < steps) {
+                return Err(self.unreachable_pending());
+            }
             let due = match timed.step {
-                Some(step) if step < steps => true, // missed: reported below
                 Some(step) => step == steps,
                 // A time-only intervention applies once every event up to its time happened.
                 None => next.is_none_or(|t| t > timed.time),
@@ -252,17 +300,8 @@ impl Run {
             if !due || timed.time > limit.time {
                 return Ok(());
             }
-            let reachable = timed.step.is_none_or(|s| s == steps)
-                && timed.time >= now
-                && next.is_none_or(|t| t >= timed.time);
-            if !reachable {
-                return Err(ScenarioError::Unreachable {
-                    what: format!("recorded intervention {} ({})", self.applied, timed.intervention.label()),
-                    step: timed.step.unwrap_or(steps),
-                    time: timed.time,
-                    steps,
-                    now,
-                });
+            if timed.time < now || next.is_some_and(|t| t < timed.time) {
+                return Err(self.unreachable_pending());
             }
             let (time, intervention) = (timed.time, timed.intervention.clone());
             self.sim.set_now(time);
@@ -432,5 +471,100 @@ mod tests {
             ..scenario
         };
         assert!(violated.check().unwrap_err().contains("expected agreement to break"));
+    }
+
+    #[test]
+    fn stepping_onto_a_point_applies_what_was_done_there() {
+        // Step by step to a point, crash a node there; rewind, step there again: the crash is
+        // part of that point, as `seek` and a shared link have it.
+        let mut run = four(6);
+        for _ in 0..500 {
+            run.step().unwrap();
+        }
+        run.intervene(Intervention::Crash { node: 1 }).unwrap();
+        let at = run.point();
+        let there = digest(&run);
+        run.seek(Point { step: 100, time: Time(0) }).unwrap_err(); // not a point of this run
+        run.seek_time(Time(10)).unwrap();
+        while run.point().step < at.step {
+            run.step().unwrap();
+        }
+        assert_eq!((run.point(), digest(&run)), (at, there));
+        assert!(!run.sim().view(crate::NodeId(1)).up);
+        // Intervening here keeps that crash: it is not in the future.
+        run.intervene(Intervention::Heal).unwrap();
+        assert_eq!(run.scenario().interventions.len(), 2);
+    }
+
+    fn hand_written(interventions: &str, until_ms: u64) -> Scenario {
+        let json = format!(
+            r#"{{"format": 1, "config": {{"nodes": 4, "seed": 7}}, "interventions": [{interventions}],
+               "expect": {{"until_ms": {until_ms}, "outcome": {{"kind": "safe", "min_height": 1}}}}}}"#
+        );
+        Scenario::from_json(&json).unwrap()
+    }
+
+    #[test]
+    fn an_intervention_at_a_point_the_run_does_not_reach_is_an_error_not_a_panic() {
+        // Step 0 cannot last until 5 s: events come first.
+        let error = hand_written(r#"{"step": 0, "time": 5000, "kind": "heal"}"#, 1_000).check().unwrap_err();
+        assert!(error.contains("not a point this run passes through"), "{error}");
+        // Step 10 happens long before 50 s: the intervention is missed, and that is said.
+        let error =
+            hand_written(r#"{"step": 10, "time": 50000, "kind": "heal"}"#, 20_000).check().unwrap_err();
+        assert!(error.contains("not a point this run passes through"), "{error}");
+    }
+
+    #[test]
+    fn a_link_to_a_point_after_an_intervention_that_queues_events_before_it_is_refused() {
+        let mut run = four(8);
+        run.advance_to(Time(1_000), u64::MAX).unwrap();
+        for node in 0..4 {
+            run.intervene(Intervention::Crash { node }).unwrap();
+        }
+        run.advance_to(Time(5_000), u64::MAX).unwrap(); // the queue drains
+        run.intervene(Intervention::Restart { node: 0 }).unwrap(); // queues events at 5.001 s and on
+        let steps = run.point().step;
+        let (scenario, _) = Scenario::from_link(&run.scenario().to_link(None)).unwrap();
+        let mut forged = Run::new(scenario).unwrap();
+        let error = forged.seek(Point { step: steps, time: Time(9_000) }).unwrap_err();
+        assert!(matches!(error, ScenarioError::Unreachable { .. }), "{error}");
+    }
+
+    #[test]
+    fn play_until_goes_past_an_empty_queue_to_a_recorded_restart() {
+        let scenario = hand_written(
+            r#"{"time": 2000, "kind": "crash", "node": 0}, {"time": 2000, "kind": "crash", "node": 1},
+               {"time": 2000, "kind": "crash", "node": 2}, {"time": 2000, "kind": "crash", "node": 3},
+               {"time": 5000, "kind": "restart", "node": 0}, {"time": 5000, "kind": "restart", "node": 1},
+               {"time": 5000, "kind": "restart", "node": 2}, {"time": 5000, "kind": "restart", "node": 3}"#,
+            30_000,
+        );
+        let mut run = Run::new(scenario).unwrap();
+        run.advance_to(Time(1_900), u64::MAX).unwrap();
+        let before = run.sim().min_committed_height();
+        run.advance_to(Time(3_000), u64::MAX).unwrap();
+        assert!(run.sim().next_event_time().is_none(), "everyone is down: nothing is queued");
+        // Before the fix, this returned false at once: nothing queued.
+        assert!(run.run_until(|s| s.min_committed_height() >= before + 10, 60_000).unwrap());
+        assert!(run.sim().now() > Time(5_000));
+    }
+
+    #[test]
+    fn untrusted_settings_and_interventions_that_would_overflow_or_flood_are_refused() {
+        let mut run = four(9);
+        let huge = Intervention::LinkDelay { from: 0, to: 1, extra_ms: u64::MAX, both_ways: false };
+        assert!(run.intervene(huge).unwrap_err().to_string().contains("extra delay"));
+        let many_groups = Intervention::Partition { groups: vec![Vec::new(); 100_000] };
+        assert!(run.intervene(many_groups).is_err());
+        let mut config = SimConfig { nodes: 4, ..SimConfig::default() };
+        config.round_partitions = vec![Vec::new(); 1_000_000];
+        assert!(Run::from_config(config).unwrap_err().to_string().contains("at most 10000 rounds"));
+        let mut config = SimConfig { nodes: 4, ..SimConfig::default() };
+        config.net.latency_max_ms = u64::MAX;
+        assert!(Run::from_config(config).is_err());
+        let mut config = SimConfig { nodes: 4, ..SimConfig::default() };
+        config.client.transaction_bytes = usize::MAX;
+        assert!(Run::from_config(config).is_err());
     }
 }

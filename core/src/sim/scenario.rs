@@ -49,6 +49,14 @@ pub const LINK_FORMAT: u32 = 1;
 /// Largest committee a scenario may ask for (the page draws up to 16).
 pub const NODES_MAX: u16 = 64;
 
+/// Largest latency or extra link delay a scenario may ask for (ms): an hour. A link is untrusted
+/// input; delays add up in `u64` arithmetic.
+const DELAY_MS_MAX: u64 = 3_600_000;
+
+/// Most rounds a leader schedule or a list of per-round partitions may cover: each round costs
+/// memory in the network model, and a small deflated link can inflate to millions of them.
+const SCHEDULED_ROUNDS_MAX: usize = 10_000;
+
 /// Largest link (characters) [`Scenario::from_link`] decodes, and largest inflated JSON: a link
 /// is untrusted input, and a small deflate stream can inflate to gigabytes.
 const LINK_CHARS_MAX: usize = 1 << 20;
@@ -275,6 +283,16 @@ impl SimConfig {
         if self.net.latency_min_ms > self.net.latency_max_ms {
             return bad("latency_min_ms is above latency_max_ms".to_string());
         }
+        if self.net.latency_max_ms > DELAY_MS_MAX {
+            return bad(format!("latency_max_ms is at most {DELAY_MS_MAX}"));
+        }
+        if self.leader_schedule.len() > SCHEDULED_ROUNDS_MAX
+            || self.round_partitions.len() > SCHEDULED_ROUNDS_MAX
+        {
+            return bad(format!(
+                "leader_schedule and round_partitions cover at most {SCHEDULED_ROUNDS_MAX} rounds"
+            ));
+        }
         if self.net.drop_ppm > 1_000_000 {
             return Err(ScenarioError::BadLoss(self.net.drop_ppm));
         }
@@ -299,6 +317,9 @@ impl SimConfig {
         let instances = usize::from(self.nodes) + self.twins.len();
         if self.round_partitions.iter().flatten().flatten().any(|i| usize::from(*i) >= instances) {
             return bad("round_partitions name replica instances of the run".to_string());
+        }
+        if self.round_partitions.iter().any(|groups| groups.len() > instances) {
+            return bad("a round's partition has at most one group per replica instance".to_string());
         }
         Ok(())
     }
@@ -332,6 +353,11 @@ impl Simulation {
                 Ok(())
             }
             Intervention::Partition { groups } => {
+                if groups.len() > instances {
+                    return Err(ScenarioError::InvalidConfig(format!(
+                        "a partition has at most one group per replica instance ({instances})"
+                    )));
+                }
                 let mut seen = vec![false; instances];
                 for i in groups.iter().flatten() {
                     instance(*i)?;
@@ -344,6 +370,9 @@ impl Simulation {
             Intervention::Heal | Intervention::LiftRoundPartitions { .. } => Ok(()),
             Intervention::Loss { ppm } if *ppm > 1_000_000 => Err(ScenarioError::BadLoss(*ppm)),
             Intervention::Loss { .. } => Ok(()),
+            Intervention::LinkDelay { extra_ms, .. } if *extra_ms > DELAY_MS_MAX => Err(
+                ScenarioError::InvalidConfig(format!("a link's extra delay is at most {DELAY_MS_MAX} ms")),
+            ),
             Intervention::LinkDelay { from, to, .. } => {
                 member(*from)?;
                 member(*to)?;
