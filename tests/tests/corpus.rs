@@ -90,6 +90,7 @@ fn isolate_leader_right_after_it_forms_a_qc(rule: CommitRule) -> Scenario {
     let sim = run.sim();
     scenario.expect = Some(hotstuff_core::sim::Expectation {
         until_ms: until.as_ms(),
+        until_step: None,
         outcome: match sim.violation() {
             Some(v) => hotstuff_core::sim::Outcome::Violates { invariant: v.invariant },
             // The isolated leader stays where it was cut off (unsafe_variant.rs checks that the

@@ -375,8 +375,10 @@ impl WebSim {
             }
         };
         let until_ms = sim.violation().map_or(point.time, |v| v.time).as_ms();
+        // The page may stand between two events of one millisecond: pin the step too.
+        let until_step = sim.violation().is_none().then_some(point.step);
         let digest = sim.violation().is_none().then(|| hex(&sim.trace_digest().0));
-        scenario.expect = Some(hotstuff_core::sim::Expectation { until_ms, outcome, digest });
+        scenario.expect = Some(hotstuff_core::sim::Expectation { until_ms, until_step, outcome, digest });
         scenario.to_json()
     }
 
@@ -805,5 +807,28 @@ mod tests {
         assert!(web.run.seek(Point { step: 22, time: Time(4_999) }).is_err());
         web.run.seek_time(Time(6_000)).unwrap();
         assert!(web.run.step().unwrap());
+    }
+
+    /// The page can stand between two events of one millisecond (a frame's step budget ran
+    /// out): an export made there must replay to its pinned digest, so it pins the step too.
+    #[test]
+    fn an_export_made_between_two_events_of_one_millisecond_replays_to_its_pinned_digest() {
+        let mut web = web(4, 2);
+        web.run.advance_to(Time(1_000), u64::MAX).unwrap();
+        intervene(&mut web, Intervention::Crash { node: 1 });
+        let mut between = false;
+        for _ in 0..100_000 {
+            web.run.advance_to(Time(3_000), 1).unwrap();
+            if web.run.sim().next_event_time() == Some(web.run.sim().now()) {
+                between = true;
+                break;
+            }
+        }
+        assert!(between, "the run stood between two events of one millisecond at some point");
+        let scenario = Scenario::from_json(&web.export_json()).unwrap();
+        assert!(scenario.expect.as_ref().unwrap().digest.is_some());
+        if let Err(failure) = scenario.check() {
+            panic!("{failure}");
+        }
     }
 }

@@ -126,8 +126,9 @@ struct ReplicaRecord {
     commit_unknown: bool,
 }
 
-/// What a replica's key has signed and sent, as seen on the wire (never reset: a restart must
-/// not make a replica sign what contradicts its past).
+/// What a replica's key has signed and sent, as seen on the wire. Kept across restarts (a
+/// restart must not make a replica sign what contradicts its past); reset only when a Byzantine
+/// node turns honest.
 #[derive(Debug, Default, Clone)]
 struct Signed {
     /// The highest round it sent a vote in, and the block.

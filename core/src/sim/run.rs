@@ -465,6 +465,7 @@ mod tests {
         let violated = Scenario {
             expect: Some(crate::sim::Expectation {
                 until_ms: 8_000,
+                until_step: None,
                 outcome: crate::sim::Outcome::Violates { invariant: Invariant::Agreement },
                 digest: None,
             }),

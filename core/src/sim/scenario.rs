@@ -140,6 +140,10 @@ pub struct Timed {
 pub struct Expectation {
     /// Run to this virtual time (ms).
     pub until_ms: u64,
+    /// And to exactly this step (a page export: the page may stand between two events of the
+    /// same millisecond); without it, every event up to `until_ms` is played.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_step: Option<u64>,
     /// Safe and live, or the invariant it must break.
     pub outcome: Outcome,
     /// The trace digest at `until_ms` (hex), pinned: any change to the run shows.
@@ -607,7 +611,11 @@ impl Scenario {
     pub fn check(&self) -> Result<super::Run, String> {
         let expect = self.expect.clone().ok_or("the scenario has no expectation")?;
         let mut run = super::Run::new(self.clone()).map_err(|e| e.to_string())?;
-        run.seek_time(Time(expect.until_ms)).map_err(|e| e.to_string())?;
+        match expect.until_step {
+            Some(step) => run.seek(super::Point { step, time: Time(expect.until_ms) }).map(|_| ()),
+            None => run.seek_time(Time(expect.until_ms)).map(|_| ()),
+        }
+        .map_err(|e| e.to_string())?;
         let sim = run.sim();
         let violation = sim.violation();
         match (&expect.outcome, violation) {
@@ -715,8 +723,12 @@ pub fn presets() -> Vec<Preset> {
     );
     f_twin.scenario.interventions =
         vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4]] })];
-    f_twin.scenario.expect =
-        Some(Expectation { until_ms: 10_000, outcome: Outcome::Safe { min_height: 0 }, digest: None });
+    f_twin.scenario.expect = Some(Expectation {
+        until_ms: 10_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 0 },
+        digest: None,
+    });
 
     let mut f1_twins = preset(
         "f1-twins",
@@ -730,6 +742,7 @@ pub fn presets() -> Vec<Preset> {
         vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4, 5]] })];
     f1_twins.scenario.expect = Some(Expectation {
         until_ms: 5_000,
+        until_step: None,
         outcome: Outcome::Violates { invariant: Invariant::Agreement },
         digest: None,
     });
@@ -746,8 +759,12 @@ pub fn presets() -> Vec<Preset> {
         at_time(2_000, Intervention::Crash { node: 2 }),
         at_time(8_000, Intervention::Restart { node: 2 }),
     ];
-    leader_crash.scenario.expect =
-        Some(Expectation { until_ms: 15_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+    leader_crash.scenario.expect = Some(Expectation {
+        until_ms: 15_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 20 },
+        digest: None,
+    });
 
     let mut split = preset(
         "split-2-2",
@@ -761,8 +778,12 @@ pub fn presets() -> Vec<Preset> {
         at_time(2_000, Intervention::Partition { groups: vec![vec![0, 1], vec![2, 3]] }),
         at_time(8_000, Intervention::Heal),
     ];
-    split.scenario.expect =
-        Some(Expectation { until_ms: 20_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+    split.scenario.expect = Some(Expectation {
+        until_ms: 20_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 20 },
+        digest: None,
+    });
 
     let mut byzantine = preset(
         "equivocator",
@@ -772,8 +793,12 @@ pub fn presets() -> Vec<Preset> {
          gather a quorum: safety holds and the others keep committing.",
         SimConfig { byzantine: vec![(NodeId(1), Behaviour::Equivocator)], ..four },
     );
-    byzantine.scenario.expect =
-        Some(Expectation { until_ms: 15_000, outcome: Outcome::Safe { min_height: 20 }, digest: None });
+    byzantine.scenario.expect = Some(Expectation {
+        until_ms: 15_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 20 },
+        digest: None,
+    });
 
     vec![leader_crash, split, byzantine, f_twin, f1_twins]
 }

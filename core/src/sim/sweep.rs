@@ -145,14 +145,19 @@ pub fn run_seed_recorded(seed: u64, sweep: &SweepConfig) -> (Result<(), SweepFai
     scenario.expect = Some(match &result {
         Err(SweepFailure::Safety(violation)) => Expectation {
             until_ms: violation.time.as_ms(),
+            until_step: None,
             outcome: Outcome::Violates { invariant: violation.invariant },
             digest: None,
         },
-        Err(SweepFailure::Liveness { target, .. }) => {
-            Expectation { until_ms, outcome: Outcome::Safe { min_height: *target }, digest: None }
-        }
+        Err(SweepFailure::Liveness { target, .. }) => Expectation {
+            until_ms,
+            until_step: None,
+            outcome: Outcome::Safe { min_height: *target },
+            digest: None,
+        },
         Ok(()) => Expectation {
             until_ms,
+            until_step: Some(run.sim().stats().steps),
             outcome: Outcome::Safe { min_height: honest_height(run.sim(), &honest) },
             digest: Some(hex::encode(run.sim().trace_digest().0)),
         },
