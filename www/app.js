@@ -53,7 +53,7 @@ function render(force) {
   setText($('play'), run.playing ? 'Pause' : 'Play');
   // The speed label says what the clock achieves when the machine cannot keep up.
   const label = formatSpeed(run.speed);
-  const behind = run.playing && run.achieved !== null && run.achieved < run.speed * 0.95;
+  const behind = run.playing && run.achieved !== null && run.achieved < run.speed * 0.97;
   setText($('speed-out'), behind ? `${label} (achieving ${formatSpeed(run.achieved)})` : label);
   $('speed-out').classList.toggle('behind', behind);
 }
