@@ -141,28 +141,36 @@ pub fn run_seed_recorded(seed: u64, sweep: &SweepConfig) -> (Result<(), SweepFai
     let result = liveness_after_faults(&mut run, &mut rng, sweep, &honest, &byzantine);
     let mut scenario = run.scenario().clone();
     scenario.name = format!("sweep-seed-{seed}");
+    scenario.expect =
+        Some(recorded_expectation(&run, result.as_ref().err(), honest_height(run.sim(), &honest)));
+    (result, scenario)
+}
+
+/// How a sweep seed or a Twins scenario ended, as a scenario file's expectation: the failure it
+/// must reproduce, or (it passed) the height the honest replicas reached and the digest, pinned
+/// at the exact step.
+pub(crate) fn recorded_expectation(run: &Run, failure: Option<&SweepFailure>, reached: u64) -> Expectation {
     let until_ms = run.sim().now().as_ms();
-    scenario.expect = Some(match &result {
-        Err(SweepFailure::Safety(violation)) => Expectation {
+    match failure {
+        Some(SweepFailure::Safety(violation)) => Expectation {
             until_ms: violation.time.as_ms(),
             until_step: None,
             outcome: Outcome::Violates { invariant: violation.invariant },
             digest: None,
         },
-        Err(SweepFailure::Liveness { target, .. }) => Expectation {
+        Some(SweepFailure::Liveness { target, .. }) => Expectation {
             until_ms,
             until_step: None,
             outcome: Outcome::Safe { min_height: *target },
             digest: None,
         },
-        Ok(()) => Expectation {
+        None => Expectation {
             until_ms,
             until_step: Some(run.sim().stats().steps),
-            outcome: Outcome::Safe { min_height: honest_height(run.sim(), &honest) },
+            outcome: Outcome::Safe { min_height: reached },
             digest: Some(hex::encode(run.sim().trace_digest().0)),
         },
-    });
-    (result, scenario)
+    }
 }
 
 fn honest_height(sim: &Simulation, honest: &[NodeId]) -> u64 {

@@ -54,8 +54,8 @@
 //!
 //! Used by `tests/tests/twins.rs` and `hotstuff sim --twins-scenarios`.
 
-use super::sweep::SweepFailure;
-use super::{Expectation, Intervention, Outcome, Run, SimConfig, Simulation};
+use super::sweep::{recorded_expectation, SweepFailure};
+use super::{Intervention, Run, SimConfig, Simulation};
 use crate::params::Parameters;
 use crate::types::{Height, NodeId, Round};
 use rand::{Rng as _, SeedableRng as _};
@@ -436,27 +436,8 @@ pub fn run_scenario_recorded(
     let result = play(&mut run, space, scenario, config);
     let mut recorded = run.scenario().clone();
     recorded.name = format!("twins-scenario-{}", scenario.index);
-    let until_ms = run.sim().now().as_ms();
-    recorded.expect = Some(match &result {
-        Err(SweepFailure::Safety(violation)) => Expectation {
-            until_ms: violation.time.as_ms(),
-            until_step: None,
-            outcome: Outcome::Violates { invariant: violation.invariant },
-            digest: None,
-        },
-        Err(SweepFailure::Liveness { target, .. }) => Expectation {
-            until_ms,
-            until_step: None,
-            outcome: Outcome::Safe { min_height: *target },
-            digest: None,
-        },
-        Ok(outcome) => Expectation {
-            until_ms,
-            until_step: Some(run.sim().stats().steps),
-            outcome: Outcome::Safe { min_height: outcome.committed_at_end },
-            digest: Some(hex::encode(run.sim().trace_digest().0)),
-        },
-    });
+    let reached = result.as_ref().map_or(0, |outcome| outcome.committed_at_end);
+    recorded.expect = Some(recorded_expectation(&run, result.as_ref().err(), reached));
     (result, recorded)
 }
 
