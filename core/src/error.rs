@@ -83,6 +83,10 @@ pub enum Error {
     /// A sync response carries a block nobody asked for.
     #[error("unsolicited block {0}")]
     Unsolicited(Digest),
+    /// A chain request or response that breaks its rules (too many blocks, blocks that do not
+    /// follow one another, a first block that extends nothing the requester holds).
+    #[error("malformed chain: {0}")]
+    MalformedChain(&'static str),
     /// Bytes that do not decode as a message.
     #[error("cannot decode message: {0}")]
     Decode(String),

@@ -282,6 +282,22 @@ pub enum Event {
         /// The peer asked.
         to: NodeId,
     },
+    /// The node is far behind and asked a peer for the committed chain above its last commit.
+    ChainRequested {
+        /// The node's committed height.
+        above: Height,
+        /// The peer asked.
+        to: NodeId,
+    },
+    /// The node sent a peer the committed blocks above the height it asked for.
+    ChainServed {
+        /// The peer's committed height.
+        above: Height,
+        /// How many blocks were sent (0: the node has committed nothing above it).
+        blocks: u32,
+        /// The peer.
+        to: NodeId,
+    },
     /// The node served a block to a peer.
     SyncServed {
         /// The block.
@@ -480,6 +496,18 @@ impl Observed {
                 format!("{node} is missing block {} and asks node {} for it.", digest.short(), to.0)
             }
             Event::SyncServed { digest, to } => format!("{node} sends block {} to node {}.", digest.short(), to.0),
+            Event::ChainRequested { above, to } => format!(
+                "{node} is far behind (it has committed up to height {above}) and asks node {} for the committed blocks above it, up to {} at a time: catching up one block per round trip would take as many round trips as it is behind.",
+                to.0,
+                crate::messages::CHAIN_BLOCKS_MAX
+            ),
+            Event::ChainServed { above, blocks: 0, to } => {
+                format!("{node} has committed nothing above height {above}, and tells node {} so.", to.0)
+            }
+            Event::ChainServed { above, blocks, to } => format!(
+                "{node} sends node {} the {blocks} committed blocks above height {above}; each is signed by its leader and certified by the QC in the next one, so node {} can check them without trusting {node}.",
+                to.0, to.0
+            ),
             Event::Recovered { round, last_voted_round, committed_height } => format!(
                 "{node} restarts from its store: round {round}, last voted round {last_voted_round}, committed height {committed_height}. It will never vote in round {last_voted_round} again."
             ),

@@ -7,6 +7,10 @@
 //! | [`Timeout`] | a replica whose round timer expired | everyone | its highest QC |
 //! | [`TimeoutCert`] | whoever gathers `n - f` timeouts | everyone | the timeouts' signatures and high-QC rounds |
 //! | `SyncRequest` / `SyncResponse` | a replica missing an ancestor | a peer | a block digest / the block |
+//! | `ChainRequest` / `ChainResponse` | a replica far behind | a peer | a committed height / the committed blocks above it, oldest first |
+//!
+//! Requests name no requester: the answer goes to the sender the transport authenticated, so a
+//! request cannot make a replica send blocks to a third party.
 //!
 //! Every message has `verify(&Committee)`, called before the message touches any state. It checks
 //! membership, the leader schedule, signatures and certificate quorums, and returns a precise
@@ -21,6 +25,13 @@ use std::collections::BTreeSet;
 
 /// The most batch digests one block may carry (keeps a proposal well under the frame limit).
 pub const BLOCK_PAYLOAD_MAX: usize = 4096;
+
+/// The most blocks a `ChainRequest` may ask for, and a `ChainResponse` carry.
+pub const CHAIN_BLOCKS_MAX: u16 = 64;
+
+/// A server stops adding blocks to a `ChainResponse` once their encoding passes this many bytes
+/// (it always sends at least one), so a response fits in a frame whatever the payloads.
+pub const CHAIN_RESPONSE_BYTES_MAX: usize = 1024 * 1024;
 
 /// The largest round or height a message may name (2^48: at a thousand rounds a second, about
 /// 8,900 years). Checked before any arithmetic, so `round + 1` can never overflow on peer input.
@@ -402,15 +413,28 @@ pub enum ConsensusMessage {
     Timeout(Timeout),
     /// A timeout certificate, to everyone (so that nobody stays behind in a dead round).
     Tc(TimeoutCert),
-    /// "Send me the block with this digest."
+    /// "Send me the block with this digest." Answered to the sender.
     SyncRequest {
         /// The missing block.
         digest: Digest,
-        /// Who asks (and gets the answer).
-        requester: NodeId,
     },
     /// The answer to a `SyncRequest`; authenticated by its digest matching the request.
     SyncResponse(Block),
+    /// "Send me the committed blocks above height `above`, at most `max` of them." How a
+    /// replica far behind catches up: ranges of the committed chain, each linked to the last
+    /// block it holds. Answered to the sender.
+    ChainRequest {
+        /// The requester's committed height.
+        above: Height,
+        /// At most this many blocks (at most [`CHAIN_BLOCKS_MAX`]).
+        max: u16,
+    },
+    /// The answer to a `ChainRequest`: consecutive committed blocks, oldest first (empty when
+    /// the server has committed nothing above the height asked). Each block is signed and
+    /// certified by the QC in the next one, and the first must extend a block the requester
+    /// holds, so a server can withhold blocks but cannot make the requester commit a block that
+    /// the commit rule does not commit.
+    ChainResponse(Vec<Block>),
 }
 
 impl ConsensusMessage {
@@ -423,6 +447,8 @@ impl ConsensusMessage {
             Self::Tc(_) => "tc",
             Self::SyncRequest { .. } => "sync-request",
             Self::SyncResponse(_) => "sync-response",
+            Self::ChainRequest { .. } => "chain-request",
+            Self::ChainResponse(_) => "chain-response",
         }
     }
 
@@ -433,7 +459,8 @@ impl ConsensusMessage {
             Self::Vote(v) => v.round,
             Self::Timeout(t) => t.round,
             Self::Tc(tc) => tc.round,
-            Self::SyncRequest { .. } => 0,
+            Self::SyncRequest { .. } | Self::ChainRequest { .. } => 0,
+            Self::ChainResponse(blocks) => blocks.last().map_or(0, |b| b.round),
         }
     }
 
@@ -444,12 +471,24 @@ impl ConsensusMessage {
             Self::Vote(vote) => vote.verify(committee),
             Self::Timeout(timeout) => timeout.verify(committee),
             Self::Tc(tc) => tc.verify(committee),
-            Self::SyncRequest { requester, .. } => {
-                if committee.contains(*requester) {
-                    Ok(())
-                } else {
-                    Err(Error::UnknownSigner(*requester))
+            Self::SyncRequest { .. } => Ok(()),
+            Self::ChainRequest { above, max } => {
+                check_range(&[*above])?;
+                if *max == 0 || *max > CHAIN_BLOCKS_MAX {
+                    return Err(Error::MalformedChain("a chain request asks for 1 to 64 blocks"));
                 }
+                Ok(())
+            }
+            Self::ChainResponse(blocks) => {
+                if blocks.len() > usize::from(CHAIN_BLOCKS_MAX) {
+                    return Err(Error::MalformedChain("more blocks than a chain request may ask for"));
+                }
+                for pair in blocks.windows(2) {
+                    if pair[1].parent() != pair[0].digest() {
+                        return Err(Error::MalformedChain("a block does not extend the one before it"));
+                    }
+                }
+                blocks.iter().try_for_each(|block| block.verify(committee))
             }
         }
     }

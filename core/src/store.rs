@@ -25,6 +25,13 @@ pub fn block_key(digest: &Digest) -> Key {
     [b"block/".as_slice(), &digest.0].concat()
 }
 
+/// The key of the commit index entry at `height`: the digest of the block committed there. The
+/// consensus actor writes it (behind) as each commit is delivered; peers catching up read ranges
+/// of it (`ChainRequest`). Big-endian, so the keys sort by height.
+pub fn commit_key(height: crate::types::Height) -> Key {
+    [b"commit/".as_slice(), &height.to_be_bytes()].concat()
+}
+
 /// The key of a batch.
 pub fn batch_key(digest: &Digest) -> Key {
     [b"batch/".as_slice(), &digest.0].concat()

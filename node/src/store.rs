@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The single table of each file: the core's keys (`consensus/state`, `block/…`, `batch/…`) to
+/// The single table of each file: the core's keys (`consensus/state`, `block/…`, `batch/…`, `commit/…`) to
 /// values.
 const TABLE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("hotstuff");
 

@@ -103,12 +103,12 @@ fn isolate_leader_right_after_it_forms_a_qc(rule: CommitRule) -> Scenario {
 }
 
 /// `tests/scenarios/open/` holds runs that show a known, open bug: each must still fail its
-/// expectation. When one passes, the bug is fixed: move the file up into `tests/scenarios/`.
+/// expectation. When one passes, the bug is fixed: move it up into `tests/scenarios/`. Its
+/// interventions give only a `time`, not a `step`: a fix changes the steps of a run, and a
+/// step-pinned file would then fail to replay (a replay error, not the bug).
 ///
-/// - `sweep-seed-700-…`: n = 7 with two Byzantine replicas; node 2, cut off by a partition,
-///   falls 15 blocks behind and, after the heal, follows the rounds but never commits again
-///   (height 11 while the others reach 441 in 300 s). Catch-up walks back one block per round
-///   trip and gives up; nothing resumes the walk (issue 14).
+/// Fixed so far: `sweep-seed-700-a-replica-15-blocks-behind-catches-up.json` (issue 14: a replica
+/// cut off by a partition fell 15 blocks behind and never committed again; now it catches up).
 #[test]
 fn open_bugs_still_reproduce() {
     let dir = corpus_dir().join("open");
@@ -121,6 +121,11 @@ fn open_bugs_still_reproduce() {
     for file in &files {
         let scenario =
             Scenario::from_json(&std::fs::read_to_string(file).expect("readable")).expect("a scenario");
+        assert!(
+            scenario.interventions.iter().all(|i| i.step.is_none()),
+            "{}: an open bug's interventions give only a time (see above)",
+            file.display()
+        );
         assert!(
             scenario.check().is_err(),
             "{} meets its expectation now: the bug it shows is fixed; move it into tests/scenarios/",

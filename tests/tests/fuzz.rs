@@ -48,8 +48,10 @@ fn valid_messages() -> Vec<WireMessage> {
         WireMessage::Consensus(ConsensusMessage::Vote(votes[0].clone())),
         WireMessage::Consensus(ConsensusMessage::Timeout(timeouts[0].clone())),
         WireMessage::Consensus(ConsensusMessage::Tc(tc)),
-        WireMessage::Consensus(ConsensusMessage::SyncRequest { digest: b1.digest(), requester: NodeId(2) }),
-        WireMessage::Consensus(ConsensusMessage::SyncResponse(b1)),
+        WireMessage::Consensus(ConsensusMessage::SyncRequest { digest: b1.digest() }),
+        WireMessage::Consensus(ConsensusMessage::SyncResponse(b1.clone())),
+        WireMessage::Consensus(ConsensusMessage::ChainRequest { above: 0, max: 64 }),
+        WireMessage::Consensus(ConsensusMessage::ChainResponse(vec![b1])),
         WireMessage::Mempool(MempoolMessage::Batch(Batch {
             author: NodeId(2),
             transactions: vec![vec![1, 2, 3]],
@@ -128,8 +130,8 @@ fn arbitrary_consensus_message() -> impl Strategy<Value = ConsensusMessage> {
                 })
             }
         ),
-        (any::<[u8; 32]>(), 0u16..6)
-            .prop_map(|(d, r)| ConsensusMessage::SyncRequest { digest: Digest(d), requester: NodeId(r) }),
+        any::<[u8; 32]>().prop_map(|d| ConsensusMessage::SyncRequest { digest: Digest(d) }),
+        (any::<u64>(), any::<u16>()).prop_map(|(above, max)| ConsensusMessage::ChainRequest { above, max }),
     ]
 }
 

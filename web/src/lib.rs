@@ -659,6 +659,7 @@ impl WebSim {
             Event::ConflictingCommit { .. } => ("violation", true),
             Event::MessageRejected { .. } => ("reject", true),
             Event::SyncRequested { .. } | Event::SyncServed { .. } => ("sync", true),
+            Event::ChainRequested { .. } | Event::ChainServed { .. } => ("sync", true),
             Event::Recovered { .. } => ("fault", true),
             Event::BatchSealed { .. } | Event::BatchReceived { .. } | Event::BatchesRequested { .. } => {
                 ("batch", false)

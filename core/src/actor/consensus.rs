@@ -5,11 +5,11 @@ use crate::codec::{self, WireMessage};
 use crate::consensus::{Action, Consensus, ConsensusCore, Input, Timer};
 use crate::event::{Event, Observed};
 use crate::mempool;
-use crate::messages::{Block, ConsensusMessage};
+use crate::messages::{Block, ConsensusMessage, CHAIN_RESPONSE_BYTES_MAX};
 use crate::runtime::Runtime;
 use crate::store::{self, StoreCommand};
 use crate::time::Time;
-use crate::types::NodeId;
+use crate::types::{Digest, Height, NodeId};
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt as _;
 
@@ -102,9 +102,21 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
                 .await
             }
             Action::Commit(block) => {
+                // The commit index, which peers catching up read (`ServeChainFromStore`). Written
+                // behind like blocks: a crash may lose the last entries, and a server stops at
+                // the first gap.
+                let index = StoreCommand::Write {
+                    key: store::commit_key(block.height),
+                    value: block.digest().0.to_vec(),
+                    ack: None,
+                };
                 let payload = block.payload.clone();
-                deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
+                deliver(&mut self.tx_consensus_to_store, index).await
+                    && deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
                     && deliver(&mut self.tx_commits, block).await
+            }
+            Action::ServeChainFromStore { above, max, to } => {
+                self.serve_chain_from_store(above, max, to).await
             }
             Action::ServeFromStore { digest, to } => {
                 let (reply, value) = oneshot::channel();
@@ -129,6 +141,40 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
             }
             Action::Observe(event) => self.observe(event).await,
         }
+    }
+
+    /// Reads `store` for `key`. `None` when the replica is shutting down.
+    async fn read(&mut self, key: store::Key) -> Option<Option<Vec<u8>>> {
+        let (reply, value) = oneshot::channel();
+        if !deliver(&mut self.tx_consensus_to_store, StoreCommand::Read { key, reply }).await {
+            return None;
+        }
+        value.await.ok()
+    }
+
+    /// See [`Action::ServeChainFromStore`]. Returns `false` when the replica is shutting down.
+    async fn serve_chain_from_store(&mut self, above: Height, max: u16, to: NodeId) -> bool {
+        let mut blocks = Vec::new();
+        let mut bytes = 0;
+        for height in (above + 1)..=(above + u64::from(max)) {
+            let Some(entry) = self.read(store::commit_key(height)).await else { return false };
+            let Some(digest) = entry.and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok()) else { break };
+            let Some(stored) = self.read(store::block_key(&Digest(digest))).await else { return false };
+            let Some(encoded) = stored else { break };
+            bytes += encoded.len();
+            if bytes > CHAIN_RESPONSE_BYTES_MAX && !blocks.is_empty() {
+                break;
+            }
+            match codec::decode_value::<Block>(&encoded) {
+                Ok(block) => blocks.push(block),
+                // Our own store returned garbage: the disk is corrupt.
+                Err(error) => panic!("stored block {} does not decode: {error}", Digest(digest)),
+            }
+        }
+        let event = Event::ChainServed { above, blocks: blocks.len() as u32, to };
+        let message = WireMessage::Consensus(ConsensusMessage::ChainResponse(blocks));
+        self.observe(event).await
+            && deliver(&mut self.tx_consensus_to_network, (Recipient::One(to), message)).await
     }
 
     async fn observe(&mut self, event: Event) -> bool {

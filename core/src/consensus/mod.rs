@@ -18,7 +18,10 @@
 //!    so a replica that sees them joins the timeout (this keeps replicas' rounds together after a
 //!    partition). Timeouts back off exponentially and reset on progress.
 //!
-//! Missing ancestors are fetched from peers (`SyncRequest`). A leader with no payload waits up to
+//! Missing ancestors are fetched from peers: one block at a time when a few are missing
+//! (`SyncRequest`, walking back from the block that needs them), and in ranges of the committed
+//! chain when the replica is far behind (`ChainRequest`, walking forward from its own last commit:
+//! see [`CHAIN_SYNC_GAP`]). A leader with no payload waits up to
 //! `max_block_delay_ms` before proposing an empty block, unless an uncommitted block with payload
 //! needs one more QC to commit, so an idle committee does not spin.
 //!
@@ -58,7 +61,10 @@ use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
 use crate::event::{BlockInfo, Event, RoundReason};
-use crate::messages::{Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote};
+use crate::messages::{
+    Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote, CHAIN_BLOCKS_MAX,
+    CHAIN_RESPONSE_BYTES_MAX,
+};
 use crate::params::Parameters;
 use crate::time::Time;
 use crate::types::{Digest, Height, NodeId, Round};
@@ -71,8 +77,19 @@ use std::collections::{BTreeMap, BTreeSet};
 /// that is really this far behind catches up through the QCs in proposals and timeouts instead.
 pub const FUTURE_ROUNDS_MAX: Round = 1_000;
 
-/// The most blocks kept while their ancestors are being fetched.
+/// The most blocks kept while their ancestors are being fetched. When the buffer is full, the
+/// orphan of the lowest round leaves to make room: the newest blocks are the ones worth linking.
 pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
+
+/// A block this many heights above our last commit whose parent we lack means we are far behind:
+/// walking back one block per round trip would take as many round trips as we are behind, and
+/// park every block on the way. Instead the replica asks a peer for the committed chain above its
+/// own last commit, [`CHAIN_BLOCKS_MAX`] blocks per round trip, links each range as it comes
+/// (committing as it goes, so memory stays bounded by garbage collection) and asks for the next,
+/// until it is within this gap of the block that told it how far behind it was. The last few
+/// blocks, above the peers' own commits, come by the walk back. Healthy replicas see a gap of
+/// about 3 (a 2-chain commit trails the newest proposal by two blocks).
+pub const CHAIN_SYNC_GAP: Height = 8;
 
 /// Each missing block is asked of this many peers in turn (cycling through the committee) before
 /// the replica gives up on it and drops the blocks waiting for it; a later proposal that needs
@@ -174,6 +191,18 @@ pub enum Action {
         /// The peer.
         to: NodeId,
     },
+    /// A peer asked for committed blocks no longer in memory: read the commit index
+    /// (`store::commit_key`) at heights `above + 1 ..= above + max` and the blocks it names, stop
+    /// at the first gap or at [`CHAIN_RESPONSE_BYTES_MAX`], and send what was found, oldest first,
+    /// as a `ChainResponse` (an empty one if nothing was).
+    ServeChainFromStore {
+        /// The peer's committed height.
+        above: Height,
+        /// How many blocks at most.
+        max: u16,
+        /// The peer.
+        to: NodeId,
+    },
     /// Something worth telling observers.
     Observe(Event),
 }
@@ -255,6 +284,20 @@ impl ConsensusCore for Consensus {
     }
 }
 
+/// A catch-up by ranges under way.
+#[derive(Clone, Debug)]
+struct ChainSync {
+    /// The highest block height seen that we are catching up to.
+    target: Height,
+    /// The peer asked first in the current series of attempts, and the one asked now.
+    first_peer: NodeId,
+    peer: NodeId,
+    /// Peers asked in turn since the last useful answer.
+    attempts: u16,
+    /// When the current peer was asked.
+    asked_at: Time,
+}
+
 /// A replica's consensus state machine. See the module docs for the protocol and the contract.
 #[derive(Debug)]
 pub struct Consensus {
@@ -291,6 +334,8 @@ pub struct Consensus {
     orphan_count: usize,
     /// Blocks being fetched: digest -> (peer first asked, attempts so far).
     sync_requests: BTreeMap<Digest, (NodeId, u16)>,
+    /// The catch-up by ranges under way, if we are far behind (see [`CHAIN_SYNC_GAP`]).
+    chain_sync: Option<ChainSync>,
     /// Blocks waiting for the mempool to confirm their payload.
     awaiting_payload: BTreeMap<Digest, Block>,
     aggregator: Aggregator,
@@ -355,6 +400,7 @@ impl Consensus {
             orphans: BTreeMap::new(),
             orphan_count: 0,
             sync_requests: BTreeMap::new(),
+            chain_sync: None,
             awaiting_payload: BTreeMap::new(),
             aggregator: Aggregator::default(),
             high_tc: None,
@@ -505,8 +551,10 @@ impl Consensus {
             ConsensusMessage::Vote(vote) => self.on_vote(from, vote),
             ConsensusMessage::Timeout(timeout) => self.on_timeout(from, timeout),
             ConsensusMessage::Tc(tc) => self.process_tc(&tc),
-            ConsensusMessage::SyncRequest { digest, requester } => self.on_sync_request(digest, requester),
+            ConsensusMessage::SyncRequest { digest } => self.on_sync_request(from, digest),
             ConsensusMessage::SyncResponse(block) => self.on_sync_response(from, block),
+            ConsensusMessage::ChainRequest { above, max } => self.on_chain_request(from, above, max),
+            ConsensusMessage::ChainResponse(blocks) => self.on_chain_response(from, blocks),
         }
     }
 
@@ -781,9 +829,14 @@ impl Consensus {
         }
     }
 
+    /// Blocks of rounds below this are history: dropped from memory, never linked again.
+    fn gc_horizon(&self) -> Round {
+        self.committed.round.saturating_sub(self.params.gc_depth_rounds)
+    }
+
     /// Drops history more than `gc_depth_rounds` below the last commit.
     fn garbage_collect(&mut self) {
-        let horizon = self.committed.round.saturating_sub(self.params.gc_depth_rounds);
+        let horizon = self.gc_horizon();
         let committed = self.committed_digest;
         self.blocks.retain(|digest, block| block.round >= horizon || *digest == committed);
         self.included.retain(|_, round| *round >= horizon);
@@ -821,11 +874,26 @@ impl Consensus {
     fn try_propose(&mut self) {
         if self.leads_unproposed_round() && !self.blocks.contains_key(&self.high_qc.block) {
             // We hold the QC but not the block it certifies: the votes (or a TC) beat the
-            // proposal here. A proposal must extend a block we hold, whose ancestors name the
-            // batches already proposed, so fetch it from a voter; `link` proposes once it is here.
+            // proposal here, or we are catching up. Fetch it from a voter; `link` proposes once
+            // it is here. If it is not here by the max block delay (at once while catching up,
+            // when it may take seconds), propose an empty block extending the QC: without the
+            // chain we cannot tell which batches it already carries, but the round need not
+            // time out.
             let qc = &self.high_qc;
             if let Some(voter) = qc.votes.iter().map(|(id, _)| *id).find(|id| *id != self.id) {
                 self.request_block(qc.block, voter);
+            }
+            if self.may_propose() {
+                let deadline = match self.chain_sync {
+                    Some(_) => self.now,
+                    None => self.round_started_at.plus_ms(self.params.max_block_delay_ms),
+                };
+                if self.now < deadline {
+                    self.set_timer(Timer::Propose(self.round), deadline);
+                    self.observe(Event::ProposalDeferred { round: self.round, until: deadline });
+                } else {
+                    self.propose();
+                }
             }
             return;
         }
@@ -846,7 +914,7 @@ impl Consensus {
     fn may_propose(&self) -> bool {
         let justified = self.high_qc.round + 1 == self.round
             || self.high_tc.as_ref().is_some_and(|tc| tc.round + 1 == self.round);
-        self.leads_unproposed_round() && justified && self.blocks.contains_key(&self.high_qc.block)
+        self.leads_unproposed_round() && justified
     }
 
     /// We lead this round and have not proposed in it yet.
@@ -858,8 +926,10 @@ impl Consensus {
         if !self.may_propose() {
             return;
         }
+        // Without the block our high QC certifies, the block is empty (see `try_propose`).
+        let holds_parent = self.blocks.contains_key(&self.high_qc.block);
         let mut payload = Vec::new();
-        while payload.len() < self.params.max_block_batches {
+        while holds_parent && payload.len() < self.params.max_block_batches {
             let Some((_, digest)) = self.pending.pop_first() else { break };
             self.pending_index.remove(&digest);
             payload.push(digest);
@@ -904,15 +974,44 @@ impl Consensus {
             return;
         }
         let digest = block.digest();
-        let siblings = self.orphans.entry(parent).or_default();
         // A replayed orphan must not take a second place in the bounded buffer.
-        if siblings.iter().any(|(d, _)| *d == digest) || self.orphan_count >= ORPHAN_BLOCKS_MAX {
+        if self.orphans.get(&parent).is_some_and(|siblings| siblings.iter().any(|(d, _)| *d == digest)) {
             return;
         }
-        siblings.push((digest, block));
+        if self.orphan_count >= ORPHAN_BLOCKS_MAX && !self.evict_oldest_orphan(block.round) {
+            return;
+        }
+        let height = block.height;
+        self.orphans.entry(parent).or_default().push((digest, block));
         self.orphan_count += 1;
         let ask = if from == self.id { self.committee.leader(self.round) } else { from };
-        self.request_block(parent, ask);
+        if height > self.committed.height + CHAIN_SYNC_GAP {
+            // Far behind: fetch the committed chain forward instead of walking back to it.
+            self.catch_up(height, ask);
+        } else {
+            self.request_block(parent, ask);
+        }
+    }
+
+    /// Makes room in a full orphan buffer for a block of round `round` by dropping the orphan of
+    /// the lowest round, if it is not higher (a parent fetched for a parked block shares its
+    /// siblings' round and must get in). Returns whether there is room now.
+    fn evict_oldest_orphan(&mut self, round: Round) -> bool {
+        let oldest = self
+            .orphans
+            .iter()
+            .flat_map(|(parent, children)| children.iter().map(move |(d, b)| (b.round, *parent, *d)))
+            .min();
+        let Some((_, parent, digest)) = oldest.filter(|(r, _, _)| *r <= round) else {
+            return false;
+        };
+        let children = self.orphans.get_mut(&parent).expect("found above");
+        children.retain(|(d, _)| *d != digest);
+        if children.is_empty() {
+            self.orphans.remove(&parent);
+        }
+        self.orphan_count -= 1;
+        true
     }
 
     /// Adds a block whose parent we hold, then every parked descendant, and votes if due.
@@ -920,7 +1019,12 @@ impl Consensus {
         let mut ready = vec![block];
         while let Some(block) = ready.pop() {
             let digest = block.digest();
-            if self.blocks.contains_key(&digest) {
+            if self.blocks.contains_key(&digest) || block.round < self.gc_horizon() {
+                // Held already; or history that garbage collection has dropped (a range of the
+                // committed chain can bring blocks that its own first blocks have just
+                // committed and collected). Linking such a block again would bring it back
+                // after its batches were forgotten: it would look abandoned and hand them out
+                // to be proposed again.
                 continue;
             }
             for batch in &block.payload {
@@ -1030,12 +1134,12 @@ impl Consensus {
             return;
         }
         let peer = if peer == self.id { self.next_peer(peer, 1) } else { peer };
-        if self.sync_requests.is_empty() {
+        if self.sync_requests.is_empty() && self.chain_sync.is_none() {
             self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
         }
         self.sync_requests.insert(digest, (peer, 0));
         self.observe(Event::SyncRequested { digest, to: peer });
-        self.send(peer, ConsensusMessage::SyncRequest { digest, requester: self.id });
+        self.send(peer, ConsensusMessage::SyncRequest { digest });
     }
 
     /// The peer `step` places after `peer` in committee order, skipping ourselves.
@@ -1052,9 +1156,7 @@ impl Consensus {
     }
 
     fn retry_sync(&mut self) {
-        if self.sync_requests.is_empty() {
-            return;
-        }
+        self.retry_chain_sync();
         let requests: Vec<(Digest, NodeId, u16)> =
             self.sync_requests.iter().map(|(digest, (peer, attempts))| (*digest, *peer, *attempts)).collect();
         for (digest, first_peer, attempts) in requests {
@@ -1069,14 +1171,16 @@ impl Consensus {
             self.sync_requests.insert(digest, (first_peer, attempts));
             let peer = self.next_peer(first_peer, attempts);
             self.observe(Event::SyncRequested { digest, to: peer });
-            self.send(peer, ConsensusMessage::SyncRequest { digest, requester: self.id });
+            self.send(peer, ConsensusMessage::SyncRequest { digest });
         }
-        if !self.sync_requests.is_empty() {
+        if !self.sync_requests.is_empty() || self.chain_sync.is_some() {
             self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
         }
     }
 
-    fn on_sync_request(&mut self, digest: Digest, requester: NodeId) {
+    /// Answers to `requester`: the sender the transport authenticated, never a name in the
+    /// message (a request naming someone else would make us send blocks to a third party).
+    fn on_sync_request(&mut self, requester: NodeId, digest: Digest) {
         if requester == self.id {
             return;
         }
@@ -1103,6 +1207,164 @@ impl Consensus {
             self.process_tc(tc);
         }
         self.accept_block(from, block);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Catch-up by ranges of the committed chain (see `CHAIN_SYNC_GAP`).
+
+    /// We saw a block at `height` and are far below it: start (or extend) a catch-up, asking
+    /// `peer` first.
+    fn catch_up(&mut self, height: Height, peer: NodeId) {
+        if let Some(sync) = &mut self.chain_sync {
+            sync.target = sync.target.max(height);
+            return;
+        }
+        let peer = if peer == self.id { self.next_peer(peer, 1) } else { peer };
+        if self.sync_requests.is_empty() {
+            self.set_timer(Timer::SyncRetry, self.now.plus_ms(self.params.sync_retry_ms));
+        }
+        self.chain_sync =
+            Some(ChainSync { target: height, first_peer: peer, attempts: 0, peer, asked_at: self.now });
+        self.request_chain();
+    }
+
+    /// Asks the current peer of the catch-up for the next range above our last commit.
+    fn request_chain(&mut self) {
+        let above = self.committed.height;
+        let Some(sync) = &mut self.chain_sync else { return };
+        sync.asked_at = self.now;
+        let to = sync.peer;
+        self.observe(Event::ChainRequested { above, to });
+        self.send(to, ConsensusMessage::ChainRequest { above, max: CHAIN_BLOCKS_MAX });
+    }
+
+    /// The catch-up's peer did not answer in time (or had nothing): ask the next one, or give up
+    /// after [`SYNC_ATTEMPTS_MAX`] (a later block far ahead starts a new catch-up).
+    fn next_chain_peer(&mut self) {
+        let Some(sync) = &mut self.chain_sync else { return };
+        sync.attempts = sync.attempts.saturating_add(1);
+        let (first_peer, attempts) = (sync.first_peer, sync.attempts);
+        if attempts >= SYNC_ATTEMPTS_MAX {
+            self.finish_catch_up();
+            return;
+        }
+        let peer = self.next_peer(first_peer, attempts);
+        if let Some(sync) = &mut self.chain_sync {
+            sync.peer = peer;
+        }
+        self.request_chain();
+    }
+
+    fn retry_chain_sync(&mut self) {
+        let overdue = self
+            .chain_sync
+            .as_ref()
+            .is_some_and(|sync| self.now >= sync.asked_at.plus_ms(self.params.sync_retry_ms));
+        if overdue {
+            self.next_chain_peer();
+        }
+    }
+
+    /// The catch-up is over (we are within the gap, or no peer helped): the blocks parked while
+    /// it ran walk back to what we now hold, one missing parent each.
+    fn finish_catch_up(&mut self) {
+        let Some(sync) = self.chain_sync.take() else { return };
+        let missing: Vec<Digest> =
+            self.orphans.keys().filter(|parent| !self.blocks.contains_key(*parent)).copied().collect();
+        for parent in missing {
+            self.request_block(parent, sync.peer);
+        }
+    }
+
+    /// Serves committed blocks above `above` to `requester` (the authenticated sender): from
+    /// memory when the range starts there, otherwise from the store's commit index.
+    fn on_chain_request(&mut self, requester: NodeId, above: Height, max: u16) {
+        if requester == self.id {
+            return;
+        }
+        if above >= self.committed.height {
+            // Nothing to give: say so at once, so the requester asks someone else.
+            self.observe(Event::ChainServed { above, blocks: 0, to: requester });
+            self.send(requester, ConsensusMessage::ChainResponse(Vec::new()));
+            return;
+        }
+        let last = self.committed.height.min(above + u64::from(max));
+        // The committed chain in memory, newest first, down to the first height asked.
+        let mut chain = Vec::new();
+        let mut cursor = self.committed_digest;
+        while let Some(block) = self.blocks.get(&cursor) {
+            if block.height <= above {
+                break;
+            }
+            if block.height <= last {
+                chain.push(block);
+            }
+            cursor = block.parent();
+        }
+        if chain.last().is_none_or(|oldest| oldest.height != above + 1) {
+            // The range starts below what memory holds.
+            self.emit_visible(Action::ServeChainFromStore { above, max, to: requester });
+            return;
+        }
+        let mut blocks = Vec::with_capacity(chain.len());
+        let mut bytes = 0;
+        for block in chain.into_iter().rev() {
+            bytes += crate::codec::encode_value(block).len();
+            if bytes > CHAIN_RESPONSE_BYTES_MAX && !blocks.is_empty() {
+                break;
+            }
+            blocks.push(block.clone());
+        }
+        self.observe(Event::ChainServed { above, blocks: blocks.len() as u32, to: requester });
+        self.send(requester, ConsensusMessage::ChainResponse(blocks));
+    }
+
+    /// Links a range of the committed chain from the catch-up's peer, then asks for the next.
+    fn on_chain_response(&mut self, from: NodeId, blocks: Vec<Block>) {
+        let Some(sync) = &self.chain_sync else {
+            self.reject(from, "chain-response", &Error::MalformedChain("no chain request is outstanding"));
+            return;
+        };
+        if from != sync.peer {
+            self.reject(from, "chain-response", &Error::MalformedChain("not from the peer asked"));
+            return;
+        }
+        // Blocks we hold already (we may have committed some since asking) are skipped; the
+        // first new one must extend a block we hold, or the range is no use to us.
+        let fresh: Vec<Block> =
+            blocks.into_iter().filter(|b| !self.blocks.contains_key(&b.digest())).collect();
+        let Some(first) = fresh.first() else {
+            self.next_chain_peer();
+            return;
+        };
+        if !self.blocks.contains_key(&first.parent()) {
+            self.reject(
+                from,
+                "chain-response",
+                &Error::MalformedChain("the first block extends no block we hold"),
+            );
+            self.next_chain_peer();
+            return;
+        }
+        let newest = fresh.last().expect("non-empty").clone();
+        for block in fresh {
+            // Each block's QC certifies its parent: linking it applies the lock and the commit
+            // rule to that QC, so the range commits as it links.
+            self.link(block);
+        }
+        // The newest QC and TC may move our round on (older ones cannot).
+        self.process_qc(&newest.qc);
+        if let Some(tc) = &newest.tc {
+            self.process_tc(tc);
+        }
+        let Some(sync) = &mut self.chain_sync else { return };
+        sync.attempts = 0;
+        sync.first_peer = from;
+        if sync.target > self.committed.height + CHAIN_SYNC_GAP {
+            self.request_chain();
+        } else {
+            self.finish_catch_up();
+        }
     }
 
     // ---------------------------------------------------------------------------------------

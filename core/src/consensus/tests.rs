@@ -183,6 +183,7 @@ mod fixtures {
                 | Action::Broadcast { .. }
                 | Action::Commit(_)
                 | Action::ServeFromStore { .. }
+                | Action::ServeChainFromStore { .. }
         )
     }
 
@@ -1152,10 +1153,7 @@ fn missing_parent_is_requested_from_proposer() {
     assert!(events(&actions).contains(&Event::SyncRequested { digest: b1.digest(), to: NodeId(2) }));
     assert_eq!(
         actions.last(),
-        Some(&Action::Send {
-            to: NodeId(2),
-            message: ConsensusMessage::SyncRequest { digest: b1.digest(), requester: NodeId(0) },
-        })
+        Some(&Action::Send { to: NodeId(2), message: ConsensusMessage::SyncRequest { digest: b1.digest() } })
     );
     assert!(actions.contains(&Action::SetTimer { timer: Timer::SyncRetry, deadline: at(310) }));
     assert!(votes_sent(&actions).is_empty(), "no vote before the chain is known");
@@ -1205,6 +1203,164 @@ fn duplicate_orphan_proposals_do_not_fill_the_orphan_buffer() {
         events(&actions).contains(&Event::SyncRequested { digest: b2.digest(), to: NodeId(3) }),
         "{actions:#?}"
     );
+}
+
+/// Blocks `b1..=bk` in rounds `1..=k`, each certified by the next (no round timed out).
+fn chain(k: u64) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for round in 1..=k {
+        let parent = blocks.last().map_or_else(genesis, qc);
+        blocks.push(proposal(round, &parent, vec![]));
+    }
+    blocks
+}
+
+fn chain_requests(actions: &[Action]) -> Vec<(NodeId, Height)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to, message: ConsensusMessage::ChainRequest { above, max } } => {
+                assert_eq!(*max, CHAIN_BLOCKS_MAX);
+                Some((*to, *above))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sync_requests(actions: &[Action]) -> Vec<Digest> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { message: ConsensusMessage::SyncRequest { digest }, .. } => Some(*digest),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Far behind (a block more than `CHAIN_SYNC_GAP` above the last commit, its parent missing),
+/// a replica fetches the committed chain forward in ranges instead of walking back one block per
+/// round trip; the last blocks, above what the peer committed, come by the walk back.
+#[test]
+fn a_replica_far_behind_catches_up_by_ranges_of_the_committed_chain() {
+    let blocks = chain(21);
+    let (mut n0, _) = replica(0);
+    let actions = n0.handle(at(10), propose(1, &blocks[20]));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(1), 0)], "{actions:#?}");
+    assert!(sync_requests(&actions).is_empty(), "no walk back from 21 blocks ahead");
+
+    // n1 has committed up to b19 (b20 carries the QC that commits it, and is not committed).
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[..19].to_vec())));
+    // Linking commits as it goes: b19's QC certifies b18, whose parent b17 is from the round
+    // before.
+    assert_eq!(n0.view().committed_height, 17);
+    let commits = actions.iter().filter(|a| matches!(a, Action::Commit(_))).count();
+    assert_eq!(commits, 17, "each committed block is delivered once");
+    // Within the gap of b21 now: the parked b21 walks back to b20.
+    assert!(chain_requests(&actions).is_empty(), "{actions:#?}");
+    assert_eq!(sync_requests(&actions), vec![blocks[19].digest()]);
+
+    let actions = n0.handle(at(30), msg(1, ConsensusMessage::SyncResponse(blocks[19].clone())));
+    assert_eq!(n0.view().committed_height, 19);
+    assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(0, &blocks[20]))], "back in the game");
+}
+
+#[test]
+fn a_chain_response_from_a_peer_not_asked_is_rejected() {
+    let blocks = chain(21);
+    let (mut n0, _) = replica(0);
+    n0.handle(at(10), propose(1, &blocks[20]));
+    let actions = n0.handle(at(20), msg(2, ConsensusMessage::ChainResponse(blocks[..19].to_vec())));
+    assert_eq!(
+        actions,
+        vec![rejected(2, "chain-response", &Error::MalformedChain("not from the peer asked"))]
+    );
+    assert_eq!(n0.view().committed_height, 0);
+}
+
+#[test]
+fn a_chain_response_that_extends_no_block_we_hold_is_rejected_and_the_next_peer_is_asked() {
+    let blocks = chain(21);
+    let (mut n0, _) = replica(0);
+    n0.handle(at(10), propose(1, &blocks[20]));
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[1..19].to_vec())));
+    let error = Error::MalformedChain("the first block extends no block we hold");
+    assert_eq!(actions[0], rejected(1, "chain-response", &error));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(2), 0)]);
+    assert_eq!(n0.view().committed_height, 0);
+    // A peer that does not answer is replaced after the retry delay.
+    let actions = n0.handle(at(20 + Parameters::default().sync_retry_ms), Input::Timer(Timer::SyncRetry));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(3), 0)]);
+}
+
+#[test]
+fn a_chain_response_whose_blocks_do_not_follow_one_another_fails_verification() {
+    let blocks = chain(4);
+    let gap = ConsensusMessage::ChainResponse(vec![blocks[0].clone(), blocks[2].clone()]);
+    assert_eq!(
+        gap.verify(&committee(N)),
+        Err(Error::MalformedChain("a block does not extend the one before it"))
+    );
+    let ok = ConsensusMessage::ChainResponse(blocks.clone());
+    assert_eq!(ok.verify(&committee(N)), Ok(()));
+    for max in [0, CHAIN_BLOCKS_MAX + 1] {
+        let request = ConsensusMessage::ChainRequest { above: 0, max };
+        assert!(matches!(request.verify(&committee(N)), Err(Error::MalformedChain(_))));
+    }
+}
+
+/// A chain request is answered to the sender the transport authenticated, with the committed
+/// blocks above the height it names; from the store's commit index when memory no longer holds
+/// the start of the range; with an empty response when there is nothing above it.
+#[test]
+fn a_chain_request_is_answered_to_its_sender_with_the_committed_blocks_above_its_height() {
+    let blocks = chain(12);
+    for (gc_depth_rounds, from_memory) in [(50, true), (2, false)] {
+        let params = Parameters { gc_depth_rounds, ..Parameters::default() };
+        let (mut n0, _) = replica_with(0, params, None);
+        for (i, block) in blocks.iter().enumerate() {
+            n0.handle(at(10 * i as u64 + 10), propose(leader(block.round), block));
+        }
+        assert_eq!(n0.view().committed_height, 10);
+        let request = ConsensusMessage::ChainRequest { above: 5, max: 3 };
+        let actions = n0.handle(at(500), msg(2, request));
+        let served = if from_memory {
+            Action::Send { to: NodeId(2), message: ConsensusMessage::ChainResponse(blocks[5..8].to_vec()) }
+        } else {
+            Action::ServeChainFromStore { above: 5, max: 3, to: NodeId(2) }
+        };
+        assert_eq!(actions.last(), Some(&served), "gc depth {gc_depth_rounds}: {actions:#?}");
+        // Nothing above our commit (b11 and b12 are certified or proposed, not committed).
+        let actions = n0.handle(at(510), msg(3, ConsensusMessage::ChainRequest { above: 10, max: 64 }));
+        let empty = Action::Send { to: NodeId(3), message: ConsensusMessage::ChainResponse(Vec::new()) };
+        assert_eq!(actions.last(), Some(&empty));
+    }
+}
+
+/// A full orphan buffer used to drop the block that just arrived and never ask for its parent,
+/// so a replica that filled it (by falling behind) stalled for good. Now the lowest-round orphan
+/// makes room: the newest blocks are the ones that lead back to the chain.
+#[test]
+fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let qc1 = qc(&b1);
+    // ORPHAN_BLOCKS_MAX distinct round-2 blocks whose parent b1 we lack.
+    for i in 0..ORPHAN_BLOCKS_MAX as u64 {
+        let b2 = proposal(2, &qc1, vec![Digest::of(&i.to_le_bytes())]);
+        n0.handle(at(10), propose(2, &b2));
+    }
+    assert_eq!(n0.orphan_count, ORPHAN_BLOCKS_MAX);
+    let b2 = proposal(2, &qc1, vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    let actions = n0.handle(at(20), propose(3, &b3));
+    assert_eq!(sync_requests(&actions), vec![b2.digest()], "{actions:#?}");
+    assert_eq!(n0.orphan_count, ORPHAN_BLOCKS_MAX, "one made room for it");
+    assert_eq!(n0.orphans.values().map(Vec::len).sum::<usize>(), ORPHAN_BLOCKS_MAX, "no empty entries");
+    // Its chain arrives: it links, and so does b3.
+    n0.handle(at(30), msg(3, ConsensusMessage::SyncResponse(b2.clone())));
+    n0.handle(at(40), msg(2, ConsensusMessage::SyncResponse(b1.clone())));
+    assert!(n0.block(&b3.digest()).is_some());
 }
 
 #[test]

@@ -168,7 +168,10 @@ impl ConsensusCore for Byzantine {
             match (self.behaviour, action) {
                 (
                     Behaviour::Silent,
-                    Action::Send { .. } | Action::Broadcast { .. } | Action::ServeFromStore { .. },
+                    Action::Send { .. }
+                    | Action::Broadcast { .. }
+                    | Action::ServeFromStore { .. }
+                    | Action::ServeChainFromStore { .. },
                 ) => {}
                 (Behaviour::Equivocator, Action::Broadcast { message: ConsensusMessage::Propose(block) }) => {
                     self.equivocate(&block, &mut out);

@@ -791,7 +791,7 @@ pub fn presets() -> Vec<Preset> {
         "n1 is Byzantine: as leader it sends one block to half of its peers and a conflicting one to \
          the others. Honest nodes vote for at most one block per round, so at most one of the two can \
          gather a quorum: safety holds and the others keep committing.",
-        SimConfig { byzantine: vec![(NodeId(1), Behaviour::Equivocator)], ..four },
+        SimConfig { byzantine: vec![(NodeId(1), Behaviour::Equivocator)], ..four.clone() },
     );
     byzantine.scenario.expect = Some(Expectation {
         until_ms: 15_000,
@@ -800,5 +800,27 @@ pub fn presets() -> Vec<Preset> {
         digest: None,
     });
 
-    vec![leader_crash, split, byzantine, f_twin, f1_twins]
+    let mut catch_up = preset(
+        "catch-up",
+        "A node down for a long stretch catches up",
+        "n3 crashes at 1 s and stays down while the three others commit (slowly: every round n3 \
+         should lead, and the one before it, time out). At 30 s it restarts from its store, dozens of \
+         blocks behind. Fetching them one by one, walking back from the newest, would take a round trip \
+         each; instead it asks a peer for the committed chain above its own last commit, up to 64 \
+         blocks at a time, checks each block's signature and QC, commits them in order, and fetches \
+         the last few uncommitted blocks one by one. Then it votes again.",
+        four.clone(),
+    );
+    catch_up.scenario.interventions = vec![
+        at_time(1_000, Intervention::Crash { node: 3 }),
+        at_time(30_000, Intervention::Restart { node: 3 }),
+    ];
+    catch_up.scenario.expect = Some(Expectation {
+        until_ms: 35_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 30 },
+        digest: None,
+    });
+
+    vec![leader_crash, split, catch_up, byzantine, f_twin, f1_twins]
 }
