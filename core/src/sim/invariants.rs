@@ -42,15 +42,20 @@ pub enum Invariant {
     /// every round it voted or timed out in before; a timeout in round r only if r is at least
     /// every round it voted or timed out in before (checked on the wire, across restarts).
     SignedRoundsIncrease,
+    /// A vote or timeout leaves a replica only once its store durably records that it voted or
+    /// timed out in that round (checked on the wire against the sender's store at the moment of
+    /// sending): a crash at any later point restarts it knowing not to sign that round again.
+    PersistBeforeSend,
 }
 
 impl Invariant {
     /// Every invariant, in the order the page lists them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Agreement,
         Self::CommitsOnlyExtend,
         Self::OneVotePerRound,
         Self::SignedRoundsIncrease,
+        Self::PersistBeforeSend,
         Self::MonotonicRounds,
         Self::QuorumCertificates,
         Self::BatchCommitsOnce,
@@ -66,6 +71,7 @@ impl Invariant {
             Self::QuorumCertificates => "quorum_certificates",
             Self::BatchCommitsOnce => "batch_commits_once",
             Self::SignedRoundsIncrease => "signed_rounds_increase",
+            Self::PersistBeforeSend => "persist_before_send",
         }
     }
 
@@ -79,6 +85,7 @@ impl Invariant {
             Self::QuorumCertificates => "quorum certificates carry n − f valid signatures",
             Self::BatchCommitsOnce => "a batch commits once",
             Self::SignedRoundsIncrease => "no vote in a round already voted or timed out in (on the wire)",
+            Self::PersistBeforeSend => "a vote or timeout is durable before it is sent",
         }
     }
 }
@@ -276,6 +283,36 @@ impl Checker {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Persist before send, judged when a frame leaves `from`: a vote or timeout it signed for
+    /// round r may leave only if `durable_last_voted_round`, the last voted round in the state
+    /// its store holds right now (`None`: nothing persisted yet), is at least r.
+    pub fn sent_durably(
+        &self,
+        from: NodeId,
+        message: &ConsensusMessage,
+        durable_last_voted_round: Option<Round>,
+    ) -> Result<(), Breach> {
+        if !self.honest[from.index()] {
+            return Ok(());
+        }
+        let (what, round) = match message {
+            ConsensusMessage::Vote(vote) if vote.author == from => ("a vote", vote.round),
+            ConsensusMessage::Timeout(timeout) if timeout.author == from => ("a timeout", timeout.round),
+            _ => return Ok(()),
+        };
+        let durable = durable_last_voted_round.unwrap_or(0);
+        if durable >= round {
+            return Ok(());
+        }
+        Err(breach(
+            Invariant::PersistBeforeSend,
+            format!(
+                "{from} sent {what} in round {round} while its store recorded its last voted round as {durable}: \
+                 a crash now would restart it free to sign round {round} again"
+            ),
+        ))
     }
 
     /// Checks a message an honest replica put on the wire, from first principles: the signed

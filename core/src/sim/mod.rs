@@ -49,6 +49,7 @@ use crate::consensus::{Consensus, ConsensusCore};
 use crate::crypto::KeyPair;
 use crate::event::{Event, Observed, RoundReason};
 use crate::mempool::Mempool;
+use crate::messages::ConsensusMessage;
 use crate::params::Parameters;
 use crate::store::{MemStore, StoreBackend, StoreError, Value, STATE_KEY};
 use crate::time::Time;
@@ -887,6 +888,14 @@ impl Simulation {
 
     /// Carries a frame from instance `from` to every instance of its recipient on the same side
     /// of the network (one, unless the recipient has a twin).
+    /// The last voted round in the safety state the instance's store holds now.
+    fn durable_last_voted_round(&self, instance: usize) -> Option<Round> {
+        let store = self.nodes[instance].store.0.borrow();
+        let bytes = store.get(STATE_KEY)?;
+        // The simulator's own store: failing to read it back is a bug.
+        Some(codec::decode_state(bytes).expect("persisted state decodes").last_voted_round)
+    }
+
     fn send(&mut self, from: usize, frame: Outbound) {
         let now = self.now();
         let sender = self.nodes[from].view.id;
@@ -897,6 +906,11 @@ impl Simulation {
                 if let (None, codec::WireMessage::Consensus(m)) = (&self.violation, &message) {
                     let checked = self.checker.sent(sender, m);
                     self.report(now, checked);
+                    if matches!(m, ConsensusMessage::Vote(_) | ConsensusMessage::Timeout(_)) {
+                        let durable = self.durable_last_voted_round(from);
+                        let checked = self.checker.sent_durably(sender, m, durable);
+                        self.report(now, checked);
+                    }
                 }
                 (message.kind().to_string(), message.round(), round_scoped(&message))
             }
