@@ -42,6 +42,9 @@ grep -q '"violations":\[\]' <<<"$first"
 step "simulator CLI: a small seed sweep (random faults, up to f Byzantine replicas)"
 ./target/release/hotstuff sim --sweep 20 --first-seed 500
 
+step "simulator CLI: the same seeds with crashes between the actions of a step (persist before send)"
+./target/release/hotstuff sim --sweep 20 --first-seed 500 --crash-during-steps
+
 step "page: build the wasm and its bindings"
 bash scripts/build-web.sh
 

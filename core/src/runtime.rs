@@ -17,4 +17,11 @@ pub trait Runtime: Clone + 'static {
 
     /// A future that completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Time) -> Self::Sleep;
+
+    /// Fault injection, for simulators: the consensus actor asks after each action it performs
+    /// whether the replica dies here, between two actions of one step (after a `Persist`, before
+    /// the send it guards, say). `true` stops the actor on the spot. Real hosts keep the default.
+    fn crash_point(&self) -> bool {
+        false
+    }
 }

@@ -49,6 +49,10 @@ pub(crate) struct SimArgs {
     /// In a sweep or a Twins run, check safety only (skip the liveness phase).
     #[arg(long)]
     safety_only: bool,
+    /// In a sweep, half the crashes land between two actions of a replica's step (after a
+    /// `Persist`, before its send): persist-before-send and recovery under crashes anywhere.
+    #[arg(long)]
+    crash_during_steps: bool,
     /// Instead of one run: this many enumerated Twins scenarios (each round a leader and a
     /// partition of the replica instances, twins included; then heal and check liveness). More
     /// than the space holds runs the whole space.
@@ -104,7 +108,11 @@ struct SweepSummary {
 
 fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
     use hotstuff_core::sim::sweep::{run_seed_recorded, SweepConfig, SweepFailure};
-    let config = SweepConfig { liveness: !args.safety_only, ..SweepConfig::default() };
+    let config = SweepConfig {
+        liveness: !args.safety_only,
+        crash_during_steps: args.crash_during_steps,
+        ..SweepConfig::default()
+    };
     let started = Instant::now();
     let (mut violations, mut liveness_failures, mut failing_seeds) = (0, 0, Vec::new());
     for (done, seed) in (args.first_seed..args.first_seed + runs).enumerate() {
@@ -115,7 +123,8 @@ fn sweep(args: &SimArgs, runs: u64) -> ExitCode {
                 SweepFailure::Liveness { .. } => liveness_failures += 1,
             }
             eprintln!("seed {seed} FAILED: {failure}");
-            eprintln!("  replay: hotstuff sim --sweep 1 --first-seed {seed}");
+            let extra = if args.crash_during_steps { " --crash-during-steps" } else { "" };
+            eprintln!("  replay: hotstuff sim --sweep 1 --first-seed {seed}{extra}");
             save_failure(&args.failures_dir, &scenario);
             failing_seeds.push(seed);
         }

@@ -226,3 +226,43 @@ mod signed_rounds_increase {
         checker.sent(NodeId(3), &vote(3, 5, 1)).unwrap();
     }
 }
+
+/// Persist before send (`Checker::crashed`, `Checker::sent_durably`): what a replica signed and
+/// sent must be covered by what its store holds.
+mod persist_before_send {
+    use super::*;
+    use hotstuff_core::{ConsensusMessage, KeyPair, QuorumCert, Timeout, Vote};
+
+    fn vote(round: u64) -> ConsensusMessage {
+        let block =
+            Block::new(&KeyPair::from_seed(1, 1), NodeId(1), round, QuorumCert::genesis(), None, vec![]);
+        ConsensusMessage::Vote(Vote::new(&KeyPair::from_seed(1, 2), NodeId(2), &block))
+    }
+
+    #[test]
+    fn a_crash_after_a_vote_its_store_does_not_record_is_reported() {
+        let mut checker = Checker::new(Committee::from_seed(1, 4));
+        checker.sent(NodeId(2), &vote(7)).unwrap();
+        checker.crashed(NodeId(2), Some(7)).unwrap();
+        let error = checker.crashed(NodeId(2), Some(6)).unwrap_err();
+        assert_eq!(error.invariant, Invariant::PersistBeforeSend, "{error}");
+        assert!(error.detail.contains("after sending a vote in round 7"), "{error}");
+        assert!(checker.crashed(NodeId(2), None).is_err(), "nothing persisted at all");
+        // A timeout counts like a vote.
+        let timeout = Timeout::new(&KeyPair::from_seed(1, 2), NodeId(2), 9, QuorumCert::genesis());
+        checker.sent(NodeId(2), &ConsensusMessage::Timeout(timeout)).unwrap();
+        assert!(checker.crashed(NodeId(2), Some(8)).is_err());
+        checker.crashed(NodeId(2), Some(9)).unwrap();
+        // A Byzantine replica is not held to it.
+        checker.set_honest(NodeId(3), false);
+        checker.crashed(NodeId(3), None).unwrap();
+    }
+
+    #[test]
+    fn a_vote_its_store_does_not_record_by_the_end_of_its_step_is_reported() {
+        let checker = Checker::new(Committee::from_seed(1, 4));
+        checker.sent_durably(NodeId(2), &vote(7), Some(7)).unwrap();
+        let error = checker.sent_durably(NodeId(2), &vote(7), Some(6)).unwrap_err();
+        assert_eq!(error.invariant, Invariant::PersistBeforeSend, "{error}");
+    }
+}

@@ -22,7 +22,7 @@ struct Action {
 }
 
 fn action() -> impl Strategy<Value = Action> {
-    (20u64..1_500, 0u8..9, 0u16..8, 0u32..1_000_000).prop_map(|(wait_ms, kind, node, amount)| Action {
+    (20u64..1_500, 0u8..10, 0u16..8, 0u32..1_000_000).prop_map(|(wait_ms, kind, node, amount)| Action {
         wait_ms,
         kind,
         node,
@@ -53,6 +53,8 @@ fn intervention(run: &Run, a: &Action) -> Intervention {
         7 => Intervention::DropMessage {
             id: run.sim().in_flight().nth(a.amount as usize % 7).map_or(u64::MAX, |m| m.id),
         },
+        // A crash between two of the replica's actions, in a later step.
+        8 => Intervention::CrashDuringStep { node, after_actions: (a.amount % 5) as u16 + 1 },
         // Out of range: refused, and the run goes on unchanged.
         _ => Intervention::Crash { node: n + 9 },
     }

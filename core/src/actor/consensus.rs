@@ -38,7 +38,7 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
         while let Some(next) = input.take() {
             let actions = self.core.handle(self.runtime.now(), next);
             for action in actions {
-                if !self.route(action).await {
+                if !self.route(action).await || self.runtime.crash_point() {
                     return;
                 }
             }

@@ -43,11 +43,15 @@
 //!   can gather a QC; asonnino/hotstuff and Aptos's safety rules do not persist before proposing
 //!   either). Syncing first would put a disk flush between a QC and the next proposal: on the
 //!   critical path of every round.
-//! - **Commits are delivered once durable.** A block decided committed is handed out as
-//!   [`Action::Commit`] only after a `Persist` that records it: with the vote's `Persist` when a
-//!   vote is imminent (we wait for a block's payload to vote for it), otherwise at the end of the
-//!   step. So a restarted replica never delivers a block twice, and a voter syncs once per round,
-//!   not once for the commit and once more for its vote.
+//! - **Commits are delivered at least once, by height.** A block decided committed is handed
+//!   out as [`Action::Commit`] at once, before the `Persist` that records it (which comes with the
+//!   vote's `Persist` when a vote is imminent, otherwise at the end of the step: a voter syncs once
+//!   per round, not once for the commit and once more for its vote). A replica that crashes in
+//!   between restarts from the older commit, decides those blocks again and hands them out again:
+//!   the application keys commits by height and skips the heights it has. (Handing them out
+//!   only after the `Persist` loses them instead: a crash between the two left the application
+//!   with a gap, found by the sweep's crashes during steps.) The decision itself is final either
+//!   way: the commit rule, not our disk, makes a block committed.
 //!
 //! At the end of every step a changed state is persisted unless a vote is imminent (its
 //! `Persist` comes with the vote).
@@ -181,7 +185,8 @@ pub enum Action {
         author: NodeId,
     },
     /// The block is final. Sent to the mempool (to release its batches) and to the application.
-    /// Always after a `Persist` that records it, so a restarted replica never delivers it twice.
+    /// At least once: before the `Persist` that records it, so a replica that crashes in between
+    /// hands it out again after restarting (same block, same height).
     Commit(Block),
     /// A peer asked for a block no longer in memory: read it from the store and, if found, send
     /// it as a `SyncResponse`.
@@ -224,6 +229,10 @@ pub struct PersistentState {
     pub high_qc: QuorumCert,
     /// The last committed block.
     pub committed: Block,
+    /// The highest TC known. A leader that entered its round by this TC needs it to propose
+    /// (its block must carry it): without it, a leader restarted in such a round could not
+    /// propose and the round would time out.
+    pub high_tc: Option<TimeoutCert>,
 }
 
 impl PersistentState {
@@ -236,6 +245,7 @@ impl PersistentState {
             locked_round: 0,
             high_qc: QuorumCert::genesis(),
             committed: Block::genesis(),
+            high_tc: None,
         }
     }
 }
@@ -315,18 +325,13 @@ pub struct Consensus {
     locked_round: Round,
     high_qc: QuorumCert,
     committed: Block,
+    high_tc: Option<TimeoutCert>,
     /// `committed.digest()`, kept because it is read on every input and hashing is not free.
     committed_digest: Digest,
     dirty: bool,
     recovered: bool,
 
     // --- Volatile.
-    /// Blocks decided committed (with the rounds of the chain that committed them) whose
-    /// `Persist` has not been emitted yet, oldest first.
-    undelivered: Vec<(Block, Vec<Round>)>,
-    /// Blocks decided committed whose `Persist` has been emitted: delivered (observed as
-    /// committed and handed out) at the end of the step, after the send the `Persist` was for.
-    deliverable: Vec<(Block, Vec<Round>)>,
     /// Blocks whose ancestry reaches the committed block, by digest (includes the committed one).
     blocks: BTreeMap<Digest, Block>,
     /// Blocks waiting for a missing parent, keyed by that parent.
@@ -339,7 +344,6 @@ pub struct Consensus {
     /// Blocks waiting for the mempool to confirm their payload.
     awaiting_payload: BTreeMap<Digest, Block>,
     aggregator: Aggregator,
-    high_tc: Option<TimeoutCert>,
     round_started_at: Time,
     consecutive_timeouts: u32,
     /// The last round this replica broadcast a timeout for.
@@ -393,8 +397,6 @@ impl Consensus {
             committed: state.committed,
             committed_digest,
             dirty: false,
-            undelivered: Vec::new(),
-            deliverable: Vec::new(),
             recovered: was_recovered,
             blocks,
             orphans: BTreeMap::new(),
@@ -403,7 +405,7 @@ impl Consensus {
             chain_sync: None,
             awaiting_payload: BTreeMap::new(),
             aggregator: Aggregator::default(),
-            high_tc: None,
+            high_tc: state.high_tc,
             round_started_at: Time::ZERO,
             consecutive_timeouts: 0,
             timeout_sent_round: 0,
@@ -427,10 +429,6 @@ impl Consensus {
         }
         if !self.vote_imminent() {
             self.flush_persist();
-        }
-        for (block, chain) in std::mem::take(&mut self.deliverable) {
-            self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain });
-            self.actions.push(Action::Commit(block));
         }
         self.check_invariants();
         std::mem::take(&mut self.actions)
@@ -463,6 +461,7 @@ impl Consensus {
             locked_round: self.locked_round,
             high_qc: self.high_qc.clone(),
             committed: self.committed.clone(),
+            high_tc: self.high_tc.clone(),
         }
     }
 
@@ -489,8 +488,6 @@ impl Consensus {
             self.dirty = false;
             let state = self.persistent_state();
             self.actions.push(Action::Persist(state));
-            // That state records every commit decided so far.
-            self.deliverable.append(&mut self.undelivered);
         }
     }
 
@@ -637,13 +634,15 @@ impl Consensus {
         }
         self.timeout_sent_round = round;
         let timeout = Timeout::new(&self.keys, self.id, round, self.high_qc.clone());
+        // Observed once sent (after its `Persist`): a crash between the two sends nothing and
+        // reports nothing.
+        self.broadcast(ConsensusMessage::Timeout(timeout.clone()));
         self.observe(Event::TimeoutSent {
             round,
             high_qc_round: self.high_qc.round,
             consecutive: self.consecutive_timeouts,
             joined,
         });
-        self.broadcast(ConsensusMessage::Timeout(timeout.clone()));
         self.add_timeout(&timeout);
     }
 
@@ -694,6 +693,7 @@ impl Consensus {
         self.process_qc(&tc.high_qc);
         if self.high_tc.as_ref().is_none_or(|high| high.round < tc.round) {
             self.high_tc = Some(tc.clone());
+            self.dirty = true;
         }
         self.advance_round(tc.round + 1, RoundReason::Tc { tc_round: tc.round });
     }
@@ -775,9 +775,10 @@ impl Consensus {
             self.committed_digest = block.digest();
             self.committed = block.clone();
             self.dirty = true;
-            // Delivered, and observed as committed, once a `Persist` records it (see the module
-            // docs): a replica that crashes before that decides it again after restarting.
-            self.undelivered.push((block, chain.clone()));
+            // Delivered at once, before the `Persist` that records it (see the module docs): a
+            // replica that crashes in between decides it again after restarting.
+            self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
+            self.actions.push(Action::Commit(block));
         }
         self.recover_abandoned();
         self.garbage_collect();
@@ -1090,13 +1091,17 @@ impl Consensus {
                 self.dirty = true;
                 let vote = Vote::new(&self.keys, self.id, block);
                 let next_leader = self.committee.leader(block.round + 1);
-                self.observe(Event::VoteSent { block: digest, round: block.round, to: next_leader, rule });
+                // Observed once sent (or, for our own next round, once durable and about to be
+                // counted): a crash before that sends nothing and reports nothing.
+                let sent = Event::VoteSent { block: digest, round: block.round, to: next_leader, rule };
                 if next_leader == self.id {
                     // Durable before we count it: the QC we are about to propose carries it.
                     self.flush_persist();
+                    self.observe(sent);
                     self.add_vote(self.id, &vote);
                 } else {
                     self.send(next_leader, ConsensusMessage::Vote(vote));
+                    self.observe(sent);
                 }
             }
         }

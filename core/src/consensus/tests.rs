@@ -426,7 +426,8 @@ fn leader_after_tc_proposes_block_carrying_tc() {
             round_timer(2, 2_000),
             Action::SetTimer { timer: Timer::Propose(2), deadline: at(1_100) },
             Action::Observe(Event::ProposalDeferred { round: 2, until: at(1_100) }),
-            Action::Persist(state(2, 0)),
+            // The TC is persisted: the leader needs it to propose, even after a restart.
+            Action::Persist(PersistentState { high_tc: Some(tc1.clone()), ..state(2, 0) }),
         ]
     );
 
@@ -464,14 +465,15 @@ fn replica_votes_for_valid_proposal_and_sends_vote_to_next_leader() {
         vec![
             Action::Observe(Event::ProposalReceived { from: NodeId(1), block: BlockInfo::from(&b1) }),
             Action::StoreBlock(b1.clone()),
+            Action::Persist(state(1, 1)),
+            Action::Send { to: NodeId(2), message: ConsensusMessage::Vote(vote(3, &b1)) },
+            // Reported once sent: a crash between the two reports nothing.
             Action::Observe(Event::VoteSent {
                 block: b1.digest(),
                 round: 1,
                 to: NodeId(2),
                 rule: VoteRule::ConsecutiveQc,
             }),
-            Action::Persist(state(1, 1)),
-            Action::Send { to: NodeId(2), message: ConsensusMessage::Vote(vote(3, &b1)) },
         ]
     );
     assert_eq!(n3.view().last_voted_round, 1);
@@ -574,26 +576,24 @@ fn commit_awaiting_payload() -> (Consensus, Block, Block, Vec<Action>) {
 fn a_voter_syncs_once_per_round_and_the_commit_rides_on_the_votes_persist() {
     let (mut n0, b1, b3, actions) = commit_awaiting_payload();
     assert_eq!(n0.view().committed, b1.digest(), "b1 is decided");
-    // The vote is imminent (we wait for b3's payload): no sync yet, so no delivery yet.
+    // Delivered at once (at least once: before the Persist that records it)...
+    assert!(actions.contains(&Action::Commit(b1.clone())), "{actions:#?}");
+    assert!(
+        events(&actions).contains(&Event::BlockCommitted { block: BlockInfo::from(&b1), chain: vec![1, 2] })
+    );
+    // ...but the vote is imminent (we wait for b3's payload): no sync yet.
     assert!(persists(&actions).is_empty(), "{actions:#?}");
-    assert!(!actions.iter().any(|a| matches!(a, Action::Commit(_))), "{actions:#?}");
-    assert!(!events(&actions).iter().any(|e| matches!(e, Event::BlockCommitted { .. })));
 
     let actions = n0.handle(at(31), Input::PayloadReady(b3.digest()));
     let persists = persists(&actions);
     assert_eq!(persists.len(), 1, "one sync for the round: {actions:#?}");
-    let (persist, state) = persists[0];
-    assert_eq!((state.last_voted_round, &state.committed), (3, &b1));
-    let commit = actions.iter().position(|a| matches!(a, Action::Commit(_))).expect("b1 is delivered");
-    assert!(persist < commit);
-    assert_eq!(actions[commit], Action::Commit(b1.clone()));
-    assert!(
-        events(&actions).contains(&Event::BlockCommitted { block: BlockInfo::from(&b1), chain: vec![1, 2] })
-    );
+    let (_, state) = persists[0];
+    assert_eq!((state.last_voted_round, &state.committed), (3, &b1), "the commit rides on the vote's sync");
+    assert!(!actions.iter().any(|a| matches!(a, Action::Commit(_))), "delivered once: {actions:#?}");
 }
 
 #[test]
-fn a_commit_waits_for_an_imminent_vote_only_until_the_round_ends() {
+fn a_commit_waits_for_the_imminent_votes_sync_only_until_the_round_ends() {
     let (mut n0, b1, _, _) = commit_awaiting_payload();
     // b3's payload never comes; the round times out.
     let actions = n0.handle(at(1_030), Input::Timer(Timer::Round(3)));
@@ -602,9 +602,12 @@ fn a_commit_waits_for_an_imminent_vote_only_until_the_round_ends() {
         .position(|a| matches!(a, Action::Broadcast { message: ConsensusMessage::Timeout(_) }))
         .expect("a timeout");
     let (persist, state) = persists(&actions)[0];
-    assert_eq!((state.last_voted_round, &state.committed), (3, &b1));
-    let commit = actions.iter().position(|a| *a == Action::Commit(b1.clone())).expect("b1 is delivered");
-    assert!(persist < timeout && persist < commit, "{actions:#?}");
+    assert_eq!(
+        (state.last_voted_round, &state.committed),
+        (3, &b1),
+        "the commit is durable with the timeout"
+    );
+    assert!(persist < timeout, "{actions:#?}");
 }
 
 #[test]
@@ -628,7 +631,7 @@ fn replica_waits_for_payload_before_voting() {
 
     let actions = n3.handle(at(20), Input::PayloadReady(b1.digest()));
     assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(3, &b1))]);
-    assert!(matches!(actions.first(), Some(Action::Observe(Event::VoteSent { .. }))));
+    assert!(matches!(actions.last(), Some(Action::Observe(Event::VoteSent { .. }))), "{actions:#?}");
     // The payload being ready twice does not make a second vote.
     assert_eq!(n3.handle(at(30), Input::PayloadReady(b1.digest())), vec![]);
 }
@@ -918,13 +921,9 @@ fn two_chain_commit_rule_commits_block_when_child_in_next_round_is_certified() {
     assert!(
         events(&actions).contains(&Event::BlockCommitted { block: BlockInfo::from(&b1), chain: vec![1, 2] })
     );
-    // The commit is durable before it is announced.
+    // Delivered at once (at least once), and made durable later in the same step.
     let commit = actions.iter().position(|a| matches!(a, Action::Commit(_))).expect("a commit");
-    assert!(
-        persists(&actions[..commit]).iter().any(|(_, s)| s.committed == b1),
-        "{:#?}",
-        &actions[..=commit]
-    );
+    assert!(persists(&actions[commit..]).iter().any(|(_, s)| s.committed == b1), "{actions:#?}");
     let view = n0.view();
     assert_eq!((view.committed, view.committed_round, view.committed_height), (b1.digest(), 1, 1));
 }
@@ -992,9 +991,9 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
     assert_eq!(
         actions,
         vec![
-            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: false }),
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: false }),
             round_timer(1, 3_000),
         ]
     );
@@ -1072,7 +1071,7 @@ fn quorum_of_timeouts_forms_tc_and_advances_round() {
             Action::Broadcast { message: ConsensusMessage::Tc(tc1.clone()) },
             round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000),
             round_timer(2, 3_020),
-            Action::Persist(state(2, 1)),
+            Action::Persist(PersistentState { high_tc: Some(tc1.clone()), ..state(2, 1) }),
         ]
     );
     assert_eq!(tc1.verify(&committee(N)), Ok(()));
@@ -1099,9 +1098,9 @@ fn f_plus_one_timeouts_make_replica_join_the_timeout() {
         two[..4],
         [
             Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 1 }),
-            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: true }),
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
+            Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: true }),
         ],
         "{two:#?}"
     );
@@ -1119,9 +1118,9 @@ fn f_plus_one_timeouts_make_replica_join_the_timeout() {
             Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 2 }),
             round_entered(2, RoundReason::TimeoutsJoined { count: 2 }, 1_000),
             round_timer(2, 1_110),
-            Action::Observe(Event::TimeoutSent { round: 2, high_qc_round: 0, consecutive: 1, joined: true }),
             Action::Persist(state(2, 2)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 2, &genesis())) },
+            Action::Observe(Event::TimeoutSent { round: 2, high_qc_round: 0, consecutive: 1, joined: true }),
         ],
         "{two:#?}"
     );
@@ -1361,6 +1360,34 @@ fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent(
     n0.handle(at(30), msg(3, ConsensusMessage::SyncResponse(b2.clone())));
     n0.handle(at(40), msg(2, ConsensusMessage::SyncResponse(b1.clone())));
     assert!(n0.block(&b3.digest()).is_some());
+}
+
+/// A leader in a round it entered by a TC must carry that TC in its proposal. Before `high_tc`
+/// was persisted, a leader that restarted in such a round had lost it and could not propose:
+/// the round timed out.
+#[test]
+fn a_leader_restarted_in_a_round_it_entered_by_a_tc_still_proposes() {
+    let (mut n3, _) = replica(3);
+    let tc2 = genesis_tc(2);
+    let actions = n3.handle(at(10), msg(0, ConsensusMessage::Tc(tc2.clone())));
+    assert_eq!(n3.view().round, 3, "the TC moves n3 into round 3, which it leads");
+    assert!(proposals_broadcast(&actions).is_empty(), "nothing to propose yet: it waits");
+    let durable = actions
+        .iter()
+        .rev()
+        .find_map(|a| match a {
+            Action::Persist(state) => Some(state.clone()),
+            _ => None,
+        })
+        .expect("entering the round is persisted");
+    assert_eq!(durable.high_tc.as_ref(), Some(&tc2));
+
+    // It crashes before its proposal delay ends and restarts from that state.
+    let (mut n3, _) = replica_with(3, Parameters::default(), Some(durable));
+    let actions = n3.handle(at(200), Input::Timer(Timer::Propose(3)));
+    let proposals = proposals_broadcast(&actions);
+    assert_eq!(proposals.len(), 1, "{actions:#?}");
+    assert_eq!(proposals[0].tc.as_ref(), Some(&tc2));
 }
 
 #[test]

@@ -234,6 +234,19 @@ impl Checker {
             Event::TimeoutSent { round, .. } => {
                 record.voted_round = record.voted_round.max(*round);
             }
+            Event::Recovered { committed_height, .. } if *committed_height < record.committed_height => {
+                // Commits are delivered at least once: the blocks above its durable commit come
+                // again, and must be the same ones (agreement checks each height).
+                let below = match *committed_height {
+                    0 => Some((Block::genesis().digest(), 0)),
+                    h => self.committed.get(&h).map(|(digest, round, _)| (*digest, *round)),
+                };
+                record.committed_height = *committed_height;
+                match below {
+                    Some(committed) => record.committed = committed,
+                    None => record.commit_unknown = true,
+                }
+            }
             Event::BlockCommitted { block, .. } => {
                 let extends =
                     block.height == record.committed_height + 1 && block.parent == record.committed.0;
@@ -285,9 +298,39 @@ impl Checker {
         Ok(())
     }
 
-    /// Persist before send, judged when a frame leaves `from`: a vote or timeout it signed for
-    /// round r may leave only if `durable_last_voted_round`, the last voted round in the state
-    /// its store holds right now (`None`: nothing persisted yet), is at least r.
+    /// Persist before send, judged when a replica crashes: every vote and timeout it signed and
+    /// sent must be covered by the last voted round of the state its store holds at that moment
+    /// (`None`: nothing persisted yet). A crash between a send and its `Persist` (see
+    /// `Simulation::crash_during_step`) is what this catches: restarted, the replica would be
+    /// free to sign that round again.
+    pub fn crashed(&self, node: NodeId, durable_last_voted_round: Option<Round>) -> Result<(), Breach> {
+        if !self.honest[node.index()] {
+            return Ok(());
+        }
+        let signed = &self.signed[node.index()];
+        let (what, round) = if signed.timed_out >= signed.voted.0 {
+            ("a timeout", signed.timed_out)
+        } else {
+            ("a vote", signed.voted.0)
+        };
+        let durable = durable_last_voted_round.unwrap_or(0);
+        if round <= durable {
+            return Ok(());
+        }
+        Err(breach(
+            Invariant::PersistBeforeSend,
+            format!(
+                "{node} crashed after sending {what} in round {round}, but its store recorded its last voted round as {durable}: \
+                 restarted, it is free to sign round {round} again"
+            ),
+        ))
+    }
+
+    /// Persist before send, judged when a frame leaves `from`, at the end of the step that sent
+    /// it: a vote or timeout it signed for round r may leave only if `durable_last_voted_round`,
+    /// the last voted round in the state its store holds then (`None`: nothing persisted yet),
+    /// is at least r. (Within a step the order of a send and its `Persist` is judged by
+    /// [`Checker::crashed`], at crashes during steps.)
     pub fn sent_durably(
         &self,
         from: NodeId,

@@ -664,11 +664,20 @@ impl Simulation {
     // Faults.
 
     /// Crashes a replica: its actors stop and its volatile state is lost; its store remains.
+    /// Whatever it signed and sent must be covered by what its store holds now (persist before
+    /// send): the checker compares the two.
     pub fn crash(&mut self, node: NodeId) {
         let sim_node = &mut self.nodes[node.index()];
         if !sim_node.view.up {
             return;
         }
+        self.shared.crash_after.borrow_mut().remove(&node.index());
+        if self.violation.is_none() {
+            let durable = self.durable_last_voted_round(node.index());
+            let checked = self.checker.crashed(self.nodes[node.index()].view.id, durable);
+            self.report(self.now(), checked);
+        }
+        let sim_node = &mut self.nodes[node.index()];
         for abort in sim_node.aborts.drain(..) {
             abort.abort();
         }
@@ -677,6 +686,22 @@ impl Simulation {
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Crash(node) });
         // Let the aborted tasks be dropped (which cancels their pending sleeps).
         self.pool.run_until_stalled();
+    }
+
+    /// Arms a crash in the middle of a step: the replica instance dies right after its consensus
+    /// actor performs `after_actions` more actions (a send, a `Persist`, a timer, a store write
+    /// ...), whichever input they come from; the rest of that step's actions are never performed.
+    /// This is how a crash lands between a `Persist` and the send it guards. Nothing happens if
+    /// the instance is down.
+    pub fn crash_during_step(&mut self, node: NodeId, after_actions: u32) {
+        if self.nodes[node.index()].view.up && after_actions > 0 {
+            self.shared.crash_after.borrow_mut().insert(node.index(), after_actions);
+        }
+    }
+
+    /// Whether a crash during a step is armed for this instance and has not struck yet.
+    pub fn crash_armed(&self, node: NodeId) -> bool {
+        self.shared.crash_after.borrow().contains_key(&node.index())
     }
 
     /// Restarts a crashed replica from what its store holds.
@@ -849,6 +874,12 @@ impl Simulation {
                 break;
             }
         }
+        // A replica whose consensus actor stopped at a crash point (see `crash_during_step`) is
+        // down from here: what it sent before is on its way.
+        let crashed = std::mem::take(&mut *self.shared.crashed.borrow_mut());
+        for instance in crashed {
+            self.crash(NodeId(instance as u16));
+        }
     }
 
     fn drain(&mut self, instance: usize) -> bool {
@@ -886,8 +917,6 @@ impl Simulation {
         progressed
     }
 
-    /// Carries a frame from instance `from` to every instance of its recipient on the same side
-    /// of the network (one, unless the recipient has a twin).
     /// The last voted round in the safety state the instance's store holds now.
     fn durable_last_voted_round(&self, instance: usize) -> Option<Round> {
         let store = self.nodes[instance].store.0.borrow();
@@ -896,6 +925,8 @@ impl Simulation {
         Some(codec::decode_state(bytes).expect("persisted state decodes").last_voted_round)
     }
 
+    /// Carries a frame from instance `from` to every instance of its recipient on the same side
+    /// of the network (one, unless the recipient has a twin).
     fn send(&mut self, from: usize, frame: Outbound) {
         let now = self.now();
         let sender = self.nodes[from].view.id;

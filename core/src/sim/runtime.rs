@@ -51,6 +51,10 @@ pub(crate) struct Shared {
     pub(crate) now: Cell<Time>,
     next_seq: Cell<u64>,
     pub(crate) queue: RefCell<BTreeMap<QueueKey, (usize, Scheduled)>>,
+    /// Armed mid-step crashes: instance -> consensus actions it still performs.
+    pub(crate) crash_after: RefCell<BTreeMap<usize, u32>>,
+    /// Instances whose consensus actor stopped at a crash point in this step.
+    pub(crate) crashed: RefCell<Vec<usize>>,
 }
 
 impl Shared {
@@ -81,6 +85,18 @@ impl Runtime for SimRuntime {
 
     fn sleep_until(&self, deadline: Time) -> SimSleep {
         SimSleep { runtime: self.clone(), deadline, slot: None }
+    }
+
+    fn crash_point(&self) -> bool {
+        let mut armed = self.shared.crash_after.borrow_mut();
+        let Some(left) = armed.get_mut(&self.instance) else { return false };
+        *left = left.saturating_sub(1);
+        if *left > 0 {
+            return false;
+        }
+        armed.remove(&self.instance);
+        self.shared.crashed.borrow_mut().push(self.instance);
+        true
     }
 }
 

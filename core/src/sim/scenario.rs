@@ -71,6 +71,15 @@ pub enum Intervention {
         /// The instance.
         node: u16,
     },
+    /// Crash a replica instance in the middle of a step: right after its consensus actor
+    /// performs `after_actions` more actions, between two actions of one input (after a
+    /// `Persist` and before its send, or after a send and before the next `Persist`).
+    CrashDuringStep {
+        /// The instance.
+        node: u16,
+        /// Actions it still performs, 1 to 100.
+        after_actions: u16,
+    },
     /// Restart a crashed replica instance from its store.
     Restart {
         /// The instance.
@@ -211,6 +220,9 @@ pub enum ScenarioError {
     /// A loss rate above 100%.
     #[error("a loss rate is at most 1,000,000 per million, not {0}")]
     BadLoss(u32),
+    /// A crash during a step after no action, or after too many to mean a point in one step.
+    #[error("a crash during a step comes after 1 to 100 actions, not {0}")]
+    BadCrashPoint(u16),
     /// A link from a node to itself.
     #[error("a link joins two different nodes (got {0} → {0})")]
     SelfLink(u16),
@@ -261,6 +273,9 @@ impl Intervention {
     pub fn label(&self) -> String {
         match self {
             Self::Crash { node } => format!("crash of replica {node}"),
+            Self::CrashDuringStep { node, after_actions } => {
+                format!("crash of replica {node} after {after_actions} more actions")
+            }
             Self::Restart { node } => format!("restart of replica {node}"),
             Self::Behaviour { node, behaviour: Some(b) } => format!("node {node} turning {}", b.name()),
             Self::Behaviour { node, behaviour: None } => format!("node {node} turning honest"),
@@ -349,6 +364,13 @@ impl Simulation {
         };
         match intervention {
             Intervention::Crash { node } | Intervention::Restart { node } => instance(*node),
+            Intervention::CrashDuringStep { node, after_actions } => {
+                instance(*node)?;
+                if !(1..=100).contains(after_actions) {
+                    return Err(ScenarioError::BadCrashPoint(*after_actions));
+                }
+                Ok(())
+            }
             Intervention::Behaviour { node, .. } => {
                 member(*node)?;
                 if self.config().twins.contains(&NodeId(*node)) {
@@ -397,6 +419,9 @@ impl Simulation {
         self.check(intervention)?;
         match intervention {
             Intervention::Crash { node } => self.crash(NodeId(*node)),
+            Intervention::CrashDuringStep { node, after_actions } => {
+                self.crash_during_step(NodeId(*node), u32::from(*after_actions));
+            }
             Intervention::Restart { node } => self.restart(NodeId(*node)),
             Intervention::Behaviour { node, behaviour } => self.set_behaviour(NodeId(*node), *behaviour),
             Intervention::Partition { groups } if self.config().twins.is_empty() => {

@@ -31,6 +31,11 @@ pub struct SweepConfig {
     pub liveness_rounds_max: u64,
     /// Simulated time allowed for that.
     pub liveness_time_max_ms: u64,
+    /// Half the crashes land in the middle of a step, between two of the replica's actions
+    /// (`Intervention::CrashDuringStep`). Off by default, so that the default sweep draws the
+    /// same runs as before it existed (its seeds stay comparable); CI runs a sweep with it on
+    /// too (`hotstuff sim --sweep … --crash-during-steps`).
+    pub crash_during_steps: bool,
 }
 
 impl Default for SweepConfig {
@@ -41,6 +46,7 @@ impl Default for SweepConfig {
             liveness_blocks: 5,
             liveness_rounds_max: 60,
             liveness_time_max_ms: 300_000,
+            crash_during_steps: false,
         }
     }
 }
@@ -70,7 +76,12 @@ impl fmt::Display for SweepFailure {
 
 /// Injects random faults until `until_ms` of simulated time (see the module docs), each one an
 /// [`Intervention`] recorded in the run's scenario.
-pub fn random_faults(run: &mut Run, rng: &mut ChaCha8Rng, until_ms: u64) -> Result<(), Violation> {
+pub fn random_faults(
+    run: &mut Run,
+    rng: &mut ChaCha8Rng,
+    until_ms: u64,
+    crash_during_steps: bool,
+) -> Result<(), Violation> {
     let nodes = run.sim().config().nodes;
     while run.sim().now().as_ms() < until_ms {
         let until = run.sim().now().plus_ms(rng.random_range(500..3_000));
@@ -80,6 +91,11 @@ pub fn random_faults(run: &mut Run, rng: &mut ChaCha8Rng, until_ms: u64) -> Resu
         }
         let node = rng.random_range(0..nodes);
         let intervention = match rng.random_range(0..7u32) {
+            // Half the crashes land in the middle of a step, between two of the replica's
+            // actions (after a `Persist`, before its send): what persist-before-send is for.
+            0 if crash_during_steps && rng.random_bool(0.5) => {
+                Intervention::CrashDuringStep { node, after_actions: rng.random_range(1..=4) }
+            }
             0 => Intervention::Crash { node },
             1 => Intervention::Restart { node },
             2 => {
@@ -186,7 +202,7 @@ fn liveness_after_faults(
 ) -> Result<(), SweepFailure> {
     let seed = run.sim().config().seed;
     let nodes = run.sim().config().nodes;
-    random_faults(run, rng, sweep.fault_phase_ms).map_err(SweepFailure::Safety)?;
+    random_faults(run, rng, sweep.fault_phase_ms, sweep.crash_during_steps).map_err(SweepFailure::Safety)?;
     if !sweep.liveness {
         return Ok(());
     }
@@ -197,6 +213,11 @@ fn liveness_after_faults(
         played(run.intervene(normal)).map_err(SweepFailure::Safety)?;
     }
     for node in 0..nodes {
+        if run.sim().crash_armed(NodeId(node)) {
+            // A crash during a step still waiting for its replica to act would strike during
+            // the liveness check: let it happen now, and restart the replica with the others.
+            played(run.intervene(Intervention::Crash { node })).map_err(SweepFailure::Safety)?;
+        }
         if !run.sim().view(NodeId(node)).up {
             played(run.intervene(Intervention::Restart { node })).map_err(SweepFailure::Safety)?;
         }
