@@ -539,6 +539,13 @@ impl Consensus {
 
     fn on_message(&mut self, from: NodeId, message: ConsensusMessage) {
         let kind = message.kind();
+        if let ConsensusMessage::ChainResponse(_) = &message {
+            // Up to 64 blocks of signatures to check: refuse what we did not ask for first.
+            if let Err(error) = self.expecting_chain_from(from) {
+                self.reject(from, kind, &error);
+                return;
+            }
+        }
         if let Err(error) = message.verify(&self.committee) {
             self.reject(from, kind, &error);
             return;
@@ -1020,12 +1027,16 @@ impl Consensus {
         let mut ready = vec![block];
         while let Some(block) = ready.pop() {
             let digest = block.digest();
-            if self.blocks.contains_key(&digest) || block.round < self.gc_horizon() {
-                // Held already; or history that garbage collection has dropped (a range of the
-                // committed chain can bring blocks that its own first blocks have just
-                // committed and collected). Linking such a block again would bring it back
-                // after its batches were forgotten: it would look abandoned and hand them out
-                // to be proposed again.
+            if self.blocks.contains_key(&digest)
+                || block.height <= self.committed.height
+                || block.round < self.gc_horizon()
+            {
+                // Held already; or at or below our commit without being our committed block,
+                // so it can never commit (the blocks that could are held); or history that
+                // garbage collection has dropped (a range of the committed chain can bring
+                // blocks that its own first blocks have just committed and collected). Linking
+                // such a block would bring its batches back after they were forgotten: it would
+                // look abandoned and hand them out to be proposed again.
                 continue;
             }
             for batch in &block.payload {
@@ -1274,10 +1285,18 @@ impl Consensus {
     /// it ran walk back to what we now hold, one missing parent each.
     fn finish_catch_up(&mut self) {
         let Some(sync) = self.chain_sync.take() else { return };
-        let missing: Vec<Digest> =
-            self.orphans.keys().filter(|parent| !self.blocks.contains_key(*parent)).copied().collect();
-        for parent in missing {
-            self.request_block(parent, sync.peer);
+        // Only the bottoms of the parked chains: a parent that is itself parked comes with them.
+        let parked: BTreeSet<Digest> =
+            self.orphans.values().flat_map(|children| children.iter().map(|(d, _)| *d)).collect();
+        let missing: Vec<Digest> = self
+            .orphans
+            .keys()
+            .filter(|parent| !self.blocks.contains_key(*parent) && !parked.contains(*parent))
+            .copied()
+            .collect();
+        for (i, parent) in missing.into_iter().enumerate() {
+            let peer = self.next_peer(sync.peer, i as u16);
+            self.request_block(parent, peer);
         }
     }
 
@@ -1325,28 +1344,35 @@ impl Consensus {
     }
 
     /// Links a range of the committed chain from the catch-up's peer, then asks for the next.
+    /// Is a chain response from `from` one we asked for?
+    fn expecting_chain_from(&self, from: NodeId) -> Result<(), Error> {
+        match &self.chain_sync {
+            None => Err(Error::MalformedChain("no chain request is outstanding")),
+            Some(sync) if sync.peer != from => Err(Error::MalformedChain("not from the peer asked")),
+            Some(_) => Ok(()),
+        }
+    }
+
     fn on_chain_response(&mut self, from: NodeId, blocks: Vec<Block>) {
-        let Some(sync) = &self.chain_sync else {
-            self.reject(from, "chain-response", &Error::MalformedChain("no chain request is outstanding"));
-            return;
-        };
-        if from != sync.peer {
-            self.reject(from, "chain-response", &Error::MalformedChain("not from the peer asked"));
+        if let Err(error) = self.expecting_chain_from(from) {
+            self.reject(from, "chain-response", &error);
             return;
         }
-        // Blocks we hold already (we may have committed some since asking) are skipped; the
-        // first new one must extend a block we hold, or the range is no use to us.
-        let fresh: Vec<Block> =
-            blocks.into_iter().filter(|b| !self.blocks.contains_key(&b.digest())).collect();
+        // Blocks at or below our commit (we may have committed some since asking) are skipped;
+        // the first new one must be the next height and extend our last commit, or the range is
+        // no use to us (and a block off our committed chain at a committed height could only
+        // hand batches back to be proposed again).
+        let committed = self.committed.height;
+        let fresh: Vec<Block> = blocks.into_iter().filter(|b| b.height > committed).collect();
         let Some(first) = fresh.first() else {
             self.next_chain_peer();
             return;
         };
-        if !self.blocks.contains_key(&first.parent()) {
+        if first.height != committed + 1 || first.parent() != self.committed_digest {
             self.reject(
                 from,
                 "chain-response",
-                &Error::MalformedChain("the first block extends no block we hold"),
+                &Error::MalformedChain("the first new block does not extend our last commit"),
             );
             self.next_chain_peer();
             return;
@@ -1362,13 +1388,24 @@ impl Consensus {
         if let Some(tc) = &newest.tc {
             self.process_tc(tc);
         }
-        let Some(sync) = &mut self.chain_sync else { return };
-        sync.attempts = 0;
-        sync.first_peer = from;
-        if sync.target > self.committed.height + CHAIN_SYNC_GAP {
+        let gained = self.committed.height - committed;
+        let far =
+            self.chain_sync.as_ref().is_some_and(|sync| sync.target > self.committed.height + CHAIN_SYNC_GAP);
+        if !far {
+            self.finish_catch_up();
+        } else if gained >= u64::from(CHAIN_BLOCKS_MAX / 2) {
+            // A useful range: ask the same peer for the next one. (Spreading the ranges over
+            // peers would share the load, but a crashed peer in the rotation costs a retry
+            // delay each time round: with one of three peers down, catching up 10,000 blocks
+            // took 49 s instead of 9.)
+            if let Some(sync) = &mut self.chain_sync {
+                (sync.attempts, sync.first_peer) = (0, from);
+            }
             self.request_chain();
         } else {
-            self.finish_catch_up();
+            // Far behind and this peer had little to give (it is behind too, or it is
+            // withholding): it counts as a failed attempt, and the next peer is asked.
+            self.next_chain_peer();
         }
     }
 

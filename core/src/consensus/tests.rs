@@ -1283,13 +1283,41 @@ fn a_chain_response_that_extends_no_block_we_hold_is_rejected_and_the_next_peer_
     let (mut n0, _) = replica(0);
     n0.handle(at(10), propose(1, &blocks[20]));
     let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[1..19].to_vec())));
-    let error = Error::MalformedChain("the first block extends no block we hold");
+    let error = Error::MalformedChain("the first new block does not extend our last commit");
     assert_eq!(actions[0], rejected(1, "chain-response", &error));
     assert_eq!(chain_requests(&actions), vec![(NodeId(2), 0)]);
     assert_eq!(n0.view().committed_height, 0);
     // A peer that does not answer is replaced after the retry delay.
     let actions = n0.handle(at(20 + Parameters::default().sync_retry_ms), Input::Timer(Timer::SyncRetry));
     assert_eq!(chain_requests(&actions), vec![(NodeId(3), 0)]);
+}
+
+/// A peer cannot set the pace of a catch-up by answering with a block at a time (a Byzantine
+/// server, or one that is behind too): a range that gains little counts as a failed attempt and
+/// the next peer is asked; a peer that gives a useful range is asked for the next one.
+#[test]
+fn a_catch_up_moves_on_from_a_peer_that_gives_little() {
+    let blocks = chain(100);
+    let (mut n0, _) = replica(0);
+    let actions = n0.handle(at(10), propose(3, &blocks[98]));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(3), 0)]);
+    let actions = n0.handle(at(20), msg(3, ConsensusMessage::ChainResponse(blocks[..1].to_vec())));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(1), 0)], "n3 gave one block: ask n1");
+    let actions = n0.handle(at(30), msg(1, ConsensusMessage::ChainResponse(blocks[..64].to_vec())));
+    assert_eq!(n0.view().committed_height, 62);
+    assert_eq!(chain_requests(&actions), vec![(NodeId(1), 62)], "a full range: the next from n1 too");
+}
+
+/// A chain response nobody asked for is refused before its (up to 64 blocks of) signatures are
+/// checked.
+#[test]
+fn an_unsolicited_chain_response_is_refused_before_verification() {
+    let mut forged = chain(2);
+    forged[1].signature = Signature::ZERO;
+    let (mut n0, _) = replica(0);
+    let actions = n0.handle(at(10), msg(2, ConsensusMessage::ChainResponse(forged)));
+    let error = Error::MalformedChain("no chain request is outstanding");
+    assert_eq!(actions, vec![rejected(2, "chain-response", &error)]);
 }
 
 #[test]
