@@ -56,10 +56,7 @@ fn valid_messages() -> Vec<WireMessage> {
             author: NodeId(2),
             transactions: vec![vec![1, 2, 3]],
         })),
-        WireMessage::Mempool(MempoolMessage::BatchRequest {
-            digests: vec![Digest([7; 32])],
-            requester: NodeId(0),
-        }),
+        WireMessage::Mempool(MempoolMessage::BatchRequest { digests: vec![Digest([7; 32])] }),
     ]
 }
 

@@ -1002,8 +1002,10 @@ impl Consensus {
     }
 
     /// Makes room in a full orphan buffer for a block of round `round` by dropping the orphan of
-    /// the lowest round, if it is not higher (a parent fetched for a parked block shares its
-    /// siblings' round and must get in). Returns whether there is room now.
+    /// the lowest round, if it is not higher (newer blocks are worth more: they lead back to the
+    /// chain). Returns whether there is room now. A walk back one block at a time still cannot
+    /// get further than the buffer (each parent is older than every block parked for it); being
+    /// that far behind is what the catch-up by ranges is for.
     fn evict_oldest_orphan(&mut self, round: Round) -> bool {
         let oldest = self
             .orphans

@@ -153,12 +153,12 @@ impl Batch {
 pub enum MempoolMessage {
     /// A sealed batch (broadcast by its author, or sent in answer to a request).
     Batch(Batch),
-    /// "Send me these batches."
+    /// "Send me these batches." Answered to the sender the transport authenticated (a
+    /// `requester` named in the message would let anyone make a replica send its batches, up to
+    /// half a megabyte each, to a third party).
     BatchRequest {
         /// The batches wanted.
         digests: Vec<Digest>,
-        /// Who asks.
-        requester: NodeId,
     },
 }
 
@@ -377,8 +377,8 @@ impl Mempool {
         match input {
             Input::Transaction(transaction) => self.on_transaction(transaction),
             Input::Message { from, message: MempoolMessage::Batch(batch) } => self.on_batch(from, batch),
-            Input::Message { message: MempoolMessage::BatchRequest { digests, requester }, .. } => {
-                self.on_batch_request(digests, requester)
+            Input::Message { from, message: MempoolMessage::BatchRequest { digests } } => {
+                self.on_batch_request(digests, from)
             }
             Input::Timer(Timer::Seal(seq)) => self.on_seal_timer(seq),
             Input::Timer(Timer::FetchRetry) => self.on_fetch_retry(),
@@ -661,7 +661,7 @@ impl Mempool {
         for (peer, digests) in asks {
             let digests: Vec<Digest> = digests.into_iter().collect();
             for chunk in digests.chunks(BATCH_REQUEST_DIGESTS_MAX) {
-                self.send(peer, MempoolMessage::BatchRequest { digests: chunk.to_vec(), requester: self.id });
+                self.send(peer, MempoolMessage::BatchRequest { digests: chunk.to_vec() });
                 self.observe(Event::BatchesRequested { digests: chunk.to_vec(), to: peer });
             }
         }

@@ -40,10 +40,7 @@ fn fetch(block: Digest, payload: &[Digest], author: u16) -> Input {
 
 fn request(digests: &[Digest], to: u16) -> Vec<Action> {
     vec![
-        Action::Send {
-            to: NodeId(to),
-            message: MempoolMessage::BatchRequest { digests: digests.to_vec(), requester: US },
-        },
+        Action::Send { to: NodeId(to), message: MempoolMessage::BatchRequest { digests: digests.to_vec() } },
         Action::Observe(Event::BatchesRequested { digests: digests.to_vec(), to: NodeId(to) }),
     ]
 }
@@ -318,7 +315,7 @@ fn requests_are_served_from_memory_or_store() {
     mempool.handle(at(0), batch_message(2, &held));
     let ask = |digests: Vec<Digest>, requester: u16| Input::Message {
         from: NodeId(requester),
-        message: MempoolMessage::BatchRequest { digests, requester: NodeId(requester) },
+        message: MempoolMessage::BatchRequest { digests },
     };
     assert_eq!(
         mempool.handle(at(1), ask(vec![held.digest(), gone, held.digest()], 0)),
@@ -343,7 +340,7 @@ fn requests_are_bounded() {
         (0..BATCH_REQUEST_DIGESTS_MAX as u32 + 10).map(|i| Digest::of(&i.to_le_bytes())).collect();
     let input = Input::Message {
         from: NodeId(0),
-        message: MempoolMessage::BatchRequest { digests: digests.clone(), requester: NodeId(0) },
+        message: MempoolMessage::BatchRequest { digests: digests.clone() },
     };
     assert_eq!(
         mempool.handle(at(0), input),
@@ -371,7 +368,7 @@ fn committed_batches_leave_memory() {
     // ...and peers asking for it are served from the store.
     let ask = Input::Message {
         from: NodeId(0),
-        message: MempoolMessage::BatchRequest { digests: vec![batch.digest()], requester: NodeId(0) },
+        message: MempoolMessage::BatchRequest { digests: vec![batch.digest()] },
     };
     assert_eq!(
         mempool.handle(at(4), ask),
