@@ -289,8 +289,8 @@ test('scenario f + 1 Byzantine (two twins, split) turns the safety panel red; f 
   await page.evaluate(() => { window.hotstuff.run.speed = 1; });
   await page.waitForFunction(() => document.querySelector('#safety-state').textContent === 'VIOLATED', null, { timeout: 60_000 });
   assert.ok(await page.locator('#safety.broken').count() === 1, 'the panel turns red');
-  assert.match(await page.locator('#violation').textContent(), /agreement: at height 1 n\d committed .* but n\d committed/);
-  assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'agreement');
+  assert.match(await page.locator('#violation').textContent(), /certified_extends_committed: n\d committed .* at height 1, but .* was certified in round \d+ without extending it/);
+  assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'certified_extends_committed');
   const forkedAt = await page.evaluate(() => window.hotstuff.sim.now());
   assert.ok(forkedAt < 5000, `the fork comes within seconds (${forkedAt} ms)`);
   assert.deepEqual(await page.evaluate(() => window.hotstuff.sim.settings().twins), [0, 1]);

@@ -108,8 +108,8 @@ fn page_preset_f_plus_one_twins_breaks_agreement_within_four_simulated_seconds()
             Err(violation) => violation,
             Ok(()) => panic!("seed {seed}: no fork within 4 s: {:#?}", sim.views()),
         };
-        assert!(violation.description.starts_with("agreement"), "seed {seed}: {violation}");
-        assert!(violation.description.contains("n2") && violation.description.contains("n3"), "{violation}");
+        assert!(violation.invariant.is_fork(), "seed {seed}: {violation}");
+        assert!(violation.description.contains("n2") || violation.description.contains("n3"), "{violation}");
     }
 }
 

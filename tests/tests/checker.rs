@@ -266,3 +266,41 @@ mod persist_before_send {
         assert_eq!(error.invariant, Invariant::PersistBeforeSend, "{error}");
     }
 }
+
+/// The commit-rule oracle (`CertifiedExtendsCommitted`): a block certified in a round above the
+/// round that decided a commit must extend the committed block.
+mod certified_extends_committed {
+    use super::*;
+
+    #[test]
+    fn a_certificate_from_a_later_round_on_another_branch_is_reported() {
+        let mut checker = Checker::new(Committee::from_seed(1, 4));
+        let genesis = Block::genesis().digest();
+        // n0 commits C (round 1, height 1), decided by the 2-chain [1, 2].
+        let c = block_info(1, 1, genesis, 0xc1);
+        checker.observe(&observed(0, Event::BlockCommitted { block: c, chain: vec![1, 2] })).unwrap();
+        // A block whose QC certifies X (round 3, height 1, a sibling of C): a fork, seen as soon as
+        // the certificate is, before any honest replica commits X.
+        let x = Digest([0x99; 32]);
+        let mut child = block_info(2, 4, x, 0xd1);
+        child.qc_round = 3;
+        let error = checker
+            .observe(&observed(1, Event::ProposalReceived { from: NodeId(0), block: child }))
+            .unwrap_err();
+        assert_eq!(error.invariant, Invariant::CertifiedExtendsCommitted, "{error}");
+    }
+
+    #[test]
+    fn a_sibling_certified_before_the_round_that_decided_the_commit_is_no_fork() {
+        let mut checker = Checker::new(Committee::from_seed(1, 4));
+        let genesis = Block::genesis().digest();
+        // C (round 3) is committed as an ancestor of a round-5 block (2-chain [5, 6]); a sibling
+        // of C certified in round 4 and then abandoned by a TC is legitimate.
+        let c = block_info(1, 3, genesis, 0xc1);
+        checker.observe(&observed(0, Event::BlockCommitted { block: c, chain: vec![5, 6] })).unwrap();
+        let sibling = Digest([0x44; 32]);
+        let mut child = block_info(2, 5, sibling, 0xd1);
+        child.qc_round = 4;
+        checker.observe(&observed(1, Event::ProposalReceived { from: NodeId(1), block: child })).unwrap();
+    }
+}

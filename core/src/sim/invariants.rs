@@ -9,6 +9,7 @@
 //! | **Certificates have a quorum** of distinct, valid signers | QCs and TCs are only as good as the `n - f` intersection argument |
 //! | **Signed rounds increase**, on the wire: an honest replica's vote in round r only if r is above every round it voted or timed out in before; a timeout never below them (across restarts) | the voting rule itself, judged on the signed statements, not on what the replica says it did: a replica that forgets its timeout (or its persisted state) and votes in the same round enables a fork |
 //! | **A batch commits once**: no batch is in two committed blocks (checked on the blocks replicas deliver) | transactions execute once, even though batches of abandoned blocks are proposed again |
+//! | **Certified blocks extend commits** (the commit-rule oracle): a block certified in a round above a committed block's round extends it | what makes a commit final (Jolteon's key lemma): it catches an unsafe commit or vote the moment the conflicting certificate forms, without waiting for a second replica to commit on the other branch |
 //!
 //! The checker sees only the observation stream, never a replica's internals, so it checks what
 //! replicas *did*, not what they believe.
@@ -46,12 +47,25 @@ pub enum Invariant {
     /// timed out in that round (checked on the wire against the sender's store at the moment of
     /// sending): a crash at any later point restarts it knowing not to sign that round again.
     PersistBeforeSend,
+    /// The commit-rule oracle: every block certified in a round above a committed block's round
+    /// extends that committed block (judged on the block tree the checker builds from what
+    /// replicas report seeing, not on the replicas' own commit logic).
+    CertifiedExtendsCommitted,
 }
 
 impl Invariant {
+    /// A fork: two branches, one of them committed. The oracle
+    /// ([`Invariant::CertifiedExtendsCommitted`]) sees it as soon as a certificate forms on the
+    /// other branch, agreement only once an honest replica commits there too; whichever fires
+    /// first names the violation.
+    pub fn is_fork(self) -> bool {
+        matches!(self, Self::Agreement | Self::CertifiedExtendsCommitted)
+    }
+
     /// Every invariant, in the order the page lists them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Agreement,
+        Self::CertifiedExtendsCommitted,
         Self::CommitsOnlyExtend,
         Self::OneVotePerRound,
         Self::SignedRoundsIncrease,
@@ -72,6 +86,7 @@ impl Invariant {
             Self::BatchCommitsOnce => "batch_commits_once",
             Self::SignedRoundsIncrease => "signed_rounds_increase",
             Self::PersistBeforeSend => "persist_before_send",
+            Self::CertifiedExtendsCommitted => "certified_extends_committed",
         }
     }
 
@@ -86,6 +101,7 @@ impl Invariant {
             Self::BatchCommitsOnce => "a batch commits once",
             Self::SignedRoundsIncrease => "no vote in a round already voted or timed out in (on the wire)",
             Self::PersistBeforeSend => "a vote or timeout is durable before it is sent",
+            Self::CertifiedExtendsCommitted => "every block certified after a commit extends it",
         }
     }
 }
@@ -156,7 +172,20 @@ pub struct Checker {
     committed: BTreeMap<Height, (Digest, Round, NodeId)>,
     /// The height of the committed block that carried each batch.
     committed_batches: BTreeMap<Digest, Height>,
+    /// The block tree as honest replicas reported it: block -> (parent, height).
+    tree: BTreeMap<Digest, (Digest, Height)>,
+    /// For each committed height, the lowest round of a block whose 2-chain (or 3-chain)
+    /// committed it directly: the block there, or a descendant that committed it as an ancestor.
+    /// Certificates from later rounds must extend it. (Not the block's own round: a block
+    /// committed as an ancestor of a round-5 block may have a sibling certified in round 4,
+    /// abandoned by a TC, and that is no fork.)
+    decided_in: BTreeMap<Height, Round>,
+    /// Certified blocks seen, by the round of their certificate: (block, height), recent ones.
+    certified: BTreeMap<Round, Vec<(Digest, Height)>>,
 }
+
+/// How far below the highest commit the checker keeps the block tree and certificates.
+const ORACLE_WINDOW: Height = 2_048;
 
 impl Checker {
     /// A checker for a committee whose members are all honest.
@@ -171,7 +200,90 @@ impl Checker {
             replicas: vec![record; n],
             committed: BTreeMap::new(),
             committed_batches: BTreeMap::new(),
+            tree: BTreeMap::new(),
+            certified: BTreeMap::new(),
+            decided_in: BTreeMap::new(),
         }
+    }
+
+    /// A block certified in `round` (a QC for it formed, or a block carrying that QC was seen).
+    fn certified(&mut self, block: Digest, height: Height, round: Round) -> Result<(), Breach> {
+        let entry = self.certified.entry(round).or_default();
+        if entry.contains(&(block, height)) {
+            return Ok(());
+        }
+        entry.push((block, height));
+        self.extends_commits(block, height, round)
+    }
+
+    /// The commit-rule oracle for one certified block: it must extend the highest committed
+    /// block at or below its height that was decided in a round below `round`.
+    fn extends_commits(&self, block: Digest, height: Height, round: Round) -> Result<(), Breach> {
+        let Some((&committed_height, _)) =
+            self.decided_in.range(..=height).rev().find(|(_, decided)| **decided < round)
+        else {
+            return Ok(());
+        };
+        let (committed, committed_round, by) = self.committed[&committed_height];
+        // Walk down the reported tree to the committed height; an unknown link ends the check.
+        let (mut cursor, mut at) = (block, height);
+        while at > committed_height {
+            match self.tree.get(&cursor) {
+                Some((parent, _)) => (cursor, at) = (*parent, at - 1),
+                None => return Ok(()),
+            }
+        }
+        if cursor == committed {
+            return Ok(());
+        }
+        Err(breach(
+            Invariant::CertifiedExtendsCommitted,
+            format!(
+                "{by} committed {} at height {committed_height}, but {} was certified in round {round} without extending it (its ancestor at that height is {})",
+                block_name(&committed, committed_round),
+                block_name(&block, round),
+                block_name(&cursor, 0)
+            ),
+        ))
+    }
+
+    /// Records a block an honest replica saw, and the certificate it carries for its parent.
+    fn saw_block(&mut self, block: &crate::event::BlockInfo) -> Result<(), Breach> {
+        self.tree.entry(block.digest).or_insert((block.parent, block.height));
+        if block.height > 0 {
+            self.certified(block.parent, block.height - 1, block.qc_round)?;
+        }
+        Ok(())
+    }
+
+    /// A commit at `height`, decided by a chain whose head is from `round`: every certificate
+    /// already seen from a later round must extend it; then history far below is forgotten.
+    fn committed_at(&mut self, height: Height, round: Round) -> Result<(), Breach> {
+        match self.decided_in.get(&height) {
+            Some(decided) if *decided <= round => return Ok(()),
+            _ => {
+                self.decided_in.insert(height, round);
+            }
+        }
+        let later: Vec<(Digest, Height, Round)> = self
+            .certified
+            .range(round + 1..)
+            .flat_map(|(r, blocks)| blocks.iter().map(move |(b, h)| (*b, *h, *r)))
+            .filter(|(_, h, _)| *h >= height)
+            .collect();
+        for (block, block_height, cert_round) in later {
+            self.extends_commits(block, block_height, cert_round)?;
+        }
+        if height % 256 == 0 && height > ORACLE_WINDOW {
+            let floor = height - ORACLE_WINDOW;
+            self.tree.retain(|_, (_, h)| *h >= floor);
+            self.decided_in.retain(|h, _| *h >= floor);
+            self.certified.retain(|_, blocks| {
+                blocks.retain(|(_, h)| *h >= floor);
+                !blocks.is_empty()
+            });
+        }
+        Ok(())
     }
 
     /// Marks a replica as Byzantine: its own behaviour is not held to the rules.
@@ -247,7 +359,7 @@ impl Checker {
                     None => record.commit_unknown = true,
                 }
             }
-            Event::BlockCommitted { block, .. } => {
+            Event::BlockCommitted { block, chain } => {
                 let extends =
                     block.height == record.committed_height + 1 && block.parent == record.committed.0;
                 let baseline = std::mem::take(&mut record.commit_unknown);
@@ -282,11 +394,17 @@ impl Checker {
                         self.committed.insert(block.height, (block.digest, block.round, node));
                     }
                 }
+                let decided = chain.first().copied().unwrap_or(block.round);
+                self.committed_at(block.height, decided)?;
+            }
+            Event::ProposalSent { block } | Event::ProposalReceived { block, .. } => {
+                self.saw_block(block)?;
             }
             Event::QcFormed { qc } => {
                 qc.verify(&self.committee).map_err(|e| {
                     breach(Invariant::QuorumCertificates, format!("{node} formed a bad QC: {e}"))
                 })?;
+                self.certified(qc.block, qc.height, qc.round)?;
             }
             Event::TcFormed { tc } => {
                 tc.verify(&self.committee).map_err(|e| {

@@ -760,7 +760,9 @@ pub fn presets() -> Vec<Preset> {
         "f + 1 Byzantine (two twins, split): agreement breaks",
         "f + 1 = 2 Byzantine nodes: n0 and n1 each run twice (n0′, n1′ on the other side of a split). \
          Both {n0, n1, n2} and {n0′, n1′, n3} are quorums of 3, so each side certifies and commits its \
-         own blocks: the honest n2 and n3 disagree at height 1 within seconds, and the safety panel reports it.",
+         own blocks. Within seconds one side certifies a block that does not extend what the other side \
+         committed at height 1, and the safety panel reports it (the commit-rule oracle sees the fork before \
+         a second honest node commits on the other branch).",
         SimConfig { twins: vec![NodeId(0), NodeId(1)], ..four.clone() },
     );
     f1_twins.scenario.interventions =
@@ -768,7 +770,7 @@ pub fn presets() -> Vec<Preset> {
     f1_twins.scenario.expect = Some(Expectation {
         until_ms: 5_000,
         until_step: None,
-        outcome: Outcome::Violates { invariant: Invariant::Agreement },
+        outcome: Outcome::Violates { invariant: Invariant::CertifiedExtendsCommitted },
         digest: None,
     });
 
