@@ -1355,11 +1355,8 @@ impl Consensus {
         }
     }
 
+    /// Only reached for a response `on_message` found was asked for (`expecting_chain_from`).
     fn on_chain_response(&mut self, from: NodeId, blocks: Vec<Block>) {
-        if let Err(error) = self.expecting_chain_from(from) {
-            self.reject(from, "chain-response", &error);
-            return;
-        }
         // Blocks at or below our commit (we may have committed some since asking) are skipped;
         // the first new one must be the next height and extend our last commit, or the range is
         // no use to us (and a block off our committed chain at a committed height could only
