@@ -86,6 +86,17 @@ pub enum NoVoteReason {
         /// The highest QC round in its TC.
         tc_high_qc_round: Round,
     },
+    /// The block carries a batch that its own chain already carries: an uncommitted ancestor,
+    /// or a block committed within the last [`COMMITTED_BATCHES_WINDOW`] heights. Committing it
+    /// would execute the batch twice.
+    ///
+    /// [`COMMITTED_BATCHES_WINDOW`]: crate::consensus::COMMITTED_BATCHES_WINDOW
+    RepeatsBatch {
+        /// The batch.
+        batch: Digest,
+        /// The height of the block that carried it first.
+        carried_at: Height,
+    },
     /// 3-chain: the block's QC is below the preferred round.
     BelowLock {
         /// The block's QC round.
@@ -429,6 +440,10 @@ impl Observed {
                     NoVoteReason::BelowLock { qc_round, locked_round } => {
                         format!("its QC (round {qc_round}) is below the locked round {locked_round}")
                     }
+                    NoVoteReason::RepeatsBatch { batch, carried_at } => format!(
+                        "it carries batch {} again, which the block at height {carried_at} of its chain already carries: committing it would execute those transactions twice",
+                        batch.short()
+                    ),
                 };
                 format!("{node} does not vote for {}: {why}.", block_name(block, *round))
             }

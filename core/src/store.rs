@@ -32,6 +32,34 @@ pub fn commit_key(height: crate::types::Height) -> Key {
     [b"commit/".as_slice(), &height.to_be_bytes()].concat()
 }
 
+/// The blocks committed just below `committed` (at most `window` of them, newest first), read
+/// back from the store by following parent links, for a replica that restarts
+/// ([`crate::Consensus::remembering_committed`]). Both hosts call it with their backend's read.
+/// It stops at the first block it cannot read or decode: blocks are written behind, so a crash
+/// of the machine (not of the process) may lose the last ones, and the window then starts
+/// higher than it should.
+pub fn recent_commits<E>(
+    committed: &crate::messages::Block,
+    window: crate::types::Height,
+    mut read: impl FnMut(&[u8]) -> Result<Option<Value>, E>,
+) -> Result<Vec<crate::messages::Block>, E> {
+    let mut blocks = Vec::new();
+    let mut cursor = committed.parent();
+    let floor = committed.height.saturating_sub(window);
+    let mut height = committed.height;
+    while height > floor + 1 {
+        let Some(bytes) = read(&block_key(&cursor))? else { break };
+        let Ok(block) = crate::codec::decode_value::<crate::messages::Block>(&bytes) else { break };
+        if block.digest() != cursor || block.height + 1 != height {
+            break;
+        }
+        height = block.height;
+        cursor = block.parent();
+        blocks.push(block);
+    }
+    Ok(blocks)
+}
+
 /// The key of a batch.
 pub fn batch_key(digest: &Digest) -> Key {
     [b"batch/".as_slice(), &digest.0].concat()

@@ -9,8 +9,9 @@ use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
 use hotstuff_core::actor::{self, HostEnds};
 use hotstuff_core::codec;
+use hotstuff_core::consensus::COMMITTED_BATCHES_WINDOW;
 use hotstuff_core::mempool::Mempool;
-use hotstuff_core::store::{StoreBackend as _, StoreError, STATE_KEY};
+use hotstuff_core::store::{recent_commits, StoreBackend as _, StoreError, STATE_KEY};
 use hotstuff_core::{Block, Consensus, Event, Height, KeyPair, NodeId, Observed, Parameters, Round};
 use std::fmt;
 use std::net::SocketAddr;
@@ -187,7 +188,13 @@ impl Replica {
 
         // The transport signs its hellos with the replica's key (see `net`).
         let hello_keys = Arc::new(keys.clone());
-        let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered);
+        // And the blocks committed just before, so that no batch they carried commits again.
+        let recent = match &recovered {
+            Some(state) => recent_commits(&state.committed, COMMITTED_BATCHES_WINDOW, |key| store.read(key))?,
+            None => Vec::new(),
+        };
+        let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered)
+            .remembering_committed(recent);
         let mempool = Mempool::new(me, committee.clone(), parameters);
         let runtime = TokioRuntime::new();
         let (host, actors) = actor::wire(me, &committee, consensus, mempool, store, runtime);

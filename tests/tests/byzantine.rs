@@ -82,6 +82,33 @@ fn an_equivocating_leader_gets_at_most_one_of_its_blocks_certified() {
     }
 }
 
+/// A batch commits once: a leader that adds already committed batches to its proposals (their
+/// payload is available everywhere, so availability does not stop it) gets no honest vote for
+/// those blocks, and no batch commits twice (`batch_commits_once` watches every step).
+#[test]
+fn a_batch_commits_once_even_when_a_leader_proposes_committed_batches_again() {
+    use hotstuff_core::event::{Event, NoVoteReason};
+    use hotstuff_core::sim::TraceEntry;
+    for seed in 1..=3 {
+        let mut config = SimConfig { nodes: 4, seed, record_trace: true, ..SimConfig::default() };
+        config.byzantine = vec![(NodeId(2), Behaviour::BatchReplayer)];
+        let mut sim = Simulation::new(config);
+        let reached = sim
+            .run_until(|s| honest_min_height(s) >= 30, 600_000)
+            .unwrap_or_else(|v| panic!("seed {seed}: {v}"));
+        assert!(reached, "seed {seed}");
+        let refused = sim
+            .trace()
+            .iter()
+            .filter(|(_, entry)| {
+                matches!(entry, TraceEntry::Observed(o) if matches!(o.event,
+                    Event::VoteWithheld { reason: NoVoteReason::RepeatsBatch { .. }, .. }))
+            })
+            .count();
+        assert!(refused >= 3, "seed {seed}: the replayer's blocks were refused {refused} times");
+    }
+}
+
 /// The page's scenario presets (`www/app.js`, `SCENARIOS`): n = 4, so f = 1 and a quorum is 3.
 /// Twins of `twins`, and from time 0 a split of the replica instances into sides `groups[i]`,
 /// as `WebSim::partition` applies it.
@@ -94,7 +121,7 @@ fn page_scenario(seed: u64, twins: &[u16], groups: &[usize]) -> Simulation {
 }
 
 /// Why the page shows f + 1 with Twins rather than with its behaviour picker: a search over
-/// every pair of the five behaviours on every two of four nodes (seeds 1–3; no fault, the
+/// every pair of the five behaviours then offered on every two of four nodes (seeds 1–3; no fault, the
 /// honest pair's link cut by a huge delay, or a split with one Byzantine node per side) found
 /// no agreement violation in 20 s. Each behaviour wraps one honest core, so it cannot act as
 /// two replicas at once. Two twins can: split so that {n0, n1, n2} and {n0′, n1′, n3} are both

@@ -107,12 +107,15 @@ fn isolate_leader_right_after_it_forms_a_qc(rule: CommitRule) -> Scenario {
 /// interventions give only a `time`, not a `step`: a fix changes the steps of a run, and a
 /// step-pinned file would then fail to replay (a replay error, not the bug).
 ///
-/// Open: `sweep-seed-114-…` (see `tests/scenarios/open/README.md`). Fixed so far:
+/// Open: none. Fixed so far:
 /// `sweep-seed-700-a-replica-15-blocks-behind-catches-up.json` (issue 14: a replica cut off by a
-/// partition fell 15 blocks behind and never committed again; now it catches up) and
+/// partition fell 15 blocks behind and never committed again; now it catches up),
 /// `sweep-seed-154-crashes-during-steps-lose-no-commit.json` (a crash between the `Persist` that
 /// recorded a commit and the `Commit` lost that block for the application; now commits are
-/// delivered at least once, before the `Persist`).
+/// delivered at least once, before the `Persist`) and
+/// `sweep-seed-114-a-restarted-leader-does-not-propose-a-committed-batch-again.json` (issue 13:
+/// a restarted leader proposed a batch committed just before its crash, and it committed twice;
+/// now replicas remember recently committed batches across restarts and refuse repeats).
 #[test]
 fn open_bugs_still_reproduce() {
     let dir = corpus_dir().join("open");

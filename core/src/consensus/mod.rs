@@ -64,7 +64,7 @@ pub(crate) mod safety;
 use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
-use crate::event::{BlockInfo, Event, RoundReason};
+use crate::event::{BlockInfo, Event, NoVoteReason, RoundReason};
 use crate::messages::{
     Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote, CHAIN_BLOCKS_MAX,
     CHAIN_RESPONSE_BYTES_MAX,
@@ -94,6 +94,14 @@ pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
 /// blocks, above the peers' own commits, come by the walk back. Healthy replicas see a gap of
 /// about 3 (a 2-chain commit trails the newest proposal by two blocks).
 pub const CHAIN_SYNC_GAP: Height = 8;
+
+/// How many heights of committed batches a replica remembers, to refuse a block that carries
+/// one of them again (a batch commits once: see [`NoVoteReason::RepeatsBatch`]). A restarted
+/// replica reads them back from the store. A batch committed further below than this is not
+/// recognised: a Byzantine leader replaying one that old gets honest votes (batches do not
+/// expire yet; see the README's open problems). At most `BLOCK_PAYLOAD_MAX` digests a height,
+/// a few thousand blocks' worth of memory in the worst case.
+pub const COMMITTED_BATCHES_WINDOW: Height = 1_000;
 
 /// Each missing block is asked of this many peers in turn (cycling through the committee) before
 /// the replica gives up on it and drops the blocks waiting for it; a later proposal that needs
@@ -354,6 +362,11 @@ pub struct Consensus {
     pending_seq: u64,
     /// Batches already in some block, with the block's round (so they are not proposed again).
     included: BTreeMap<Digest, Round>,
+    /// Batches of the blocks committed in the last [`COMMITTED_BATCHES_WINDOW`] heights, with
+    /// the height that carried each, and the same by height (to forget the oldest). A block
+    /// that carries one of them again gets no vote (see [`Self::repeated_batch`]).
+    committed_batches: BTreeMap<Digest, Height>,
+    committed_batches_by_height: BTreeMap<Height, Vec<Digest>>,
 }
 
 impl Consensus {
@@ -380,6 +393,7 @@ impl Consensus {
         );
         assert!(state.committed.round <= state.high_qc.round, "recovered commit is not certified");
         let committed_digest = state.committed.digest();
+        let committed_block = state.committed.clone();
         let mut blocks = BTreeMap::new();
         blocks.insert(committed_digest, state.committed.clone());
         Self {
@@ -413,7 +427,75 @@ impl Consensus {
             pending_index: BTreeMap::new(),
             pending_seq: 0,
             included: BTreeMap::new(),
+            committed_batches: BTreeMap::new(),
+            committed_batches_by_height: BTreeMap::new(),
         }
+        .remembering_committed(std::iter::once(committed_block))
+    }
+
+    /// Hands a recovered replica the blocks committed just below its recovered commit (as
+    /// [`crate::store::recent_commits`] reads them back from the store), so that it knows the
+    /// batches they carried: without them, a restarted leader would propose a batch committed
+    /// just before its crash once more (its mempool cannot tell), and a restarted voter would
+    /// vote for a block that does. Blocks outside the window, or above the recovered commit,
+    /// are ignored.
+    pub fn remembering_committed(mut self, blocks: impl IntoIterator<Item = Block>) -> Self {
+        for block in blocks {
+            if block.height <= self.committed.height {
+                self.remember_committed(&block);
+            }
+        }
+        self
+    }
+
+    /// Records a committed block's batches, forgetting those more than the window below it.
+    fn remember_committed(&mut self, block: &Block) {
+        let floor = self.committed.height.saturating_sub(COMMITTED_BATCHES_WINDOW);
+        if block.height <= floor || block.payload.is_empty() {
+            return;
+        }
+        for batch in &block.payload {
+            self.committed_batches.insert(*batch, block.height);
+        }
+        self.committed_batches_by_height
+            .entry(block.height)
+            .or_default()
+            .extend(block.payload.iter().copied());
+        while let Some(entry) = self.committed_batches_by_height.first_entry() {
+            if *entry.key() > floor {
+                break;
+            }
+            for batch in entry.remove() {
+                if self.committed_batches.get(&batch).is_some_and(|height| *height <= floor) {
+                    self.committed_batches.remove(&batch);
+                }
+            }
+        }
+    }
+
+    /// A batch of `block` that its chain already carries, with the height that carried it: a
+    /// block committed in the window, or an uncommitted ancestor (we hold every block between
+    /// a block we vote on and our commit, or we would not have linked it).
+    fn repeated_batch(&self, block: &Block) -> Option<(Digest, Height)> {
+        if block.payload.is_empty() {
+            return None;
+        }
+        if let Some((batch, height)) =
+            block.payload.iter().find_map(|b| self.committed_batches.get(b).map(|h| (*b, *h)))
+        {
+            return Some((batch, height));
+        }
+        let mut cursor = block.parent();
+        while let Some(ancestor) = self.blocks.get(&cursor) {
+            if ancestor.height <= self.committed.height {
+                break;
+            }
+            if let Some(batch) = block.payload.iter().find(|b| ancestor.payload.contains(b)) {
+                return Some((*batch, ancestor.height));
+            }
+            cursor = ancestor.parent();
+        }
+        None
     }
 
     /// Feeds one input; returns what the host must do, in order.
@@ -573,7 +655,10 @@ impl Consensus {
     }
 
     fn on_batch_ready(&mut self, digest: Digest) {
-        if self.included.contains_key(&digest) || self.pending_index.contains_key(&digest) {
+        if self.included.contains_key(&digest)
+            || self.pending_index.contains_key(&digest)
+            || self.committed_batches.contains_key(&digest)
+        {
             return;
         }
         self.pending_seq += 1;
@@ -785,6 +870,7 @@ impl Consensus {
             // Delivered at once, before the `Persist` that records it (see the module docs): a
             // replica that crashes in between decides it again after restarting.
             self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
+            self.remember_committed(&block);
             self.actions.push(Action::Commit(block));
         }
         self.recover_abandoned();
@@ -822,7 +908,11 @@ impl Consensus {
         for block in abandoned {
             let mut returned = 0;
             for batch in &block.payload {
-                if !carried.contains(batch) && self.included.remove(batch).is_some() {
+                // A batch committed in another block (which may have left memory) stays out.
+                if !carried.contains(batch)
+                    && self.included.remove(batch).is_some()
+                    && !self.committed_batches.contains_key(batch)
+                {
                     self.pending_seq += 1;
                     self.pending.insert(self.pending_seq, *batch);
                     self.pending_index.insert(*batch, self.pending_seq);
@@ -1073,6 +1163,13 @@ impl Consensus {
     // Voting.
 
     fn prepare_vote(&mut self, block: Block) {
+        if let Some((batch, carried_at)) = self.repeated_batch(&block) {
+            // Checked before the payload is fetched: the batch is most likely here (it was
+            // carried before), so availability would not stop the vote.
+            let reason = NoVoteReason::RepeatsBatch { batch, carried_at };
+            self.observe(Event::VoteWithheld { block: block.digest(), round: block.round, reason });
+            return;
+        }
         if block.payload.is_empty() || block.author == self.id {
             // Our own proposal's batches came from our own mempool.
             self.vote(&block);

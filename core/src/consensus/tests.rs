@@ -9,6 +9,7 @@ use super::*;
 use crate::crypto::Signature;
 use crate::event::{NoVoteReason, VoteRule};
 use crate::params::CommitRule;
+use crate::store::StoreBackend as _;
 use fixtures::*;
 
 mod fixtures {
@@ -979,6 +980,84 @@ fn batches_of_an_abandoned_block_are_proposed_again() {
         round: 1,
         batches_returned: 1
     }));
+}
+
+/// The withheld-vote reason for `block`, if any.
+fn withheld(actions: &[Action], block: &Block) -> Option<NoVoteReason> {
+    events(actions).into_iter().find_map(|e| match e {
+        Event::VoteWithheld { block: b, reason, .. } if b == block.digest() => Some(reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_batch_commits_once_voters_refuse_a_block_repeating_a_committed_batch() {
+    // b1 carries batch 1 and commits (b2, b3 certify it); then the leader of round 4 proposes
+    // batch 1 again. Its payload is here (the batch was committed), so only this rule stops it.
+    let (mut n1, _) = replica(1);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    n1.handle(at(10), propose(1, &b1));
+    n1.handle(at(11), Input::PayloadReady(b1.digest()));
+    n1.handle(at(20), propose(2, &b2));
+    let actions = n1.handle(at(30), propose(3, &b3));
+    assert!(actions.contains(&Action::Commit(b1.clone())), "{actions:#?}");
+    let b4 = proposal(4, &qc(&b3), vec![batch(2), batch(1)]);
+    let actions = n1.handle(at(40), propose(4, &b4));
+    assert_eq!(withheld(&actions, &b4), Some(NoVoteReason::RepeatsBatch { batch: batch(1), carried_at: 1 }));
+    assert!(votes_sent(&actions).is_empty(), "{actions:#?}");
+    assert!(!actions.iter().any(|a| matches!(a, Action::FetchPayload { .. })), "{actions:#?}");
+}
+
+#[test]
+fn a_batch_commits_once_voters_refuse_a_block_repeating_an_uncommitted_ancestors_batch() {
+    // b1 carries batch 1 and is certified but not committed; b2 extends it with batch 1 again.
+    let (mut n1, _) = replica(1);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    n1.handle(at(10), propose(1, &b1));
+    let b2 = proposal(2, &qc(&b1), vec![batch(1)]);
+    let actions = n1.handle(at(20), propose(2, &b2));
+    assert_eq!(withheld(&actions, &b2), Some(NoVoteReason::RepeatsBatch { batch: batch(1), carried_at: 1 }));
+    assert!(votes_sent(&actions).is_empty(), "{actions:#?}");
+}
+
+#[test]
+fn a_batch_commits_once_a_restarted_replica_remembers_the_batches_committed_before_its_crash() {
+    // n2 committed b1 (batch 1) and b2 (batch 2), then restarted with b2 as its commit. Given the
+    // recent commits read back from the store, it neither proposes batch 1 again (its mempool
+    // offers it once more: it cannot tell) nor votes for a block that carries it.
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    let b2 = proposal(2, &qc(&b1), vec![batch(2)]);
+    let b3 = proposal(3, &qc(&b2), vec![]);
+    let b4 = proposal(4, &qc(&b3), vec![]);
+    let recovered = PersistentState {
+        round: 5,
+        last_voted_round: 4,
+        high_qc: qc(&b4),
+        committed: b2.clone(),
+        ..PersistentState::genesis()
+    };
+    let mut store = crate::store::MemStore::new();
+    for block in [&b1, &b2, &b3] {
+        store.write(&crate::store::block_key(&block.digest()), &crate::codec::encode_value(block)).unwrap();
+    }
+    let read = |key: &[u8]| store.read(key);
+    let recent = crate::store::recent_commits(&b2, COMMITTED_BATCHES_WINDOW, read).unwrap();
+    assert_eq!(recent, vec![b1.clone()], "the chain below the commit, back to genesis");
+
+    let mut forgetful =
+        Consensus::new(NodeId(1), committee(N), keys(1), Parameters::default(), Some(recovered.clone()));
+    forgetful.handle(at(0), Input::Start);
+    let mut n1 = Consensus::new(NodeId(1), committee(N), keys(1), Parameters::default(), Some(recovered))
+        .remembering_committed(recent);
+    n1.handle(at(0), Input::Start);
+    for replica in [&mut forgetful, &mut n1] {
+        replica.handle(at(1), Input::BatchReady(batch(1)));
+        replica.handle(at(2), Input::BatchReady(batch(2)));
+    }
+    assert_eq!(forgetful.view().pending_batches, 1, "without the recent commits, batch 1 looks new");
+    assert_eq!(n1.view().pending_batches, 0, "{:?}", n1.view());
 }
 
 // =============================================================================================

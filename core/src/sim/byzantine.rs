@@ -35,12 +35,21 @@ pub enum Behaviour {
     StaleReplayer,
     /// Sends proposals whose QC lacks a quorum and votes with broken signatures.
     Forger,
+    /// As leader, adds batches that are already committed to its proposals: their payload is
+    /// available everywhere, so only the rule that a batch commits once stops them.
+    BatchReplayer,
 }
 
 impl Behaviour {
     /// All behaviours, for sweeps and menus.
-    pub const ALL: [Self; 5] =
-        [Self::Silent, Self::Equivocator, Self::DoubleVoter, Self::StaleReplayer, Self::Forger];
+    pub const ALL: [Self; 6] = [
+        Self::Silent,
+        Self::Equivocator,
+        Self::DoubleVoter,
+        Self::StaleReplayer,
+        Self::Forger,
+        Self::BatchReplayer,
+    ];
 }
 
 /// A Byzantine replica: an honest core inside, a behaviour outside.
@@ -54,6 +63,8 @@ pub struct Byzantine {
     voted: VecDeque<Digest>,
     voted_index: BTreeSet<Digest>,
     replay: VecDeque<(NodeId, ConsensusMessage)>,
+    /// Batch replayer: batches of the blocks it committed, newest last.
+    committed_batches: VecDeque<Digest>,
 }
 
 impl Byzantine {
@@ -69,6 +80,7 @@ impl Byzantine {
             voted: VecDeque::new(),
             voted_index: BTreeSet::new(),
             replay: VecDeque::new(),
+            committed_batches: VecDeque::new(),
         }
     }
 
@@ -142,6 +154,18 @@ impl Byzantine {
         }
     }
 
+    /// Batch replayer: the block with committed batches added (the oldest it remembers, which
+    /// honest replicas are likelier to have forgotten), re-signed.
+    fn replay_batches(&self, block: &Block) -> Block {
+        let mut payload = block.payload.clone();
+        for batch in self.committed_batches.iter().take(4) {
+            if payload.len() < crate::messages::BLOCK_PAYLOAD_MAX && !payload.contains(batch) {
+                payload.push(*batch);
+            }
+        }
+        Block::new(&self.keys, self.id, block.round, block.qc.clone(), block.tc.clone(), payload)
+    }
+
     /// Stale replayer: with every message, an old one again, and a vote from the far future.
     fn replay(&mut self, to: NodeId, message: &ConsensusMessage, round: Round, out: &mut Vec<Action>) {
         if let Some((old_to, old)) = self.replay.front().cloned() {
@@ -182,6 +206,20 @@ impl ConsensusCore for Byzantine {
                 (Behaviour::Forger, Action::Broadcast { message }) => {
                     let forged = self.forge(message);
                     self.send_all(&forged, &mut out);
+                }
+                (Behaviour::BatchReplayer, Action::Commit(block)) => {
+                    self.committed_batches.extend(block.payload.iter().copied());
+                    while self.committed_batches.len() > REPLAY_MEMORY {
+                        self.committed_batches.pop_front();
+                    }
+                    out.push(Action::Commit(block));
+                }
+                (
+                    Behaviour::BatchReplayer,
+                    Action::Broadcast { message: ConsensusMessage::Propose(block) },
+                ) => {
+                    let replayed = self.replay_batches(&block);
+                    self.send_all(&ConsensusMessage::Propose(replayed), &mut out);
                 }
                 (Behaviour::StaleReplayer, Action::Send { to, message }) => {
                     self.replay(to, &message, round, &mut out);

@@ -45,7 +45,7 @@ pub use scenario::{
 use crate::actor::{self, ChannelDepth, HostEnds, Outbound, SharedDepths};
 use crate::codec;
 use crate::committee::Committee;
-use crate::consensus::{Consensus, ConsensusCore};
+use crate::consensus::{Consensus, ConsensusCore, COMMITTED_BATCHES_WINDOW};
 use crate::crypto::KeyPair;
 use crate::event::{Event, Observed, RoundReason};
 use crate::mempool::Mempool;
@@ -799,8 +799,18 @@ impl Simulation {
             codec::decode_state(bytes).expect("persisted state decodes")
         });
         let keys = KeyPair::from_seed(self.config.seed, node.0);
+        let recent = match &recovered {
+            Some(state) => {
+                let read = |key: &[u8]| Ok::<_, std::convert::Infallible>(store.0.borrow().get(key).cloned());
+                let Ok(blocks) =
+                    crate::store::recent_commits(&state.committed, COMMITTED_BATCHES_WINDOW, read);
+                blocks
+            }
+            None => Vec::new(),
+        };
         let consensus =
-            Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered);
+            Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered)
+                .remembering_committed(recent);
         let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
         let runtime = SimRuntime { instance, shared: self.shared.clone() };
         let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);

@@ -690,6 +690,7 @@ impl Behaviour {
             Self::DoubleVoter => "double_voter",
             Self::StaleReplayer => "stale_replayer",
             Self::Forger => "forger",
+            Self::BatchReplayer => "batch_replayer",
         }
     }
 
@@ -701,6 +702,7 @@ impl Behaviour {
             Self::DoubleVoter => "double voter: it votes for every proposal it sees",
             Self::StaleReplayer => "replayer: it re-sends old messages and votes for future rounds",
             Self::Forger => "forger: it sends QCs without quorum and votes with broken signatures",
+            Self::BatchReplayer => "batch replayer: as leader it proposes already committed batches again",
         }
     }
 }
