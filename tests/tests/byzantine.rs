@@ -109,6 +109,52 @@ fn a_batch_commits_once_even_when_a_leader_proposes_committed_batches_again() {
     }
 }
 
+/// The TC rule (2-chain, after a timeout a block must extend at least the highest QC in its
+/// TC): `tests/scenarios/tc-rule-…json` builds the one schedule where breaking it forks. Round 3's
+/// QC forms only at node 0 (the leader of round 4), which commits round 2's block and is then cut
+/// off; the others time out through rounds 3 and 4, and their TC for round 4 carries round 2's
+/// QC. Node 3, a Byzantine leader of round 5, extends round 1's QC instead: a block that
+/// abandons the committed one. The honest voters refuse it, and nothing forks. (With the rule
+/// one round looser, `scripts/mutants.sh`'s `tc-vote-ignores-the-tc-high-qc`, they vote, the
+/// block is certified and `certified_extends_committed` fails.)
+#[test]
+fn tc_rule_a_leader_extending_a_qc_below_the_tcs_highest_gets_no_honest_vote() {
+    use hotstuff_core::event::{Event, NoVoteReason};
+    use hotstuff_core::sim::{Run, Scenario, TraceEntry};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/tc-rule-a-leader-may-not-extend-a-qc-below-the-tcs-highest.json"
+    );
+    let mut scenario =
+        Scenario::from_json(&std::fs::read_to_string(path).expect("readable")).expect("a scenario");
+    scenario.check().unwrap_or_else(|failure| panic!("{failure}"));
+    scenario.config.record_trace = true;
+    let until = scenario.expect.as_ref().expect("an expectation").until_ms;
+    let mut run = Run::new(scenario).expect("valid");
+    run.advance_to(hotstuff_core::Time(until), u64::MAX).expect("safe");
+    let trace = run.take_trace();
+    let committed_round_2 = trace.iter().any(|(_, e)| {
+        matches!(e, TraceEntry::Observed(o) if o.node == NodeId(0)
+            && matches!(&o.event, Event::BlockCommitted { block, .. } if block.round == 2))
+    });
+    assert!(committed_round_2, "node 0 commits round 2's block before it is cut off");
+    let refusals: Vec<NodeId> = trace
+        .iter()
+        .filter_map(|(_, e)| match e {
+            TraceEntry::Observed(o) => match o.event {
+                Event::VoteWithheld {
+                    round: 5,
+                    reason: NoVoteReason::QcBelowTcHighQc { qc_round: 1, tc_high_qc_round: 2 },
+                    ..
+                } => Some(o.node),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refusals, vec![NodeId(1), NodeId(2)], "both honest voters refuse the stale block");
+}
+
 /// The page's scenario presets (`www/app.js`, `SCENARIOS`): n = 4, so f = 1 and a quorum is 3.
 /// Twins of `twins`, and from time 0 a split of the replica instances into sides `groups[i]`,
 /// as `WebSim::partition` applies it.

@@ -285,6 +285,8 @@ pub struct ConsensusView {
     pub pending_batches: usize,
     /// Blocks held in memory.
     pub blocks_in_memory: usize,
+    /// Blocks of the current round waiting for their payload before a vote.
+    pub blocks_awaiting_payload: usize,
 }
 
 /// What the consensus actor drives: one input in, actions out. The honest [`Consensus`] is the
@@ -349,8 +351,15 @@ pub struct Consensus {
     sync_requests: BTreeMap<Digest, (NodeId, u16)>,
     /// The catch-up by ranges under way, if we are far behind (see [`CHAIN_SYNC_GAP`]).
     chain_sync: Option<ChainSync>,
-    /// Blocks waiting for the mempool to confirm their payload.
+    /// Blocks waiting for the mempool to confirm their payload: only of the current round (a
+    /// vote can only be for it), so entering a round drops the others. The mempool may never
+    /// answer (it gives up on payload no peer serves).
     awaiting_payload: BTreeMap<Digest, Block>,
+    /// The first proposal processed for each round (its leader's), from the garbage-collection
+    /// horizon up: a leader's second block in a round is refused, so a Byzantine leader cannot
+    /// fill memory with the blocks of one round. (A block certified by others still comes in
+    /// by digest, through sync.)
+    proposals: BTreeMap<Round, Digest>,
     aggregator: Aggregator,
     round_started_at: Time,
     consecutive_timeouts: u32,
@@ -418,6 +427,7 @@ impl Consensus {
             sync_requests: BTreeMap::new(),
             chain_sync: None,
             awaiting_payload: BTreeMap::new(),
+            proposals: BTreeMap::new(),
             aggregator: Aggregator::default(),
             high_tc: state.high_tc,
             round_started_at: Time::ZERO,
@@ -531,6 +541,7 @@ impl Consensus {
             consecutive_timeouts: self.consecutive_timeouts,
             pending_batches: self.pending.len(),
             blocks_in_memory: self.blocks.len(),
+            blocks_awaiting_payload: self.awaiting_payload.len(),
         }
     }
 
@@ -701,6 +712,8 @@ impl Consensus {
         let timeout_ms = self.round_timeout_ms();
         let leader = self.committee.leader(self.round);
         self.observe(Event::RoundEntered { round: self.round, leader, reason, timeout_ms });
+        let round = self.round;
+        self.awaiting_payload.retain(|_, block| block.round >= round);
         self.set_timer(Timer::Round(self.round), self.now.plus_ms(timeout_ms));
         // Votes for the previous round still matter (they form the QC that leads into this one).
         self.aggregator.prune_below(self.round.saturating_sub(1));
@@ -938,6 +951,7 @@ impl Consensus {
         let committed = self.committed_digest;
         self.blocks.retain(|digest, block| block.round >= horizon || *digest == committed);
         self.included.retain(|_, round| *round >= horizon);
+        self.proposals.retain(|round, _| *round >= horizon);
         let before = self.orphan_count;
         self.orphans.retain(|_, children| {
             children.retain(|(_, block)| block.round > horizon);
@@ -1050,6 +1064,25 @@ impl Consensus {
         let digest = block.digest();
         if self.blocks.contains_key(&digest) || self.awaiting_payload.contains_key(&digest) {
             return;
+        }
+        match self.proposals.get(&block.round) {
+            Some(first) if *first != digest => {
+                // Verified, so signed by the round's leader: it equivocates.
+                let error = Error::Equivocation { author: block.author, round: block.round };
+                self.reject(from, "proposal", &error);
+                // The block stays out, but its certificates are verified and as good as any.
+                self.process_qc(&block.qc);
+                if let Some(tc) = &block.tc {
+                    self.process_tc(tc);
+                }
+                return;
+            }
+            Some(_) => {}
+            // (Bounded: rounds from the horizon to `FUTURE_ROUNDS_MAX` ahead.)
+            None if block.round >= self.gc_horizon() && block.round <= self.round + FUTURE_ROUNDS_MAX => {
+                self.proposals.insert(block.round, digest);
+            }
+            None => {}
         }
         self.observe(Event::ProposalReceived { from, block: BlockInfo::from(&block) });
         self.process_qc(&block.qc);

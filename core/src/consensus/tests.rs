@@ -644,18 +644,12 @@ fn replica_votes_once_per_round_even_if_leader_equivocates() {
     let other = proposal(1, &genesis(), vec![batch(3)]);
     let first = n3.handle(at(10), propose(1, &b1));
     assert_eq!(votes_sent(&first).len(), 1);
+    // The leader's second block of the round is refused before any vote is considered (and, if
+    // it came in anyway, the voting rule would refuse it: `vote_rule_refuses_second_vote_in_same_round`).
     let second = n3.handle(at(20), propose(1, &other));
-    // The second block has payload: the vote rule is applied once it is ready.
     assert!(votes_sent(&second).is_empty());
-    let ready = n3.handle(at(30), Input::PayloadReady(other.digest()));
-    assert_eq!(
-        ready,
-        vec![Action::Observe(Event::VoteWithheld {
-            block: other.digest(),
-            round: 1,
-            reason: NoVoteReason::AlreadyVoted { last_voted_round: 1 },
-        })]
-    );
+    assert!(second.contains(&rejected(1, "proposal", &Error::Equivocation { author: NodeId(1), round: 1 })));
+    assert_eq!(n3.handle(at(30), Input::PayloadReady(other.digest())), vec![]);
 }
 
 // =============================================================================================
@@ -1060,6 +1054,38 @@ fn a_batch_commits_once_a_restarted_replica_remembers_the_batches_committed_befo
     assert_eq!(n1.view().pending_batches, 0, "{:?}", n1.view());
 }
 
+#[test]
+fn a_leader_gets_one_block_per_round_processed_a_second_is_refused_as_equivocation() {
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    let twin = proposal(1, &genesis(), vec![batch(2)]);
+    n2.handle(at(10), propose(1, &b1));
+    let actions = n2.handle(at(11), propose(1, &twin));
+    assert!(
+        actions.contains(&rejected(1, "proposal", &Error::Equivocation { author: NodeId(1), round: 1 })),
+        "{actions:#?}"
+    );
+    assert_eq!(n2.view().blocks_in_memory, 2, "genesis and the first block only");
+    // The same block again is no equivocation (a resend), and changes nothing.
+    let actions = n2.handle(at(12), propose(1, &b1));
+    assert!(events(&actions).iter().all(|e| !matches!(e, Event::MessageRejected { .. })), "{actions:#?}");
+}
+
+#[test]
+fn a_block_whose_payload_never_comes_stops_waiting_when_the_round_moves_on() {
+    // n2 waits for b1's batch, which its mempool never confirms; a TC moves it to round 2.
+    let (mut n2, _) = replica(2);
+    let b1 = proposal(1, &genesis(), vec![batch(1)]);
+    n2.handle(at(10), propose(1, &b1));
+    assert_eq!(n2.view().blocks_awaiting_payload, 1);
+    n2.handle(at(1_000), msg(0, ConsensusMessage::Tc(genesis_tc(1))));
+    assert_eq!(n2.view().round, 2);
+    assert_eq!(n2.view().blocks_awaiting_payload, 0, "a vote for round 1 can no longer be sent");
+    // A late answer is harmless: no vote for a past round.
+    let actions = n2.handle(at(1_001), Input::PayloadReady(b1.digest()));
+    assert!(votes_sent(&actions).is_empty(), "{actions:#?}");
+}
+
 // =============================================================================================
 // The pacemaker.
 
@@ -1451,15 +1477,21 @@ fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent(
     let (mut n0, _) = replica(0);
     let b1 = proposal(1, &genesis(), vec![]);
     let qc1 = qc(&b1);
-    // ORPHAN_BLOCKS_MAX distinct round-2 blocks whose parent b1 we lack.
-    for i in 0..ORPHAN_BLOCKS_MAX as u64 {
-        let b2 = proposal(2, &qc1, vec![Digest::of(&i.to_le_bytes())]);
-        n0.handle(at(10), propose(2, &b2));
+    // ORPHAN_BLOCKS_MAX blocks whose parent b1 we lack, each of its own round (one block per
+    // leader and round is processed), so each after a TC of the round before.
+    let after_tc = |round: Round| {
+        let timeouts: Vec<_> = [0, 1, 3].iter().map(|i| timeout(*i, round - 1, &qc1)).collect();
+        signed_block(leader(round), round, qc1.clone(), Some(tc(round - 1, &timeouts)), vec![])
+    };
+    let rounds = 3..3 + ORPHAN_BLOCKS_MAX as u64;
+    let next = rounds.end;
+    for round in rounds {
+        n0.handle(at(10), propose(leader(round), &after_tc(round)));
     }
     assert_eq!(n0.orphan_count, ORPHAN_BLOCKS_MAX);
-    let b2 = proposal(2, &qc1, vec![]);
-    let b3 = proposal(3, &qc(&b2), vec![]);
-    let actions = n0.handle(at(20), propose(3, &b3));
+    let b2 = after_tc(next);
+    let b3 = proposal(next + 1, &qc(&b2), vec![]);
+    let actions = n0.handle(at(20), propose(leader(next + 1), &b3));
     assert_eq!(sync_requests(&actions), vec![b2.digest()], "{actions:#?}");
     assert_eq!(n0.orphan_count, ORPHAN_BLOCKS_MAX, "one made room for it");
     assert_eq!(n0.orphans.values().map(Vec::len).sum::<usize>(), ORPHAN_BLOCKS_MAX, "no empty entries");

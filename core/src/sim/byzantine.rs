@@ -38,17 +38,23 @@ pub enum Behaviour {
     /// As leader, adds batches that are already committed to its proposals: their payload is
     /// available everywhere, so only the rule that a batch commits once stops them.
     BatchReplayer,
+    /// As the leader of a round entered by a timeout certificate, extends an older QC than the
+    /// TC's highest (the highest it saw below that), abandoning the block the TC's highest QC
+    /// certifies. Only the TC rule (a block after a TC extends at least the TC's highest QC)
+    /// stops it: that block may be committed.
+    StaleQcExtender,
 }
 
 impl Behaviour {
     /// All behaviours, for sweeps and menus.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Silent,
         Self::Equivocator,
         Self::DoubleVoter,
         Self::StaleReplayer,
         Self::Forger,
         Self::BatchReplayer,
+        Self::StaleQcExtender,
     ];
 }
 
@@ -65,6 +71,8 @@ pub struct Byzantine {
     replay: VecDeque<(NodeId, ConsensusMessage)>,
     /// Batch replayer: batches of the blocks it committed, newest last.
     committed_batches: VecDeque<Digest>,
+    /// Stale QC extender: the QCs of the proposals it received, newest last.
+    seen_qcs: VecDeque<crate::QuorumCert>,
 }
 
 impl Byzantine {
@@ -81,6 +89,7 @@ impl Byzantine {
             voted_index: BTreeSet::new(),
             replay: VecDeque::new(),
             committed_batches: VecDeque::new(),
+            seen_qcs: VecDeque::new(),
         }
     }
 
@@ -166,6 +175,25 @@ impl Byzantine {
         Block::new(&self.keys, self.id, block.round, block.qc.clone(), block.tc.clone(), payload)
     }
 
+    /// Stale QC extender: after a TC, the block re-made to extend the highest QC it saw below
+    /// the TC's highest (unchanged without a TC, or without such a QC).
+    fn extend_stale_qc(&self, block: &Block) -> Block {
+        let Some(tc) = &block.tc else { return block.clone() };
+        let below = tc.high_qc_round();
+        let stale = self.seen_qcs.iter().filter(|qc| qc.round < below).max_by_key(|qc| qc.round);
+        match stale {
+            Some(qc) => Block::new(
+                &self.keys,
+                self.id,
+                block.round,
+                qc.clone(),
+                block.tc.clone(),
+                block.payload.clone(),
+            ),
+            None => block.clone(),
+        }
+    }
+
     /// Stale replayer: with every message, an old one again, and a vote from the far future.
     fn replay(&mut self, to: NodeId, message: &ConsensusMessage, round: Round, out: &mut Vec<Action>) {
         if let Some((old_to, old)) = self.replay.front().cloned() {
@@ -186,6 +214,18 @@ impl ConsensusCore for Byzantine {
         let mut out = Vec::new();
         if self.behaviour == Behaviour::DoubleVoter {
             self.vote_for_everything(&input, &mut out);
+        }
+        if self.behaviour == Behaviour::StaleQcExtender {
+            if let Input::Message { message: ConsensusMessage::Propose(block), .. } = &input {
+                if block.verify(&self.committee).is_ok()
+                    && !self.seen_qcs.iter().any(|qc| qc.block == block.qc.block)
+                {
+                    self.seen_qcs.push_back(block.qc.clone());
+                    if self.seen_qcs.len() > REPLAY_MEMORY {
+                        self.seen_qcs.pop_front();
+                    }
+                }
+            }
         }
         let round = self.inner.view().round;
         for action in self.inner.handle(now, input) {
@@ -220,6 +260,21 @@ impl ConsensusCore for Byzantine {
                 ) => {
                     let replayed = self.replay_batches(&block);
                     self.send_all(&ConsensusMessage::Propose(replayed), &mut out);
+                }
+                (
+                    Behaviour::StaleQcExtender,
+                    Action::Broadcast { message: ConsensusMessage::Propose(block) },
+                ) => {
+                    let stale = self.extend_stale_qc(&block);
+                    self.send_all(&ConsensusMessage::Propose(stale.clone()), &mut out);
+                    if stale != block {
+                        // And its own vote for it (its honest core votes for the block it made).
+                        let to = self.committee.leader(stale.round + 1);
+                        let vote = ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &stale));
+                        if to != self.id {
+                            out.push(Action::Send { to, message: vote });
+                        }
+                    }
                 }
                 (Behaviour::StaleReplayer, Action::Send { to, message }) => {
                     self.replay(to, &message, round, &mut out);

@@ -242,7 +242,8 @@ impl Checker {
                 "{by} committed {} at height {committed_height}, but {} was certified in round {round} without extending it (its ancestor at that height is {})",
                 block_name(&committed, committed_round),
                 block_name(&block, round),
-                block_name(&cursor, 0)
+                // Its round is not known here (only its digest), and it may be the block itself.
+                if cursor == block { "that block itself".to_string() } else { format!("block {cursor}") }
             ),
         ))
     }

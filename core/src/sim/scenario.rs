@@ -691,6 +691,7 @@ impl Behaviour {
             Self::StaleReplayer => "stale_replayer",
             Self::Forger => "forger",
             Self::BatchReplayer => "batch_replayer",
+            Self::StaleQcExtender => "stale_qc_extender",
         }
     }
 
@@ -703,6 +704,9 @@ impl Behaviour {
             Self::StaleReplayer => "replayer: it re-sends old messages and votes for future rounds",
             Self::Forger => "forger: it sends QCs without quorum and votes with broken signatures",
             Self::BatchReplayer => "batch replayer: as leader it proposes already committed batches again",
+            Self::StaleQcExtender => {
+                "stale QC extender: as leader after a timeout it extends an older QC than the timeout certificate allows"
+            }
         }
     }
 }
