@@ -138,7 +138,7 @@ fn tc_rule_a_leader_extending_a_qc_below_the_tcs_highest_gets_no_honest_vote() {
             && matches!(&o.event, Event::BlockCommitted { block, .. } if block.round == 2))
     });
     assert!(committed_round_2, "node 0 commits round 2's block before it is cut off");
-    let refusals: Vec<NodeId> = trace
+    let mut refusals: Vec<NodeId> = trace
         .iter()
         .filter_map(|(_, e)| match e {
             TraceEntry::Observed(o) => match o.event {
@@ -152,6 +152,7 @@ fn tc_rule_a_leader_extending_a_qc_below_the_tcs_highest_gets_no_honest_vote() {
             _ => None,
         })
         .collect();
+    refusals.sort();
     assert_eq!(refusals, vec![NodeId(1), NodeId(2)], "both honest voters refuse the stale block");
 }
 

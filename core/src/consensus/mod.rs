@@ -18,6 +18,14 @@
 //!    so a replica that sees them joins the timeout (this keeps replicas' rounds together after a
 //!    partition). Timeouts back off exponentially and reset on progress.
 //!
+//! Two more checks keep the ledger clean, whatever a Byzantine leader does. **A batch commits
+//! once**: a replica does not vote for a block that carries a batch its chain already carries (an
+//! uncommitted ancestor, or a block committed in the last [`COMMITTED_BATCHES_WINDOW`] heights,
+//! which a restarted replica reads back from its store). The payload of such a block is
+//! available everywhere, so waiting for it would not stop the vote. And **one block per leader
+//! and round** is processed: a second is refused as equivocation (its certificates still count),
+//! so one leader cannot fill memory with the blocks of one round.
+//!
 //! Missing ancestors are fetched from peers: one block at a time when a few are missing
 //! (`SyncRequest`, walking back from the block that needs them), and in ranges of the committed
 //! chain when the replica is far behind (`ChainRequest`, walking forward from its own last commit:

@@ -119,8 +119,10 @@ pub struct SimConfig {
     pub leader_schedule: Vec<NodeId>,
     /// Per-round partitions of the replica instances, for rounds `1..=len`: a proposal, vote,
     /// timeout or TC *of* round `i + 1` crosses only within the groups of `round_partitions[i]`
-    /// (instances in no group are isolated), whatever the time. Other messages (mempool, sync),
-    /// and those of later rounds, follow the ordinary partition. [`Simulation::heal`] lifts them.
+    /// (instances in no group are isolated), whatever the time. Messages without a round
+    /// (mempool, sync) obey the round their sender was last seen in, so a QC cannot leak across
+    /// a round's partition inside a synced block. Later rounds follow the ordinary partition.
+    /// [`Simulation::heal`] lifts them.
     /// This is how a Twins scenario ([`twins`]) applies its partitions: by the message's round,
     /// as in the paper, so the run is the same whatever the latencies and timeouts.
     pub round_partitions: Vec<Vec<Vec<u16>>>,
@@ -953,7 +955,9 @@ impl Simulation {
                         self.report(now, checked);
                     }
                 }
-                (message.kind().to_string(), message.round(), round_scoped(&message))
+                // Sync and mempool traffic carries no round: it obeys the round its sender is in.
+                let scoped = round_scoped(&message).unwrap_or(self.nodes[from].view.round);
+                (message.kind().to_string(), message.round(), Some(scoped))
             }
             Err(_) => ("garbage".to_string(), 0, None),
         };
@@ -1091,7 +1095,9 @@ fn spawnable<C: ConsensusCore + 'static>(
 }
 
 /// The round whose partition a message obeys (see [`SimConfig::round_partitions`]): a proposal,
-/// vote, timeout or TC belongs to its round; sync and mempool traffic to none.
+/// vote, timeout or TC belongs to its round; sync and mempool traffic (`None` here) to the round
+/// its sender is in when it sends, so that no QC leaks across a round's partition inside a
+/// synced block, as in the Twins paper.
 fn round_scoped(message: &codec::WireMessage) -> Option<Round> {
     use crate::messages::ConsensusMessage as M;
     match message {

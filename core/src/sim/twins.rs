@@ -33,8 +33,10 @@
 //!   TC *of* round `r` crosses only within round `r`'s groups ([`SimConfig::round_partitions`]),
 //!   whenever it is sent. Replicas drift apart in time (timeouts back off, latencies vary), so a
 //!   partition switched on a clock would hit different rounds in different runs; keyed by round,
-//!   a scenario means the same thing in every run. Sync and mempool traffic belongs to no round
-//!   and flows freely (fetching a certified block cannot help an adversary).
+//!   a scenario means the same thing in every run. Sync and mempool traffic obeys the round its
+//!   sender is in (as the simulator last saw it): all the traffic of a round is partitioned, as
+//!   in the paper. (Letting it flow freely leaked QCs across a round's partition inside synced
+//!   blocks; the f + 1 scenario once in the corpus forked only through such a leak.)
 //! - A round whose partition leaves no group able to end it (no quorum for a QC or a TC where
 //!   the replicas in that round are) would stall the scenario for good, and its later rounds
 //!   would never be played. So when no honest replica has changed round for
