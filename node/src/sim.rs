@@ -77,6 +77,10 @@ pub(crate) struct SimArgs {
     /// Twins: stop at the first failing scenario.
     #[arg(long)]
     stop_on_failure: bool,
+    /// Twins: run each scenario under this many timing seeds (`--seed`, `--seed` + 1, …: other
+    /// latencies, so other interleavings within each round's partition).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    timing_seeds: u64,
     /// Instead of one run from the flags: replay a scenario file (JSON, as the page's Export
     /// writes and `tests/scenarios/` holds). With an expectation in the file and no
     /// `--until-ms`, checks it.
@@ -188,6 +192,10 @@ struct TwinsSummary {
     first: String,
     shuffle: Option<u64>,
     scenarios: u64,
+    /// Timing seeds per scenario, and the runs made (scenarios × timing seeds, or fewer when a
+    /// failure stopped the run).
+    timing_seeds: u64,
+    runs: u64,
     played_out: u64,
     /// Scenarios in which a stalled round's partition had to be lifted.
     stalled: u64,
@@ -220,7 +228,7 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
     }
     let count = u128::from(scenarios).min(space.size() - args.first) as u64;
     let permutation = args.shuffle.map(|seed| space.permutation(seed));
-    let config = TwinsRunConfig { seed: args.seed, liveness: !args.safety_only, ..TwinsRunConfig::default() };
+    let base = TwinsRunConfig { seed: args.seed, liveness: !args.safety_only, ..TwinsRunConfig::default() };
     if !args.json {
         eprintln!(
             "twins: n = {}, {} twin(s), R = {}, P = {}: {} partitions × {} leaders a round, {} scenarios; running {count}{}",
@@ -234,39 +242,48 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
             match args.shuffle {
                 Some(seed) => format!(" in shuffled order (seed {seed}) from position {}", args.first),
                 None => format!(" from index {}", args.first),
+            } + &if args.timing_seeds > 1 {
+                format!(", each under {} timing seeds", args.timing_seeds)
+            } else {
+                String::new()
             }
         );
     }
     let started = Instant::now();
     let mut last_report = Instant::now();
     let (mut done, mut played_out, mut stalled, mut violations, mut liveness_failures) = (0u64, 0, 0, 0, 0);
+    let mut runs = 0u64;
     let mut failing_scenarios = Vec::new();
     for position in args.first..args.first + u128::from(count) {
         let index = permutation.as_ref().map_or(position, |p| p.apply(position));
         let scenario = space.scenario(index);
-        let (result, recorded) = run_scenario_recorded(&space, &scenario, &config);
-        match result {
-            Ok(outcome) => {
-                played_out += u64::from(outcome.played_out);
-                stalled += u64::from(outcome.stalls > 0);
-            }
-            Err(failure) => {
-                match failure {
-                    SweepFailure::Safety(_) => violations += 1,
-                    SweepFailure::Liveness { .. } => liveness_failures += 1,
+        for timing in 0..args.timing_seeds {
+            let config = TwinsRunConfig { seed: args.seed + timing, ..base.clone() };
+            let (result, recorded) = run_scenario_recorded(&space, &scenario, &config);
+            runs += 1;
+            match result {
+                Ok(outcome) => {
+                    played_out += u64::from(outcome.played_out);
+                    stalled += u64::from(outcome.stalls > 0);
                 }
-                eprintln!("scenario {scenario} FAILED: {failure}");
-                eprintln!(
+                Err(failure) => {
+                    match failure {
+                        SweepFailure::Safety(_) => violations += 1,
+                        SweepFailure::Liveness { .. } => liveness_failures += 1,
+                    }
+                    eprintln!("scenario {scenario} FAILED: {failure}");
+                    eprintln!(
                     "  replay: hotstuff sim --twins-scenarios 1 --nodes {} --twins {} --rounds {} --partitions {} --seed {} --first {index}{}",
                     args.nodes,
                     args.twins,
                     args.rounds,
                     args.partitions,
-                    args.seed,
+                    config.seed,
                     if args.safety_only { " --safety-only" } else { "" }
                 );
-                save_failure(&args.failures_dir, &recorded);
-                failing_scenarios.push(scenario.to_string());
+                    save_failure(&args.failures_dir, &recorded);
+                    failing_scenarios.push(format!("{scenario} (seed {})", config.seed));
+                }
             }
         }
         done += 1;
@@ -293,10 +310,12 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
         first: args.first.to_string(),
         shuffle: args.shuffle,
         scenarios: done,
+        timing_seeds: args.timing_seeds,
+        runs,
         played_out,
         stalled,
         wall_ms,
-        scenarios_per_second: done as f64 / (wall_ms.max(1) as f64 / 1000.0),
+        scenarios_per_second: runs as f64 / (wall_ms.max(1) as f64 / 1000.0),
         violations,
         liveness_failures,
         failing_scenarios,
@@ -306,9 +325,11 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
         println!("{}", serde_json::to_string(&summary).expect("summary serialises"));
     } else {
         println!(
-            "twins: {} scenarios of {} in {} ms ({:.1} scenarios/s), {} played out ({} after a stall): {} safety violations, {} liveness failures",
+            "twins: {} scenarios of {} ({} runs: {} timing seed(s) each) in {} ms ({:.1} runs/s), {} played out ({} after a stall): {} safety violations, {} liveness failures",
             summary.scenarios,
             summary.space,
+            summary.runs,
+            summary.timing_seeds,
             summary.wall_ms,
             summary.scenarios_per_second,
             summary.played_out,
