@@ -32,32 +32,39 @@ pub fn commit_key(height: crate::types::Height) -> Key {
     [b"commit/".as_slice(), &height.to_be_bytes()].concat()
 }
 
-/// The blocks committed just below `committed` (at most `window` of them, newest first), read
-/// back from the store by following parent links, for a replica that restarts
-/// ([`crate::Consensus::remembering_committed`]). Both hosts call it with their backend's read.
-/// It stops at the first block it cannot read or decode: blocks are written behind, so a crash
-/// of the machine (not of the process) may lose the last ones, and the window then starts
-/// higher than it should.
+/// The key of the durable record of the batches committed at `height`: a ring of
+/// [`COMMITTED_BATCHES_WINDOW`] slots (`height % window`), so the record stays the same size
+/// however long the replica runs. The consensus actor writes it durably as each commit with
+/// payload is delivered, in the same group as the `Persist` that records the commit (blocks and
+/// the commit index are written behind, and a crash of the process may lose their last second
+/// on disk: a natively restarted replica could not read its recent commits back from them).
+/// The value is `(height, batch digests)`.
+///
+/// [`COMMITTED_BATCHES_WINDOW`]: crate::consensus::COMMITTED_BATCHES_WINDOW
+pub fn committed_batches_key(height: crate::types::Height) -> Key {
+    let slot = height % crate::consensus::COMMITTED_BATCHES_WINDOW;
+    [b"committed-batches/".as_slice(), &slot.to_be_bytes()].concat()
+}
+
+/// The batches committed in the window below and at `committed_height`, as
+/// `(height, digests)` oldest first, read back from the ring of [`committed_batches_key`] for a
+/// replica that restarts ([`crate::Consensus::remembering_committed`]). Both hosts call it with
+/// their backend's read. Slots holding an older height (or nothing) are skipped.
 pub fn recent_commits<E>(
-    committed: &crate::messages::Block,
-    window: crate::types::Height,
+    committed_height: crate::types::Height,
     mut read: impl FnMut(&[u8]) -> Result<Option<Value>, E>,
-) -> Result<Vec<crate::messages::Block>, E> {
-    let mut blocks = Vec::new();
-    let mut cursor = committed.parent();
-    let floor = committed.height.saturating_sub(window);
-    let mut height = committed.height;
-    while height > floor + 1 {
-        let Some(bytes) = read(&block_key(&cursor))? else { break };
-        let Ok(block) = crate::codec::decode_value::<crate::messages::Block>(&bytes) else { break };
-        if block.digest() != cursor || block.height + 1 != height {
-            break;
+) -> Result<Vec<(crate::types::Height, Vec<Digest>)>, E> {
+    let window = crate::consensus::COMMITTED_BATCHES_WINDOW;
+    let floor = committed_height.saturating_sub(window);
+    let mut commits = Vec::new();
+    for height in (floor + 1)..=committed_height {
+        let Some(bytes) = read(&committed_batches_key(height))? else { continue };
+        match crate::codec::decode_value::<(crate::types::Height, Vec<Digest>)>(&bytes) {
+            Ok((at, digests)) if at == height => commits.push((at, digests)),
+            _ => {}
         }
-        height = block.height;
-        cursor = block.parent();
-        blocks.push(block);
     }
-    Ok(blocks)
+    Ok(commits)
 }
 
 /// The key of a batch.

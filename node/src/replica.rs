@@ -9,7 +9,6 @@ use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
 use hotstuff_core::actor::{self, HostEnds};
 use hotstuff_core::codec;
-use hotstuff_core::consensus::COMMITTED_BATCHES_WINDOW;
 use hotstuff_core::mempool::Mempool;
 use hotstuff_core::store::{recent_commits, StoreBackend as _, StoreError, STATE_KEY};
 use hotstuff_core::{Block, Consensus, Event, Height, KeyPair, NodeId, Observed, Parameters, Round};
@@ -188,9 +187,9 @@ impl Replica {
 
         // The transport signs its hellos with the replica's key (see `net`).
         let hello_keys = Arc::new(keys.clone());
-        // And the blocks committed just before, so that no batch they carried commits again.
+        // And the batches committed just before, so that none commits again.
         let recent = match &recovered {
-            Some(state) => recent_commits(&state.committed, COMMITTED_BATCHES_WINDOW, |key| store.read(key))?,
+            Some(state) => recent_commits(state.committed.height, |key| store.read(key))?,
             None => Vec::new(),
         };
         let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered)

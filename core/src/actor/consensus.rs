@@ -111,6 +111,21 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
                     ack: None,
                 };
                 let payload = block.payload.clone();
+                // The batches it committed, durably, in the window's ring: a restarted replica
+                // must know them (see `store::committed_batches_key`). Acknowledged, so it goes
+                // with the durable writes (the `Persist` that records the commit follows it in
+                // this step, most often in the same group); nobody waits for the ack.
+                if !payload.is_empty() {
+                    let (ack, _) = oneshot::channel();
+                    let record = StoreCommand::Write {
+                        key: store::committed_batches_key(block.height),
+                        value: codec::encode_value(&(block.height, &payload)),
+                        ack: Some(ack),
+                    };
+                    if !deliver(&mut self.tx_consensus_to_store, record).await {
+                        return false;
+                    }
+                }
                 deliver(&mut self.tx_consensus_to_store, index).await
                     && deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
                     && deliver(&mut self.tx_commits, block).await

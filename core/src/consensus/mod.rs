@@ -107,9 +107,11 @@ pub const CHAIN_SYNC_GAP: Height = 8;
 /// one of them again (a batch commits once: see [`NoVoteReason::RepeatsBatch`]). A restarted
 /// replica reads them back from the store. A batch committed further below than this is not
 /// recognised: a Byzantine leader replaying one that old gets honest votes (batches do not
-/// expire yet; see the README's open problems). At most `BLOCK_PAYLOAD_MAX` digests a height,
-/// a few thousand blocks' worth of memory in the worst case.
-pub const COMMITTED_BATCHES_WINDOW: Height = 1_000;
+/// expire yet; see the README's open problems). Memory: at most `BLOCK_PAYLOAD_MAX` digests a
+/// height, so up to about 800,000 digests (some 70 MB) if every block is full, and a few MB at
+/// the default `max_block_batches` of 256. The store keeps the same window, durably, in a ring
+/// of this many slots ([`crate::store::committed_batches_key`]).
+pub const COMMITTED_BATCHES_WINDOW: Height = 200;
 
 /// Each missing block is asked of this many peers in turn (cycling through the committee) before
 /// the replica gives up on it and drops the blocks waiting for it; a later proposal that needs
@@ -448,37 +450,37 @@ impl Consensus {
             committed_batches: BTreeMap::new(),
             committed_batches_by_height: BTreeMap::new(),
         }
-        .remembering_committed(std::iter::once(committed_block))
+        .remembering_committed(std::iter::once((committed_block.height, committed_block.payload)))
     }
 
-    /// Hands a recovered replica the blocks committed just below its recovered commit (as
-    /// [`crate::store::recent_commits`] reads them back from the store), so that it knows the
-    /// batches they carried: without them, a restarted leader would propose a batch committed
-    /// just before its crash once more (its mempool cannot tell), and a restarted voter would
-    /// vote for a block that does. Blocks outside the window, or above the recovered commit,
-    /// are ignored.
-    pub fn remembering_committed(mut self, blocks: impl IntoIterator<Item = Block>) -> Self {
-        for block in blocks {
-            if block.height <= self.committed.height {
-                self.remember_committed(&block);
+    /// Hands a recovered replica the batches committed just below its recovered commit, by
+    /// height (as [`crate::store::recent_commits`] reads them back from the store), so that it
+    /// knows them: without them, a restarted leader would propose a batch committed just before
+    /// its crash once more (its mempool cannot tell), and a restarted voter would vote for a
+    /// block that does. Heights outside the window, or above the recovered commit, are ignored.
+    pub fn remembering_committed(mut self, commits: impl IntoIterator<Item = (Height, Vec<Digest>)>) -> Self {
+        for (height, payload) in commits {
+            if height <= self.committed.height {
+                self.remember_committed(height, &payload);
             }
         }
         self
     }
 
-    /// Records a committed block's batches, forgetting those more than the window below it.
-    fn remember_committed(&mut self, block: &Block) {
+    /// Records the batches committed at `height`, forgetting those more than the window below
+    /// the commit.
+    fn remember_committed(&mut self, height: Height, payload: &[Digest]) {
         let floor = self.committed.height.saturating_sub(COMMITTED_BATCHES_WINDOW);
-        if block.height <= floor || block.payload.is_empty() {
+        if height <= floor || payload.is_empty() {
             return;
         }
-        for batch in &block.payload {
-            self.committed_batches.insert(*batch, block.height);
+        for batch in payload {
+            // The highest height that carried it (only a replay from beyond the window, or an
+            // incomplete window, puts a batch at two heights).
+            let at = self.committed_batches.entry(*batch).or_insert(height);
+            *at = (*at).max(height);
         }
-        self.committed_batches_by_height
-            .entry(block.height)
-            .or_default()
-            .extend(block.payload.iter().copied());
+        self.committed_batches_by_height.entry(height).or_default().extend(payload.iter().copied());
         while let Some(entry) = self.committed_batches_by_height.first_entry() {
             if *entry.key() > floor {
                 break;
@@ -503,12 +505,13 @@ impl Consensus {
         {
             return Some((batch, height));
         }
+        let carried: BTreeSet<&Digest> = block.payload.iter().collect();
         let mut cursor = block.parent();
         while let Some(ancestor) = self.blocks.get(&cursor) {
             if ancestor.height <= self.committed.height {
                 break;
             }
-            if let Some(batch) = block.payload.iter().find(|b| ancestor.payload.contains(b)) {
+            if let Some(batch) = ancestor.payload.iter().find(|b| carried.contains(b)) {
                 return Some((*batch, ancestor.height));
             }
             cursor = ancestor.parent();
@@ -891,7 +894,7 @@ impl Consensus {
             // Delivered at once, before the `Persist` that records it (see the module docs): a
             // replica that crashes in between decides it again after restarting.
             self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
-            self.remember_committed(&block);
+            self.remember_committed(block.height, &block.payload);
             self.actions.push(Action::Commit(block));
         }
         self.recover_abandoned();

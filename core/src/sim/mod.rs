@@ -45,7 +45,7 @@ pub use scenario::{
 use crate::actor::{self, ChannelDepth, HostEnds, Outbound, SharedDepths};
 use crate::codec;
 use crate::committee::Committee;
-use crate::consensus::{Consensus, ConsensusCore, COMMITTED_BATCHES_WINDOW};
+use crate::consensus::{Consensus, ConsensusCore};
 use crate::crypto::KeyPair;
 use crate::event::{Event, Observed, RoundReason};
 use crate::mempool::Mempool;
@@ -804,9 +804,8 @@ impl Simulation {
         let recent = match &recovered {
             Some(state) => {
                 let read = |key: &[u8]| Ok::<_, std::convert::Infallible>(store.0.borrow().get(key).cloned());
-                let Ok(blocks) =
-                    crate::store::recent_commits(&state.committed, COMMITTED_BATCHES_WINDOW, read);
-                blocks
+                let Ok(commits) = crate::store::recent_commits(state.committed.height, read);
+                commits
             }
             None => Vec::new(),
         };
