@@ -228,8 +228,14 @@ impl ConsensusCore for Byzantine {
             }
         }
         let round = self.inner.view().round;
+        // Stale QC extender: the block it replaced this step, whose vote from its own honest core
+        // must not leave (it votes for the stale block instead: one vote a round, like a voter
+        // whose rule was the only thing broken).
+        let mut replaced = None;
         for action in self.inner.handle(now, input) {
             match (self.behaviour, action) {
+                (Behaviour::StaleQcExtender, Action::Send { message: ConsensusMessage::Vote(vote), .. })
+                    if replaced == Some(vote.block) => {}
                 (
                     Behaviour::Silent,
                     Action::Send { .. }
@@ -268,6 +274,7 @@ impl ConsensusCore for Byzantine {
                     let stale = self.extend_stale_qc(&block);
                     self.send_all(&ConsensusMessage::Propose(stale.clone()), &mut out);
                     if stale != block {
+                        replaced = Some(block.digest());
                         // And its own vote for it (its honest core votes for the block it made).
                         let to = self.committee.leader(stale.round + 1);
                         let vote = ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &stale));
