@@ -49,7 +49,9 @@ pub fn committed_batches_key(height: crate::types::Height) -> Key {
 /// The batches committed in the window below and at `committed_height`, as
 /// `(height, digests)` oldest first, read back from the ring of [`committed_batches_key`] for a
 /// replica that restarts ([`crate::Consensus::remembering_committed`]). Both hosts call it with
-/// their backend's read. Slots holding an older height (or nothing) are skipped.
+/// their backend's read. Slots holding an older height (or nothing) are skipped. (A crash
+/// between the record of a commit and the `Persist` that records it leaves a record above the
+/// recovered commit; it took the slot of the window's oldest height, which is then missing.)
 pub fn recent_commits<E>(
     committed_height: crate::types::Height,
     mut read: impl FnMut(&[u8]) -> Result<Option<Value>, E>,
