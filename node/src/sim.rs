@@ -283,6 +283,9 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
                 );
                     save_failure(&args.failures_dir, &recorded);
                     failing_scenarios.push(format!("{scenario} (seed {})", config.seed));
+                    if args.stop_on_failure {
+                        break;
+                    }
                 }
             }
         }

@@ -412,7 +412,7 @@ impl Consensus {
         );
         assert!(state.committed.round <= state.high_qc.round, "recovered commit is not certified");
         let committed_digest = state.committed.digest();
-        let committed_block = state.committed.clone();
+        let committed_payload = (state.committed.height, state.committed.payload.clone());
         let mut blocks = BTreeMap::new();
         blocks.insert(committed_digest, state.committed.clone());
         Self {
@@ -450,7 +450,7 @@ impl Consensus {
             committed_batches: BTreeMap::new(),
             committed_batches_by_height: BTreeMap::new(),
         }
-        .remembering_committed(std::iter::once((committed_block.height, committed_block.payload)))
+        .remembering_committed(std::iter::once(committed_payload))
     }
 
     /// Hands a recovered replica the batches committed just below its recovered commit, by
@@ -500,10 +500,9 @@ impl Consensus {
         if block.payload.is_empty() {
             return None;
         }
-        if let Some((batch, height)) =
-            block.payload.iter().find_map(|b| self.committed_batches.get(b).map(|h| (*b, *h)))
-        {
-            return Some((batch, height));
+        let committed = block.payload.iter().find_map(|b| self.committed_batches.get(b).map(|h| (*b, *h)));
+        if committed.is_some() {
+            return committed;
         }
         let carried: BTreeSet<&Digest> = block.payload.iter().collect();
         let mut cursor = block.parent();
@@ -1076,31 +1075,26 @@ impl Consensus {
         if self.blocks.contains_key(&digest) || self.awaiting_payload.contains_key(&digest) {
             return;
         }
-        match self.proposals.get(&block.round) {
-            Some(first) if *first != digest => {
-                // Verified, so signed by the round's leader: it equivocates.
-                let error = Error::Equivocation { author: block.author, round: block.round };
-                self.reject(from, "proposal", &error);
-                // The block stays out, but its certificates are verified and as good as any.
-                self.process_qc(&block.qc);
-                if let Some(tc) = &block.tc {
-                    self.process_tc(tc);
-                }
-                return;
-            }
-            Some(_) => {}
+        // Verified, so signed by the round's leader: a second block of the round equivocates.
+        let equivocates = self.proposals.get(&block.round).is_some_and(|first| *first != digest);
+        if equivocates {
+            let error = Error::Equivocation { author: block.author, round: block.round };
+            self.reject(from, "proposal", &error);
+        } else {
             // (Bounded: rounds from the horizon to `FUTURE_ROUNDS_MAX` ahead.)
-            None if block.round >= self.gc_horizon() && block.round <= self.round + FUTURE_ROUNDS_MAX => {
-                self.proposals.insert(block.round, digest);
+            if block.round >= self.gc_horizon() && block.round <= self.round + FUTURE_ROUNDS_MAX {
+                self.proposals.entry(block.round).or_insert(digest);
             }
-            None => {}
+            self.observe(Event::ProposalReceived { from, block: BlockInfo::from(&block) });
         }
-        self.observe(Event::ProposalReceived { from, block: BlockInfo::from(&block) });
+        // An equivocating block stays out, but its certificates are verified and as good as any.
         self.process_qc(&block.qc);
         if let Some(tc) = &block.tc {
             self.process_tc(tc);
         }
-        self.accept_block(from, block);
+        if !equivocates {
+            self.accept_block(from, block);
+        }
     }
 
     /// Links a verified block into the tree, or parks it until its ancestors arrive.
