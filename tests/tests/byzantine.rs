@@ -198,3 +198,57 @@ fn page_preset_f_twin_keeps_agreement_and_the_quorum_side_commits() {
         assert_eq!(sim.view(NodeId(3)).committed_height, 0, "seed {seed}: the minority side cannot commit");
     }
 }
+
+/// Forkers (`Behaviour::Forker`) leading rounds `schedule`, on `nodes` replicas.
+fn forkers(nodes: u16, seed: u64, forkers: &[u16], schedule: &[u16]) -> Simulation {
+    Simulation::new(SimConfig {
+        nodes,
+        seed,
+        byzantine: forkers.iter().map(|n| (NodeId(*n), Behaviour::Forker)).collect(),
+        leader_schedule: schedule.iter().map(|n| NodeId(*n)).collect(),
+        ..SimConfig::default()
+    })
+}
+
+/// f + 1 Byzantine replicas break agreement on their own, without Twins: with n = 4, each half
+/// of the honest pair plus the two forkers is a quorum of 3. The forkers lead rounds r, r + 1,
+/// r + 2: in r one block per half (different batches), in r + 1 one block per half on each
+/// half's QC, in r + 2 the QCs that make each half commit its own block of round r.
+#[test]
+fn f_plus_one_forkers_leading_consecutive_rounds_break_agreement_without_twins() {
+    let schedule: Vec<u16> = (0..30).map(|r| r % 2).collect();
+    for seed in 1..=4 {
+        let mut sim = forkers(4, seed, &[0, 1], &schedule);
+        match sim.run_for(10_000) {
+            Err(violation) => assert!(violation.invariant.is_fork(), "seed {seed}: {violation}"),
+            Ok(()) => panic!("seed {seed}: no fork within 10 s: {:#?}", sim.views()),
+        }
+    }
+}
+
+/// The same with n = 7 (f = 2) under the plain round-robin: three forkers with consecutive ids
+/// lead three consecutive rounds, and each half of the four honest replicas with them is a
+/// quorum of 5.
+#[test]
+fn f_plus_one_forkers_of_seven_fork_a_round_robin_committee() {
+    let mut sim = forkers(7, 3, &[0, 1, 2], &[]);
+    match sim.run_for(20_000) {
+        Err(violation) => assert!(violation.invariant.is_fork(), "{violation}"),
+        Ok(()) => panic!("no fork within 20 s: {:#?}", sim.views()),
+    }
+}
+
+/// Up to f forkers, even leading every round, cannot certify a block for the smaller half
+/// (it and the forkers fall short of a quorum): the honest replicas agree and keep committing.
+#[test]
+fn f_forkers_leading_every_round_can_neither_fork_nor_stop_the_committee() {
+    let cases: [(u16, &[u16], Vec<u16>); 2] =
+        [(4, &[0], vec![0; 30]), (7, &[0, 1], (0..30).map(|r| r % 2).collect())];
+    for (nodes, byzantine, schedule) in cases {
+        for seed in 1..=3 {
+            let mut sim = forkers(nodes, seed, byzantine, &schedule);
+            sim.run_for(30_000).unwrap_or_else(|v| panic!("n = {nodes}, seed {seed}: {v}"));
+            assert!(honest_min_height(&sim) >= 10, "n = {nodes}, seed {seed}: {:#?}", sim.views());
+        }
+    }
+}

@@ -9,16 +9,21 @@
 use crate::committee::Committee;
 use crate::consensus::{Action, Consensus, ConsensusCore, Input};
 use crate::crypto::KeyPair;
-use crate::messages::{Block, ConsensusMessage, Vote};
+use crate::crypto::Signature;
+use crate::messages::{Block, ConsensusMessage, QuorumCert, Vote};
 use crate::time::Time;
-use crate::types::{Digest, NodeId, Round};
+use crate::types::{Digest, Height, NodeId, Round};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Messages a replaying replica remembers for later replay.
 const REPLAY_MEMORY: usize = 64;
 /// Rounds of proposals a double voter remembers having voted for.
 const VOTED_MEMORY: usize = 256;
+/// Rounds below its own that a forker keeps votes, certificates and proposals for.
+const FORK_MEMORY: Round = 8;
+/// How long a forker leading a round waits for the second branch's QC (a few network hops).
+const FORK_WAIT_MS: u64 = 100;
 
 /// How a Byzantine replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,11 +48,18 @@ pub enum Behaviour {
     /// certifies. Only the TC rule (a block after a TC extends at least the TC's highest QC)
     /// stops it: that block may be committed.
     StaleQcExtender,
+    /// With its fellow forkers, splits the honest replicas in two halves and runs a branch on
+    /// each: as leader it sends one block to each half (its fellows get both), on a different QC
+    /// of the previous round when it holds two, else with different (real, available) batches;
+    /// it votes for every valid block it sees, and as the next leader forms a QC for each
+    /// branch. Up to f forkers cannot give a half a quorum; f + 1 forkers leading three
+    /// consecutive rounds (two under a 2-chain rule) make each half commit its own block.
+    Forker,
 }
 
 impl Behaviour {
     /// All behaviours, for sweeps and menus.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Silent,
         Self::Equivocator,
         Self::DoubleVoter,
@@ -55,6 +67,7 @@ impl Behaviour {
         Self::Forger,
         Self::BatchReplayer,
         Self::StaleQcExtender,
+        Self::Forker,
     ];
 }
 
@@ -72,7 +85,27 @@ pub struct Byzantine {
     /// Batch replayer: batches of the blocks it committed, newest last.
     committed_batches: VecDeque<Digest>,
     /// Stale QC extender: the QCs of the proposals it received, newest last.
-    seen_qcs: VecDeque<crate::QuorumCert>,
+    seen_qcs: VecDeque<QuorumCert>,
+    /// Forker: its coalition and what it has collected.
+    fork: Fork,
+}
+
+/// What a forker knows: its coalition, the votes it collected and the QCs it holds, by round.
+#[derive(Debug, Default)]
+struct Fork {
+    /// The forkers (itself included): they get both branches.
+    coalition: BTreeSet<NodeId>,
+    /// Verified votes, by the statement they sign.
+    votes: BTreeMap<(Round, Digest, Height), BTreeMap<NodeId, Signature>>,
+    /// Certificates formed or seen, by round (one per block).
+    qcs: BTreeMap<Round, Vec<QuorumCert>>,
+    /// Valid proposals seen, by round: two in a round means a fork is under way.
+    proposals: BTreeMap<Round, BTreeSet<Digest>>,
+    /// Rounds it proposed in.
+    proposed: BTreeSet<Round>,
+    /// Its honest core's proposal, held while a fork is under way and the second branch's QC
+    /// may still form, with the time it gives up waiting and proposes it to everyone.
+    held: Option<(Block, Time)>,
 }
 
 impl Byzantine {
@@ -90,7 +123,14 @@ impl Byzantine {
             replay: VecDeque::new(),
             committed_batches: VecDeque::new(),
             seen_qcs: VecDeque::new(),
+            fork: Fork::default(),
         }
+    }
+
+    /// The replicas that run [`Behaviour::Forker`] with this one (it sends them both branches).
+    pub fn with_coalition(mut self, coalition: impl IntoIterator<Item = NodeId>) -> Self {
+        self.fork.coalition = coalition.into_iter().chain([self.id]).collect();
+        self
     }
 
     fn peers(&self) -> impl Iterator<Item = NodeId> + '_ {
@@ -203,14 +243,170 @@ impl Byzantine {
             self.replay.pop_front();
         }
         self.replay.push_back((to, message.clone()));
-        let fake =
-            Block::new(&self.keys, self.id, round + 50, crate::QuorumCert::genesis(), None, Vec::new());
+        let fake = Block::new(&self.keys, self.id, round + 50, QuorumCert::genesis(), None, Vec::new());
         out.push(Action::Send { to, message: ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &fake)) });
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Forker.
+
+    /// The half of the honest replicas `node` is in (`false`: left), or `None` for a forker.
+    fn half_of(&self, node: NodeId) -> Option<bool> {
+        if self.fork.coalition.contains(&node) {
+            return None;
+        }
+        let honest = self.committee.ids().filter(|n| !self.fork.coalition.contains(n));
+        honest.enumerate().find(|(_, n)| *n == node).map(|(i, _)| i % 2 == 1)
+    }
+
+    /// Adds a verified vote to its own collection (every block of a round, unlike an honest
+    /// aggregator, which takes one vote per replica and round).
+    fn collect_vote(&mut self, vote: &Vote) {
+        let signers = self.fork.votes.entry((vote.round, vote.block, vote.height)).or_default();
+        if signers.insert(vote.author, vote.signature).is_none()
+            && signers.len() == self.committee.quorum_threshold()
+        {
+            let votes = signers.iter().map(|(id, signature)| (*id, *signature)).collect();
+            self.remember_qc(QuorumCert { block: vote.block, round: vote.round, height: vote.height, votes });
+        }
+    }
+
+    fn remember_qc(&mut self, qc: QuorumCert) {
+        let known = self.fork.qcs.entry(qc.round).or_default();
+        if !known.iter().any(|k| k.block == qc.block) {
+            known.push(qc);
+        }
+    }
+
+    /// A valid block, seen or made: its QC is remembered and it gets a vote (each block once).
+    fn fork_see(&mut self, block: &Block, out: &mut Vec<Action>) {
+        if block.verify(&self.committee).is_err() {
+            return;
+        }
+        self.remember_qc(block.qc.clone());
+        if !self.fork.proposals.entry(block.round).or_default().insert(block.digest()) {
+            return;
+        }
+        let vote = Vote::new(&self.keys, self.id, block);
+        match self.committee.leader(block.round + 1) {
+            to if to == self.id => self.collect_vote(&vote),
+            to => out.push(Action::Send { to, message: ConsensusMessage::Vote(vote) }),
+        }
+    }
+
+    /// `left` to the left half, `right` to the right half, both to the coalition; a vote for each.
+    fn fork_send(&mut self, left: Block, right: Block, out: &mut Vec<Action>) {
+        for to in self.peers() {
+            let half = self.half_of(to);
+            if half != Some(true) {
+                out.push(Action::Send { to, message: ConsensusMessage::Propose(left.clone()) });
+            }
+            if half != Some(false) {
+                out.push(Action::Send { to, message: ConsensusMessage::Propose(right.clone()) });
+            }
+        }
+        self.fork.proposed.insert(left.round);
+        self.fork_see(&left, out);
+        self.fork_see(&right, out);
+    }
+
+    /// A block to everyone, as an honest leader would send it.
+    fn fork_send_one(&mut self, block: Block, out: &mut Vec<Action>) {
+        self.send_all(&ConsensusMessage::Propose(block.clone()), out);
+        self.fork.proposed.insert(block.round);
+        self.fork_see(&block, out);
+    }
+
+    /// A QC of `round` for each half (the half of an honest signer), if it holds both.
+    fn branch_qcs(&self, round: Round) -> Option<(QuorumCert, QuorumCert)> {
+        let qcs = self.fork.qcs.get(&round)?;
+        let side = |qc: &&QuorumCert| qc.votes.iter().find_map(|(id, _)| self.half_of(*id));
+        let left = qcs.iter().find(|qc| side(qc) == Some(false))?;
+        let right = qcs.iter().find(|qc| side(qc) == Some(true))?;
+        Some((left.clone(), right.clone()))
+    }
+
+    /// Leads `round` with one branch per half, if it holds a QC of the round before for each.
+    fn fork_lead(&mut self, round: Round, payload: Vec<Digest>, out: &mut Vec<Action>) -> bool {
+        if self.committee.leader(round) != self.id || self.fork.proposed.contains(&round) {
+            return false;
+        }
+        let Some((left, right)) = self.branch_qcs(round - 1) else { return false };
+        let left = Block::new(&self.keys, self.id, round, left, None, payload.clone());
+        let right = Block::new(&self.keys, self.id, round, right, None, payload);
+        self.fork.held = None;
+        self.fork_send(left, right, out);
+        true
+    }
+
+    /// Its honest core's proposal: continues a fork under way, or starts one with two payloads
+    /// on the same QC (the second drops the last batch: both are real and available).
+    fn fork_propose(&mut self, now: Time, block: Block, out: &mut Vec<Action>) {
+        let round = block.round;
+        if self.fork.proposed.contains(&round) || self.fork_lead(round, block.payload.clone(), out) {
+            return;
+        }
+        if block.tc.is_some() || block.qc.round + 1 != round {
+            return self.fork_send_one(block, out);
+        }
+        if self.fork.proposals.get(&block.qc.round).is_some_and(|seen| seen.len() > 1) {
+            // A fork is under way: wait a little for the other branch's QC.
+            self.fork.held = Some((block, Time(now.0 + FORK_WAIT_MS)));
+            return;
+        }
+        let mut payload = block.payload.clone();
+        if payload.pop().is_none() {
+            // Nothing to tell two blocks apart by: it waits for a round with batches.
+            return self.fork_send_one(block, out);
+        }
+        let right = Block::new(&self.keys, self.id, round, block.qc.clone(), None, payload);
+        self.fork_send(block, right, out);
+    }
+
+    fn handle_forker(&mut self, now: Time, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Input::Message { message, .. } = &input {
+            match message {
+                ConsensusMessage::Vote(vote) if vote.verify(&self.committee).is_ok() => {
+                    self.collect_vote(vote)
+                }
+                ConsensusMessage::Propose(block) => self.fork_see(block, &mut out),
+                _ => {}
+            }
+        }
+        for action in self.inner.handle(now, input) {
+            match action {
+                // It votes itself (for every block), in `fork_see`.
+                Action::Send { message: ConsensusMessage::Vote(_), .. } => {}
+                Action::Broadcast { message: ConsensusMessage::Propose(block) } => {
+                    self.fork_propose(now, block, &mut out);
+                }
+                action => out.push(action),
+            }
+        }
+        let round = self.inner.view().round;
+        let payload = self.fork.held.as_ref().map(|(block, _)| block.payload.clone()).unwrap_or_default();
+        if !self.fork_lead(round, payload, &mut out) {
+            match self.fork.held.take() {
+                Some((block, _)) if block.round != round => {}
+                Some((block, deadline)) if deadline <= now => self.fork_send_one(block, &mut out),
+                held => self.fork.held = held,
+            }
+        }
+        let keep = round.saturating_sub(FORK_MEMORY);
+        self.fork.votes.retain(|(r, _, _), _| *r >= keep);
+        self.fork.qcs.retain(|r, _| *r >= keep);
+        self.fork.proposals.retain(|r, _| *r >= keep);
+        self.fork.proposed.retain(|r| *r >= keep);
+        out
     }
 }
 
 impl ConsensusCore for Byzantine {
     fn handle(&mut self, now: Time, input: Input) -> Vec<Action> {
+        if self.behaviour == Behaviour::Forker {
+            return self.handle_forker(now, input);
+        }
         let mut out = Vec::new();
         if self.behaviour == Behaviour::DoubleVoter {
             self.vote_for_everything(&input, &mut out);

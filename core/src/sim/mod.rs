@@ -818,7 +818,9 @@ impl Simulation {
         let (host, depths, futures) = match behaviour {
             None => spawnable(actor::wire(node, &self.committee, consensus, mempool, store, runtime)),
             Some(behaviour) => {
-                let core = byzantine::Byzantine::new(behaviour, consensus, keys, self.committee.clone());
+                let forkers = self.config.byzantine.iter().filter(|(_, b)| *b == Behaviour::Forker);
+                let core = byzantine::Byzantine::new(behaviour, consensus, keys, self.committee.clone())
+                    .with_coalition(forkers.map(|(n, _)| *n));
                 spawnable(actor::wire(node, &self.committee, core, mempool, store, runtime))
             }
         };

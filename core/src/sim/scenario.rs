@@ -692,6 +692,7 @@ impl Behaviour {
             Self::Forger => "forger",
             Self::BatchReplayer => "batch_replayer",
             Self::StaleQcExtender => "stale_qc_extender",
+            Self::Forker => "forker",
         }
     }
 
@@ -706,6 +707,9 @@ impl Behaviour {
             Self::BatchReplayer => "batch replayer: as leader it proposes already committed batches again",
             Self::StaleQcExtender => {
                 "stale QC extender: as leader after a timeout it extends an older QC than the timeout certificate allows"
+            }
+            Self::Forker => {
+                "forker: with the other forkers it runs a branch for each half of the honest nodes, voting for both"
             }
         }
     }
@@ -774,6 +778,28 @@ pub fn presets() -> Vec<Preset> {
     f1_twins.scenario.interventions =
         vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4, 5]] })];
     f1_twins.scenario.expect = Some(Expectation {
+        until_ms: 5_000,
+        until_step: None,
+        outcome: Outcome::Violates { invariant: Invariant::CertifiedExtendsCommitted },
+        digest: None,
+    });
+
+    let mut f1_forkers = preset(
+        "f1-forkers",
+        "f + 1 Byzantine forkers (no twins): agreement breaks",
+        "f + 1 = 2 Byzantine nodes, n0 and n1, run the forker behaviour and lead rounds in turn. They split \
+         the honest nodes into halves, {n2} and {n3}, and send each half its own block, voting for both: \
+         {n0, n1, n2} and {n0, n1, n3} are both quorums of 3, so each block is certified. The next forker \
+         leader builds a block on each half's QC, the one after certifies both, and each half commits its \
+         own block at the same height. No rule is broken by an honest node: the bound f < n/3 is what \
+         fails. With one forker (f) the smaller half plus the forker is 2 votes, short of a quorum.",
+        SimConfig {
+            byzantine: vec![(NodeId(0), Behaviour::Forker), (NodeId(1), Behaviour::Forker)],
+            leader_schedule: (0..30).map(|round| NodeId(round % 2)).collect(),
+            ..four.clone()
+        },
+    );
+    f1_forkers.scenario.expect = Some(Expectation {
         until_ms: 5_000,
         until_step: None,
         outcome: Outcome::Violates { invariant: Invariant::CertifiedExtendsCommitted },
@@ -855,5 +881,5 @@ pub fn presets() -> Vec<Preset> {
         digest: None,
     });
 
-    vec![leader_crash, split, catch_up, byzantine, f_twin, f1_twins]
+    vec![leader_crash, split, catch_up, byzantine, f_twin, f1_twins, f1_forkers]
 }
