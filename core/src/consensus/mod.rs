@@ -91,6 +91,7 @@ pub const FUTURE_ROUNDS_MAX: Round = 1_000;
 
 /// The most blocks kept while their ancestors are being fetched. When the buffer is full, the
 /// orphan of the lowest round leaves to make room: the newest blocks are the ones worth linking.
+/// One author's blocks take at most `1/(f + 1)` of it (see `Consensus::orphans_per_author_max`).
 pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
 
 /// A block this many heights above our last commit whose parent we lack means we are far behind:
@@ -1114,7 +1115,7 @@ impl Consensus {
         if self.orphans.get(&parent).is_some_and(|siblings| siblings.iter().any(|(d, _)| *d == digest)) {
             return;
         }
-        if self.orphan_count >= ORPHAN_BLOCKS_MAX && !self.evict_oldest_orphan(block.round) {
+        if !self.make_room_for_orphan(&block) {
             return;
         }
         let height = block.height;
@@ -1127,6 +1128,36 @@ impl Consensus {
         } else {
             self.request_block(parent, ask);
         }
+    }
+
+    /// The orphans one author may hold: f authors together hold at most f/(f + 1) of the buffer,
+    /// so Byzantine authors flooding it with blocks of far rounds (which the oldest-round
+    /// eviction would keep) leave room for the honest ones.
+    fn orphans_per_author_max(&self) -> usize {
+        ORPHAN_BLOCKS_MAX / (self.committee.max_faulty() + 1)
+    }
+
+    /// Whether `block` may be parked: its author's share of the buffer, then the buffer.
+    fn make_room_for_orphan(&mut self, block: &Block) -> bool {
+        let theirs = || self.orphans.values().flatten().filter(|(_, b)| b.author == block.author);
+        if theirs().count() >= self.orphans_per_author_max() {
+            // Its own oldest makes room, if it is not newer than this one.
+            let oldest = theirs().map(|(d, b)| (b.round, b.parent(), *d)).min();
+            match oldest.filter(|(r, _, _)| *r <= block.round) {
+                Some((_, parent, digest)) => self.drop_orphan(parent, digest),
+                None => return false,
+            }
+        }
+        self.orphan_count < ORPHAN_BLOCKS_MAX || self.evict_oldest_orphan(block.round)
+    }
+
+    fn drop_orphan(&mut self, parent: Digest, digest: Digest) {
+        let children = self.orphans.get_mut(&parent).expect("an orphan is filed under its parent");
+        children.retain(|(d, _)| *d != digest);
+        if children.is_empty() {
+            self.orphans.remove(&parent);
+        }
+        self.orphan_count -= 1;
     }
 
     /// Makes room in a full orphan buffer for a block of round `round` by dropping the orphan of
@@ -1143,12 +1174,7 @@ impl Consensus {
         let Some((_, parent, digest)) = oldest.filter(|(r, _, _)| *r <= round) else {
             return false;
         };
-        let children = self.orphans.get_mut(&parent).expect("found above");
-        children.retain(|(d, _)| *d != digest);
-        if children.is_empty() {
-            self.orphans.remove(&parent);
-        }
-        self.orphan_count -= 1;
+        self.drop_orphan(parent, digest);
         true
     }
 

@@ -1507,6 +1507,33 @@ fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent(
     assert!(n0.block(&b3.digest()).is_some());
 }
 
+/// Orphan space is shared: one author (Byzantine) filled the whole buffer with valid blocks of
+/// far rounds, which the oldest-round eviction then kept, so an honest block of an earlier round
+/// found no room and its parent was never asked for. Now an author holds at most
+/// `ORPHAN_BLOCKS_MAX / (f + 1)` of it.
+#[test]
+fn orphan_space_is_bounded_per_author_a_flooding_author_leaves_room_for_the_others() {
+    let (mut n0, _) = replica(0);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let qc1 = qc(&b1);
+    let after_tc = |round: Round| {
+        let timeouts: Vec<_> = [0, 1, 3].iter().map(|i| timeout(*i, round - 1, &qc1)).collect();
+        signed_block(leader(round), round, qc1.clone(), Some(tc(round - 1, &timeouts)), vec![])
+    };
+    // Node 1 leads rounds 4k + 1: as many blocks as the whole buffer holds, far ahead.
+    for k in 0..ORPHAN_BLOCKS_MAX as u64 {
+        let round = 10_001 + 4 * k;
+        n0.handle(at(10), propose(1, &after_tc(round)));
+    }
+    let flooder = n0.orphans.values().flatten().filter(|(_, b)| b.author == NodeId(1)).count();
+    assert_eq!(flooder, ORPHAN_BLOCKS_MAX / 2, "n = 4, f = 1: an author holds at most half");
+    // An honest leader's orphan of an earlier round is parked, and its parent asked for.
+    let b2 = after_tc(6);
+    let b3 = proposal(7, &qc(&b2), vec![]);
+    let actions = n0.handle(at(20), propose(3, &b3));
+    assert_eq!(sync_requests(&actions), vec![b2.digest()], "{actions:#?}");
+}
+
 /// A leader in a round it entered by a TC must carry that TC in its proposal. Before `high_tc`
 /// was persisted, a leader that restarted in such a round had lost it and could not propose:
 /// the round timed out.

@@ -55,11 +55,22 @@ pub enum Behaviour {
     /// branch. Up to f forkers cannot give a half a quorum; f + 1 forkers leading three
     /// consecutive rounds (two under a 2-chain rule) make each half commit its own block.
     Forker,
+    /// As leader, shows its proposal (and the QC inside it) to only half of its peers; the others
+    /// time out with an older high QC, and the next leaders must not lose the certified block.
+    QcWithholder,
+    /// Sends its timeouts with its real high QC to half of its peers and with the genesis QC
+    /// to the others, so that timeout certificates of one round report different high QCs.
+    TimeoutSplitter,
+    /// Votes only in even rounds: in odd ones a QC needs every other replica's vote.
+    VoteWithholder,
+    /// Answers every request for blocks with a lie: a block it made up in place of the one
+    /// asked for, and ranges of the committed chain with a block left out or made up.
+    SyncLiar,
 }
 
 impl Behaviour {
     /// All behaviours, for sweeps and menus.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 12] = [
         Self::Silent,
         Self::Equivocator,
         Self::DoubleVoter,
@@ -68,6 +79,10 @@ impl Behaviour {
         Self::BatchReplayer,
         Self::StaleQcExtender,
         Self::Forker,
+        Self::QcWithholder,
+        Self::TimeoutSplitter,
+        Self::VoteWithholder,
+        Self::SyncLiar,
     ];
 }
 
@@ -245,6 +260,42 @@ impl Byzantine {
         self.replay.push_back((to, message.clone()));
         let fake = Block::new(&self.keys, self.id, round + 50, QuorumCert::genesis(), None, Vec::new());
         out.push(Action::Send { to, message: ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &fake)) });
+    }
+
+    /// Peers at even positions (of its peers, in committee order): the half that it shows things.
+    fn half(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers().step_by(2)
+    }
+
+    /// Sync liar: a block it made up (valid: signed, for a round it leads, on the genesis QC,
+    /// with a batch nobody has), for any block asked of it.
+    fn made_up_block(&self) -> Block {
+        let round = (1..).find(|r| self.committee.leader(*r) == self.id).expect("every member leads a round");
+        let batch = Digest::of(b"a batch the sync liar made up");
+        Block::new(&self.keys, self.id, round, QuorumCert::genesis(), None, vec![batch])
+    }
+
+    /// Sync liar: a range of the committed chain with a gap in the middle, or with its last
+    /// block made up.
+    fn lie_about_chain(&self, mut blocks: Vec<Block>) -> Vec<Block> {
+        if blocks.len() > 2 {
+            blocks.remove(blocks.len() / 2);
+        } else {
+            blocks.pop();
+            blocks.push(self.made_up_block());
+        }
+        blocks
+    }
+
+    /// Timeout splitter: its timeout to half of its peers, and one for the same round with the
+    /// genesis QC to the others.
+    fn split_timeout(&self, timeout: &crate::Timeout, out: &mut Vec<Action>) {
+        let old = crate::Timeout::new(&self.keys, self.id, timeout.round, QuorumCert::genesis());
+        let half: BTreeSet<NodeId> = self.half().collect();
+        for to in self.peers() {
+            let which = if half.contains(&to) { timeout.clone() } else { old.clone() };
+            out.push(Action::Send { to, message: ConsensusMessage::Timeout(which) });
+        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -478,6 +529,38 @@ impl ConsensusCore for Byzantine {
                             out.push(Action::Send { to, message: vote });
                         }
                     }
+                }
+                (
+                    Behaviour::QcWithholder,
+                    Action::Broadcast { message: message @ ConsensusMessage::Propose(_) },
+                ) => {
+                    out.extend(self.half().map(|to| Action::Send { to, message: message.clone() }));
+                }
+                (
+                    Behaviour::TimeoutSplitter,
+                    Action::Broadcast { message: ConsensusMessage::Timeout(timeout) },
+                ) => {
+                    self.split_timeout(&timeout, &mut out);
+                }
+                (Behaviour::VoteWithholder, Action::Send { message: ConsensusMessage::Vote(vote), .. })
+                    if vote.round % 2 == 1 => {}
+                (Behaviour::SyncLiar, Action::Send { to, message: ConsensusMessage::SyncResponse(_) })
+                | (Behaviour::SyncLiar, Action::ServeFromStore { to, .. }) => {
+                    out.push(Action::Send {
+                        to,
+                        message: ConsensusMessage::SyncResponse(self.made_up_block()),
+                    });
+                }
+                (
+                    Behaviour::SyncLiar,
+                    Action::Send { to, message: ConsensusMessage::ChainResponse(blocks) },
+                ) => {
+                    let lie = ConsensusMessage::ChainResponse(self.lie_about_chain(blocks));
+                    out.push(Action::Send { to, message: lie });
+                }
+                (Behaviour::SyncLiar, Action::ServeChainFromStore { to, .. }) => {
+                    let lie = ConsensusMessage::ChainResponse(vec![self.made_up_block()]);
+                    out.push(Action::Send { to, message: lie });
                 }
                 (Behaviour::StaleReplayer, Action::Send { to, message }) => {
                     self.replay(to, &message, round, &mut out);

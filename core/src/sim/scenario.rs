@@ -693,6 +693,10 @@ impl Behaviour {
             Self::BatchReplayer => "batch_replayer",
             Self::StaleQcExtender => "stale_qc_extender",
             Self::Forker => "forker",
+            Self::QcWithholder => "qc_withholder",
+            Self::TimeoutSplitter => "timeout_splitter",
+            Self::VoteWithholder => "vote_withholder",
+            Self::SyncLiar => "sync_liar",
         }
     }
 
@@ -710,6 +714,14 @@ impl Behaviour {
             }
             Self::Forker => {
                 "forker: with the other forkers it runs a branch for each half of the honest nodes, voting for both"
+            }
+            Self::QcWithholder => "QC withholder: as leader it shows its proposal and the QC in it to only half of its peers",
+            Self::TimeoutSplitter => {
+                "timeout splitter: its timeouts report its real highest QC to half of its peers and the genesis QC to the others"
+            }
+            Self::VoteWithholder => "vote withholder: it votes only in even rounds",
+            Self::SyncLiar => {
+                "sync liar: it answers requests for blocks with made-up blocks and chains with a gap"
             }
         }
     }
