@@ -80,6 +80,14 @@ pub enum Error {
     /// A round or height beyond [`crate::messages::ROUND_MAX`].
     #[error("round or height {0} is out of range")]
     OutOfRange(u64),
+    /// A peer asked for more than its allowance of blocks or batches (see [`crate::budget`]).
+    #[error("{peer} asked for more than its allowance ({items} items refused)")]
+    RequestBudgetExceeded {
+        /// The asker.
+        peer: NodeId,
+        /// What it asked for, in blocks or batches.
+        items: u64,
+    },
     /// A sync response carries a block nobody asked for.
     #[error("unsolicited block {0}")]
     Unsolicited(Digest),

@@ -68,6 +68,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod budget;
 pub mod codec;
 pub mod committee;
 pub mod consensus;

@@ -69,6 +69,7 @@
 mod aggregator;
 pub(crate) mod safety;
 
+use crate::budget::ServeBudget;
 use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
@@ -366,6 +367,8 @@ pub struct Consensus {
     /// vote can only be for it), so entering a round drops the others. The mempool may never
     /// answer (it gives up on payload no peer serves).
     awaiting_payload: BTreeMap<Digest, Block>,
+    /// What each peer may still ask of us (blocks served; see [`crate::budget`]).
+    serve_budget: ServeBudget,
     /// The first proposal processed for each round (its leader's), from the garbage-collection
     /// horizon up: a leader's second block in a round is refused, so a Byzantine leader cannot
     /// fill memory with the blocks of one round. (A block certified by others still comes in
@@ -438,6 +441,7 @@ impl Consensus {
             sync_requests: BTreeMap::new(),
             chain_sync: None,
             awaiting_payload: BTreeMap::new(),
+            serve_budget: ServeBudget::new(crate::budget::BLOCKS_SERVED),
             proposals: BTreeMap::new(),
             aggregator: Aggregator::default(),
             high_tc: state.high_tc,
@@ -1363,6 +1367,10 @@ impl Consensus {
         if requester == self.id {
             return;
         }
+        if let Err(error) = self.serve_budget.spend(requester, self.now, 1) {
+            self.reject(requester, "sync-request", &error);
+            return;
+        }
         match self.blocks.get(&digest) {
             Some(block) => {
                 let block = block.clone();
@@ -1467,6 +1475,10 @@ impl Consensus {
     /// memory when the range starts there, otherwise from the store's commit index.
     fn on_chain_request(&mut self, requester: NodeId, above: Height, max: u16) {
         if requester == self.id {
+            return;
+        }
+        if let Err(error) = self.serve_budget.spend(requester, self.now, u64::from(max.max(1))) {
+            self.reject(requester, "chain-request", &error);
             return;
         }
         if above >= self.committed.height {

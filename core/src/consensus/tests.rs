@@ -1534,6 +1534,33 @@ fn orphan_space_is_bounded_per_author_a_flooding_author_leaves_room_for_the_othe
     assert_eq!(sync_requests(&actions), vec![b2.digest()], "{actions:#?}");
 }
 
+/// A peer is served at most `budget::BLOCKS_SERVED` blocks at once (16 ranges of 64), then at
+/// the allowance's rate: before, every request was answered however fast they came.
+#[test]
+fn a_peer_asking_past_its_allowance_of_blocks_is_refused_until_it_refills() {
+    let (mut n0, _) = replica(0);
+    let ask = || msg(3, ConsensusMessage::ChainRequest { above: 0, max: 64 });
+    let answered = |actions: &[Action]| {
+        actions.iter().any(|a| matches!(a, Action::Send { message: ConsensusMessage::ChainResponse(_), .. }))
+    };
+    for _ in 0..16 {
+        assert!(answered(&n0.handle(at(10), ask())));
+    }
+    let refused = n0.handle(at(10), ask());
+    assert!(!answered(&refused), "{refused:?}");
+    assert!(
+        events(&refused).iter().any(|e| matches!(e, Event::MessageRejected { from: NodeId(3), .. })),
+        "{refused:?}"
+    );
+    let another = n0.handle(at(10), msg(2, ConsensusMessage::SyncRequest { digest: Digest::of(b"x") }));
+    assert!(
+        events(&another).iter().all(|e| !matches!(e, Event::MessageRejected { .. })),
+        "its own allowance"
+    );
+    // 64 blocks at 4,000 a second: 16 ms later it is served again.
+    assert!(answered(&n0.handle(at(26), ask())));
+}
+
 /// A leader in a round it entered by a TC must carry that TC in its proposal. Before `high_tc`
 /// was persisted, a leader that restarted in such a round had lost it and could not propose:
 /// the round timed out.

@@ -21,6 +21,7 @@
 //! The driving contract is the same as consensus's: call [`Mempool::handle`] with the time and one
 //! input, execute the returned actions in order.
 
+use crate::budget::ServeBudget;
 use crate::committee::Committee;
 use crate::error::Error;
 use crate::event::{Event, SealReason};
@@ -323,6 +324,8 @@ pub struct Mempool {
     params: Parameters,
     now: Time,
     actions: Vec<Action>,
+    /// What each peer may still ask of us (batches served; see [`crate::budget`]).
+    serve_budget: ServeBudget,
 
     /// The batch being filled, if any transaction arrived since the last seal.
     open: Option<OpenBatch>,
@@ -355,6 +358,7 @@ impl Mempool {
             committee,
             params,
             now: Time::ZERO,
+            serve_budget: ServeBudget::new(crate::budget::BATCHES_SERVED),
             actions: Vec::new(),
             open: None,
             batch_seq: 0,
@@ -568,6 +572,16 @@ impl Mempool {
 
     fn on_batch_request(&mut self, digests: Vec<Digest>, requester: NodeId) {
         if requester == self.id || !self.committee.contains(requester) {
+            return;
+        }
+        let cost = digests.len().min(BATCH_REQUEST_DIGESTS_MAX) as u64;
+        if let Err(error) = self.serve_budget.spend(requester, self.now, cost) {
+            let reason = error.to_string();
+            self.observe(Event::MessageRejected {
+                from: requester,
+                kind: "batch-request".to_string(),
+                reason,
+            });
             return;
         }
         let mut seen = BTreeSet::new();

@@ -448,3 +448,26 @@ fn batch_transactions_encode_as_byte_strings_with_the_same_bytes_as_number_seque
     assert_eq!(encoded, postcard::to_allocvec(&PlainBatch { author: NodeId(3), transactions }).unwrap());
     assert_eq!(postcard::from_bytes::<Batch>(&encoded).unwrap(), batch);
 }
+
+/// A peer is served at most `budget::BATCHES_SERVED` batches at once: before, a member could
+/// ask for 4,096 batches (up to 2 GB) with every request of a few kilobytes, and each was served.
+#[test]
+fn a_peer_asking_past_its_allowance_of_batches_is_refused_until_it_refills() {
+    let mut mempool = mempool();
+    let digests: Vec<Digest> =
+        (0..BATCH_REQUEST_DIGESTS_MAX as u32).map(|i| Digest::of(&i.to_le_bytes())).collect();
+    let request = || Input::Message {
+        from: NodeId(0),
+        message: MempoolMessage::BatchRequest { digests: digests.clone() },
+    };
+    let served = Action::ServeFromStore { digests: digests.clone(), to: NodeId(0) };
+    assert_eq!(mempool.handle(at(0), request()), vec![served.clone()]);
+    assert_eq!(mempool.handle(at(0), request()), vec![served.clone()]);
+    let refused = mempool.handle(at(0), request());
+    assert!(
+        matches!(&refused[..], [Action::Observe(Event::MessageRejected { from: NodeId(0), .. })]),
+        "{refused:?}"
+    );
+    // The allowance comes back at its rate: a block's worth in half a second.
+    assert_eq!(mempool.handle(at(500), request()), vec![served]);
+}
