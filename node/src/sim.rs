@@ -81,6 +81,11 @@ pub(crate) struct SimArgs {
     /// latencies, so other interleavings within each round's partition).
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     timing_seeds: u64,
+    /// Twins: what a round's partition may do to a message that would cross it, each a choice
+    /// of the scenario space: 0 drops it (the paper), a positive delay delivers it that many ms
+    /// late (so a replica can time out in a round, then hear from it). E.g. `0,1500`.
+    #[arg(long, value_name = "MS,...", value_delimiter = ',', default_value = "0")]
+    delays: Vec<u64>,
     /// Instead of one run from the flags: replay a scenario file (JSON, as the page's Export
     /// writes and `tests/scenarios/` holds). With an expectation in the file and no
     /// `--until-ms`, checks it.
@@ -215,7 +220,9 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
         return ExitCode::from(2);
     }
     let twins = (0..args.twins).map(NodeId).collect();
-    let space = match ScenarioSpace::new(args.nodes, twins, args.rounds, args.partitions) {
+    let space = match ScenarioSpace::new(args.nodes, twins, args.rounds, args.partitions)
+        .and_then(|space| space.with_delays(args.delays.clone()))
+    {
         Ok(space) => space,
         Err(error) => {
             eprintln!("error: {error}");
@@ -231,13 +238,17 @@ fn twins(args: &SimArgs, scenarios: u64) -> ExitCode {
     let base = TwinsRunConfig { seed: args.seed, liveness: !args.safety_only, ..TwinsRunConfig::default() };
     if !args.json {
         eprintln!(
-            "twins: n = {}, {} twin(s), R = {}, P = {}: {} partitions × {} leaders a round, {} scenarios; running {count}{}",
+            "twins: n = {}, {} twin(s), R = {}, P = {}: {} partitions × {} leaders{} a round, {} scenarios; running {count}{}",
             space.nodes(),
             space.twins().len(),
             space.rounds(),
             space.max_groups(),
             space.partitions().len(),
             space.leaders().len(),
+            match space.delays_ms() {
+                [0] => String::new(),
+                delays => format!(" × {} delays {delays:?} ms", delays.len()),
+            },
             space.size(),
             match args.shuffle {
                 Some(seed) => format!(" in shuffled order (seed {seed}) from position {}", args.first),

@@ -182,6 +182,7 @@ fn a_scenario_chooses_the_leader_of_each_round() {
     let rounds = (0..3).map(|_| hotstuff_core::sim::twins::RoundPlan {
         leader: NodeId(2),
         partition: vec![vec![0, 1, 2, 3, 4]],
+        delay_ms: 0,
     });
     let index = space.index_of(&rounds.collect::<Vec<_>>()).unwrap();
     let scenario = space.scenario(index);
@@ -199,4 +200,69 @@ fn a_scenario_chooses_the_leader_of_each_round() {
     assert_eq!(sim.view(NodeId(2)).proposals, 3, "{:#?}", sim.views());
     let outcome = run_scenario(&space, &scenario, &TwinsRunConfig::default()).unwrap();
     assert!(outcome.played_out && outcome.stalls == 0 && outcome.committed_at_heal >= 1, "{outcome:?}");
+}
+
+/// Partitions can delay as well as drop: round 1 is split 2–2, so no side has a quorum and
+/// every replica times out in round 1 (after 1 s). Dropped, node 3 never hears round 1's
+/// proposal (node 1 leads, on the other side); delayed by 3 s, it receives it after its
+/// timeout: "time out, then receive the proposal", which a dropping partition cannot produce.
+#[test]
+fn a_delaying_round_partition_delivers_late_what_a_dropping_one_loses() {
+    use hotstuff_core::event::Event;
+    use hotstuff_core::sim::TraceEntry;
+    let node3 = |delays: Vec<u64>| {
+        let mut sim = Simulation::new(SimConfig {
+            nodes: 4,
+            seed: 2,
+            record_trace: true,
+            round_partitions: vec![vec![vec![0, 1], vec![2, 3]]],
+            round_partition_delays_ms: delays,
+            ..SimConfig::default()
+        });
+        sim.run_for(6_000).unwrap_or_else(|v| panic!("{v}"));
+        let (mut timed_out, mut proposal) = (None, None);
+        for (_, entry) in sim.trace() {
+            let TraceEntry::Observed(o) = entry else { continue };
+            match &o.event {
+                Event::TimeoutSent { round: 1, .. } if o.node == NodeId(3) => {
+                    timed_out = timed_out.or(Some(o.time))
+                }
+                Event::ProposalReceived { block, .. } if block.round == 1 && o.node == NodeId(3) => {
+                    proposal = proposal.or(Some(o.time));
+                }
+                _ => {}
+            }
+        }
+        (timed_out, proposal)
+    };
+    let (timed_out, proposal) = node3(vec![]);
+    assert!(timed_out.is_some() && proposal.is_none(), "dropped: {timed_out:?} {proposal:?}");
+    let (timed_out, proposal) = node3(vec![3_000]);
+    let (Some(timed_out), Some(proposal)) = (timed_out, proposal) else {
+        panic!("delayed: {timed_out:?} {proposal:?}")
+    };
+    assert!(timed_out < proposal, "node 3 timed out at {timed_out}, then got the proposal at {proposal}");
+}
+
+/// The scenario space with delays: each round also chooses drop or delay, the plain indices
+/// are kept for the drop choice, and sampled scenarios with f twins stay safe and live.
+#[test]
+fn scenarios_whose_partitions_delay_with_f_twins_keep_safety_and_recover_liveness() {
+    let plain = ScenarioSpace::new(4, vec![NodeId(0)], 3, 2).unwrap();
+    let space = plain.clone().with_delays(vec![0, 1_500]).unwrap();
+    assert_eq!(space.size(), plain.size() * 8);
+    for index in [0, 1, plain.size() - 1] {
+        let (a, b) = (plain.scenario(index), space.index_of(&plain.scenario(index).rounds));
+        assert_eq!(b.map(|i| space.scenario(i).rounds), Some(a.rounds));
+    }
+    let count = env("HOTSTUFF_TWINS_SCENARIOS", 300) / 3;
+    let permutation = space.permutation(5);
+    let delayed = (0..u128::from(count))
+        .map(|i| permutation.apply(i))
+        .filter(|i| space.scenario(*i).rounds.iter().any(|r| r.delay_ms > 0 && r.partition.len() > 1))
+        .count();
+    assert!(delayed as u64 > count / 2, "most sampled scenarios delay some round");
+    let outcome =
+        run_all(&space, (0..u128::from(count)).map(|i| permutation.apply(i)), &TwinsRunConfig::default());
+    assert!(outcome.failures.is_empty(), "{:?}", outcome.failures);
 }

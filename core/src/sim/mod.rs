@@ -126,6 +126,11 @@ pub struct SimConfig {
     /// This is how a Twins scenario ([`twins`]) applies its partitions: by the message's round,
     /// as in the paper, so the run is the same whatever the latencies and timeouts.
     pub round_partitions: Vec<Vec<Vec<u16>>>,
+    /// Per round, what `round_partitions[i]` does to a message that would cross it: `0` (or no
+    /// entry) drops it, as in the Twins paper; `d > 0` delivers it `d` ms late instead, so that
+    /// a replica can time out in a round and then receive its proposal or its votes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub round_partition_delays_ms: Vec<u64>,
 }
 
 impl Default for SimConfig {
@@ -142,6 +147,7 @@ impl Default for SimConfig {
             twins: Vec::new(),
             leader_schedule: Vec::new(),
             round_partitions: Vec::new(),
+            round_partition_delays_ms: Vec::new(),
         }
     }
 }
@@ -425,7 +431,8 @@ impl Simulation {
         for (round, groups) in (1..).zip(&config.round_partitions) {
             let groups: Vec<Vec<usize>> =
                 groups.iter().map(|g| g.iter().map(|i| usize::from(*i)).collect()).collect();
-            net.partition_round(round, &groups);
+            let delay_ms = config.round_partition_delays_ms.get(round as usize - 1).copied().unwrap_or(0);
+            net.partition_round(round, &groups, delay_ms);
         }
         let mut checker = Checker::new(committee.clone());
         for node in config.byzantine.iter().map(|(n, _)| n).chain(&config.twins) {

@@ -53,6 +53,8 @@ pub(crate) struct NetModel {
     /// Per-round partitions (Twins scenarios): a message *of* a round listed here crosses only
     /// within that round's groups, whatever the network's current partition.
     round_group: BTreeMap<u64, Vec<u16>>,
+    /// Per round with a partition that delays instead of dropping: the delay.
+    round_delay_ms: BTreeMap<u64, u64>,
     rng: ChaCha8Rng,
 }
 
@@ -65,6 +67,7 @@ impl NetModel {
             group: vec![0; instances],
             extra_ms: BTreeMap::new(),
             round_group: BTreeMap::new(),
+            round_delay_ms: BTreeMap::new(),
             rng,
         }
     }
@@ -72,8 +75,12 @@ impl NetModel {
     /// Decides the fate of a message (of `round`, if it belongs to one): its latency, or why it
     /// is dropped.
     pub(crate) fn route(&mut self, from: usize, to: usize, round: Option<u64>) -> Result<u64, DropReason> {
+        let mut held_ms = 0;
         if !self.connected_in(from, to, round) {
-            return Err(DropReason::Partitioned);
+            match round.and_then(|r| self.round_delay_ms.get(&r)) {
+                Some(delay_ms) => held_ms = *delay_ms,
+                None => return Err(DropReason::Partitioned),
+            }
         }
         if self.config.drop_ppm > 0 && self.rng.random_range(0..1_000_000u32) < self.config.drop_ppm {
             return Err(DropReason::Lost);
@@ -81,7 +88,7 @@ impl NetModel {
         let (low, high) =
             (self.config.latency_min_ms, self.config.latency_max_ms.max(self.config.latency_min_ms));
         let base = self.rng.random_range(low..=high);
-        Ok(base + self.extra_ms.get(&(from, to)).copied().unwrap_or(0))
+        Ok(base + held_ms + self.extra_ms.get(&(from, to)).copied().unwrap_or(0))
     }
 
     /// A random number below `bound` from the same stream (fault schedules, client jitter).
@@ -111,20 +118,26 @@ impl NetModel {
         self.group = group_of(self.group.len(), groups);
     }
 
-    /// Sets the partition that messages of `round` obey (see `connected_in`).
-    pub(crate) fn partition_round(&mut self, round: u64, groups: &[Vec<usize>]) {
+    /// Sets the partition that messages of `round` obey (see `connected_in`): a message that
+    /// would cross it is dropped, or with `delay_ms > 0` delivered that much later.
+    pub(crate) fn partition_round(&mut self, round: u64, groups: &[Vec<usize>], delay_ms: u64) {
         self.round_group.insert(round, group_of(self.group.len(), groups));
+        if delay_ms > 0 {
+            self.round_delay_ms.insert(round, delay_ms);
+        }
     }
 
     /// Lifts the partitions of rounds up to `round`.
     pub(crate) fn lift_round_partitions(&mut self, round: u64) {
         self.round_group.retain(|r, _| *r > round);
+        self.round_delay_ms.retain(|r, _| *r > round);
     }
 
     /// Reconnects everyone, per-round partitions included.
     pub(crate) fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);
         self.round_group.clear();
+        self.round_delay_ms.clear();
     }
 
     pub(crate) fn groups(&self) -> &[u16] {

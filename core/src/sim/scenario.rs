@@ -307,10 +307,14 @@ impl SimConfig {
         }
         if self.leader_schedule.len() > SCHEDULED_ROUNDS_MAX
             || self.round_partitions.len() > SCHEDULED_ROUNDS_MAX
+            || self.round_partition_delays_ms.len() > SCHEDULED_ROUNDS_MAX
         {
             return bad(format!(
                 "leader_schedule and round_partitions cover at most {SCHEDULED_ROUNDS_MAX} rounds"
             ));
+        }
+        if self.round_partition_delays_ms.iter().any(|d| *d > DELAY_MS_MAX) {
+            return bad(format!("round_partition_delays_ms are at most {DELAY_MS_MAX}"));
         }
         if self.net.drop_ppm > 1_000_000 {
             return Err(ScenarioError::BadLoss(self.net.drop_ppm));

@@ -37,6 +37,11 @@
 //!   sender is in (as the simulator last saw it): all the traffic of a round is partitioned, as
 //!   in the paper. (Letting it flow freely leaked QCs across a round's partition inside synced
 //!   blocks; the f + 1 scenario once in the corpus forked only through such a leak.)
+//! - **Drop or delay.** In the paper a partition drops what crosses it. A space built
+//!   [`ScenarioSpace::with_delays`] also lets each round's partition *delay* crossing messages
+//!   by a given time instead ([`SimConfig::round_partition_delays_ms`]): a replica then times
+//!   out in a round and hears its proposal, votes or timeouts afterwards, an interleaving that
+//!   dropping cannot produce. `hotstuff sim --twins-scenarios N --delays 0,1500`.
 //! - A round whose partition leaves no group able to end it (no quorum for a QC or a TC where
 //!   the replicas in that round are) would stall the scenario for good, and its later rounds
 //!   would never be played. So when no honest replica has changed round for
@@ -106,6 +111,9 @@ pub struct RoundPlan {
     pub leader: NodeId,
     /// The partition that messages of this round obey.
     pub partition: Partition,
+    /// What the partition does to a message that would cross it: 0 drops it, `d` delivers it
+    /// `d` ms late ([`SimConfig::round_partition_delays_ms`]).
+    pub delay_ms: u64,
 }
 
 /// A scenario: its index in the space, and a plan for each of rounds `1..=R`.
@@ -134,6 +142,9 @@ impl fmt::Display for Scenario {
                 .collect();
             let sep = if round == 1 { " " } else { "; " };
             write!(f, "{sep}r{round} {} {{{}}}", plan.leader, sides.join(" | "))?;
+            if plan.delay_ms > 0 && plan.partition.len() > 1 {
+                write!(f, " delayed {} ms", plan.delay_ms)?;
+            }
         }
         Ok(())
     }
@@ -156,6 +167,7 @@ pub struct ScenarioSpace {
     max_groups: usize,
     leaders: Vec<NodeId>,
     partitions: Vec<Partition>,
+    delays_ms: Vec<u64>,
     size: u128,
 }
 
@@ -196,7 +208,28 @@ impl ScenarioSpace {
             .ok()
             .and_then(|r| per_round.checked_pow(r))
             .ok_or_else(|| format!("({per_round} choices a round)^{rounds} scenarios overflow u128"))?;
-        Ok(Self { nodes, twins, rounds, max_groups, leaders, partitions, size })
+        Ok(Self { nodes, twins, rounds, max_groups, leaders, partitions, delays_ms: vec![0], size })
+    }
+
+    /// The same space with each round's partition also choosing what it does to a message that
+    /// would cross it, among `delays_ms` (0: drop, as in the paper; `d`: deliver `d` ms late).
+    /// `[0]` is the plain space, with the same indices.
+    pub fn with_delays(mut self, delays_ms: Vec<u64>) -> Result<Self, String> {
+        if delays_ms.is_empty() || (1..delays_ms.len()).any(|i| delays_ms[..i].contains(&delays_ms[i])) {
+            return Err("delays are distinct, and there is at least one (0 drops)".to_string());
+        }
+        let per_round = self.partitions.len() as u128 * self.leaders.len() as u128 * delays_ms.len() as u128;
+        self.size =
+            u32::try_from(self.rounds).ok().and_then(|r| per_round.checked_pow(r)).ok_or_else(|| {
+                format!("({per_round} choices a round)^{} scenarios overflow u128", self.rounds)
+            })?;
+        self.delays_ms = delays_ms;
+        Ok(self)
+    }
+
+    /// What a round's partition may do to crossing messages (see [`Self::with_delays`]).
+    pub fn delays_ms(&self) -> &[u64] {
+        &self.delays_ms
     }
 
     /// Committee size.
@@ -229,9 +262,9 @@ impl ScenarioSpace {
         &self.partitions
     }
 
-    /// Choices for one round: partitions × leaders.
+    /// Choices for one round: partitions × leaders × delays.
     pub fn choices_per_round(&self) -> u128 {
-        self.partitions.len() as u128 * self.leaders.len() as u128
+        self.partitions.len() as u128 * self.leaders.len() as u128 * self.delays_ms.len() as u128
     }
 
     /// Number of scenarios: `choices_per_round ^ R`.
@@ -240,8 +273,9 @@ impl ScenarioSpace {
     }
 
     /// Scenario number `index` (`< size`). Digit `i` of `index` in base `choices_per_round` (most
-    /// significant first) picks round `i + 1`'s partition (`digit / leaders`) and leader
-    /// (`digit % leaders`), so index 0 is "no partition, first leader" in every round.
+    /// significant first) picks round `i + 1`'s leader (`digit % leaders`), partition
+    /// (`digit / leaders % partitions`) and delay (`digit / (leaders × partitions)`), so index 0
+    /// is "no partition, first leader" in every round.
     pub fn scenario(&self, index: u128) -> Scenario {
         assert!(index < self.size, "scenario {index} of a space of {}", self.size);
         let base = self.choices_per_round();
@@ -251,10 +285,12 @@ impl ScenarioSpace {
         for _ in 0..self.rounds {
             let digit = rest % base;
             rest /= base;
-            // Digits fit their ranges by construction (digit < partitions × leaders).
+            // Digits fit their ranges by construction (digit < partitions × leaders × delays).
+            let partitions = self.partitions.len() as u128;
             rounds.push(RoundPlan {
                 leader: self.leaders[(digit % leaders) as usize],
-                partition: self.partitions[(digit / leaders) as usize].clone(),
+                partition: self.partitions[(digit / leaders % partitions) as usize].clone(),
+                delay_ms: self.delays_ms[(digit / leaders / partitions) as usize],
             });
         }
         rounds.reverse();
@@ -271,7 +307,9 @@ impl ScenarioSpace {
         rounds.iter().try_fold(0u128, |index, plan| {
             let leader = self.leaders.iter().position(|l| *l == plan.leader)? as u128;
             let partition = self.partitions.iter().position(|p| *p == plan.partition)? as u128;
-            Some(index * self.choices_per_round() + partition * leaders + leader)
+            let delay = self.delays_ms.iter().position(|d| *d == plan.delay_ms)? as u128;
+            let partitions = self.partitions.len() as u128;
+            Some(index * self.choices_per_round() + (delay * partitions + partition) * leaders + leader)
         })
     }
 
@@ -432,6 +470,11 @@ pub fn run_scenario_recorded(
         twins: space.twins.clone(),
         leader_schedule: scenario.rounds.iter().map(|r| r.leader).collect(),
         round_partitions: scenario.rounds.iter().map(|r| r.partition.clone()).collect(),
+        round_partition_delays_ms: if scenario.rounds.iter().all(|r| r.delay_ms == 0) {
+            Vec::new()
+        } else {
+            scenario.rounds.iter().map(|r| r.delay_ms).collect()
+        },
         ..SimConfig::default()
     };
     let mut run = Run::from_config(sim_config).expect("a Twins scenario's settings are valid");
