@@ -45,6 +45,12 @@ step "simulator CLI: a small seed sweep (random faults, up to f Byzantine replic
 step "simulator CLI: the same seeds with crashes between the actions of a step (persist before send)"
 ./target/release/hotstuff sim --sweep 20 --first-seed 500 --crash-during-steps
 
+step "mutation testing: the simulator-level checks must catch two one-line bugs"
+# Voting after a timeout, and sending before the Persist that must precede the send: each is
+# applied to a scratch copy, built, and must be caught by the corpus or the CI sweeps (the
+# full list and its score: README, *Mutation testing*).
+bash scripts/mutants.sh timeout-does-not-bar-voting send-before-persist
+
 step "page: build the wasm and its bindings"
 bash scripts/build-web.sh
 
