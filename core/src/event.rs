@@ -250,7 +250,9 @@ pub enum Event {
         tc: crate::TimeoutCert,
     },
     /// A block was committed: it heads a 2-chain (or 3-chain) of certified blocks in
-    /// consecutive rounds, so no conflicting block can ever be certified.
+    /// consecutive rounds, so (with at most f Byzantine replicas) no conflicting block can be
+    /// committed, and every block certified in a later round extends it. Under the deliberately
+    /// unsafe 1-chain rule its own QC commits it, and nothing of the kind holds.
     BlockCommitted {
         /// The block.
         block: BlockInfo,
@@ -416,7 +418,7 @@ impl Observed {
                         round - 1
                     ),
                     VoteRule::TcWithHighestQc { tc_high_qc_round } => format!(
-                        "round {} timed out and the block's QC is at least the highest QC in the TC (round {tc_high_qc_round}), so it abandons nothing that could be committed",
+                        "round {} timed out and the block's QC is at least the highest QC in the TC (round {tc_high_qc_round}), so (with at most f Byzantine nodes) it abandons no block that could have been committed",
                         round - 1
                     ),
                     VoteRule::ExtendsLock { locked_round } => {
@@ -479,10 +481,19 @@ impl Observed {
                 tc.round
             ),
             Event::BlockCommitted { block, chain } => {
-                let rule = if chain.len() >= 3 {
-                    format!("three certified blocks in consecutive rounds {chain:?} (3-chain rule)")
-                } else {
-                    format!("certified blocks in consecutive rounds {chain:?} form a 2-chain")
+                let (rule, holds) = match chain.len() {
+                    0 | 1 => (
+                        "its QC alone commits it, under the deliberately unsafe 1-chain rule".to_string(),
+                        "nothing stops a conflicting block from being certified and committed too",
+                    ),
+                    2 => (
+                        format!("certified blocks in consecutive rounds {chain:?} form a 2-chain"),
+                        "with at most f Byzantine nodes no conflicting block can be committed, and every block certified in a later round extends it",
+                    ),
+                    _ => (
+                        format!("three certified blocks in consecutive rounds {chain:?} (3-chain rule)"),
+                        "with at most f Byzantine nodes no conflicting block can be committed, and every block certified in a later round extends it",
+                    ),
                 };
                 let rule = match chain.first() {
                     Some(head) if *head != block.round => {
@@ -491,7 +502,7 @@ impl Observed {
                     _ => rule,
                 };
                 format!(
-                    "{node} commits {} at height {}: {rule}, so no conflicting block can ever be certified.",
+                    "{node} commits {} at height {}: {rule}; {holds}.",
                     block_name(&block.digest, block.round),
                     block.height
                 )
@@ -541,5 +552,44 @@ impl Observed {
                 format!("{node} asks node {} for {} missing batch(es).", to.0, digests.len())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(chain: Vec<Round>) -> String {
+        let block = BlockInfo {
+            digest: Digest::of(b"b"),
+            round: 5,
+            height: 3,
+            author: NodeId(1),
+            parent: Digest::of(b"a"),
+            qc_round: 4,
+            tc_round: None,
+            payload_batches: 0,
+        };
+        Observed { time: Time(0), node: NodeId(2), event: Event::BlockCommitted { block, chain } }.narrate()
+    }
+
+    /// The commit line states what the rule guarantees, and nothing more: a 2-chain commit
+    /// promises that no conflicting block can be *committed* (a conflicting one may still be
+    /// certified in an earlier round), and the unsafe 1-chain rule promises nothing.
+    #[test]
+    fn a_commit_line_claims_only_what_its_commit_rule_guarantees() {
+        let two = commit(vec![5, 6]);
+        assert!(
+            two.contains("form a 2-chain") && two.contains("no conflicting block can be committed"),
+            "{two}"
+        );
+        assert!(!two.contains("can ever be certified"), "{two}");
+        let three = commit(vec![5, 6, 7]);
+        assert!(
+            three.contains("3-chain rule") && three.contains("no conflicting block can be committed"),
+            "{three}"
+        );
+        let one = commit(vec![5]);
+        assert!(one.contains("unsafe 1-chain rule") && !one.contains("no conflicting block can be"), "{one}");
     }
 }
