@@ -12,12 +12,11 @@
 //!
 //! Time is the state machine's `now`, so the decision is as deterministic as the rest of the
 //! core. (Crates such as `governor` implement the same algorithm, over a clock and keyed stores
-//! of their own; the core has neither, and the map here holds at most one entry per member.)
+//! of their own; the core has neither, and the table here holds one entry per member.)
 
 use crate::error::Error;
 use crate::time::Time;
 use crate::types::NodeId;
-use std::collections::BTreeMap;
 
 /// Items a second, and at once, served to one peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,26 +42,31 @@ pub const BATCHES_SERVED: Allowance = Allowance {
 #[derive(Clone, Debug)]
 pub(crate) struct ServeBudget {
     allowance: Allowance,
-    /// Per peer, the theoretical arrival time, in microseconds.
-    arrival_us: BTreeMap<NodeId, u64>,
+    /// Per peer (indexed by id: peers are committee members), the theoretical arrival time,
+    /// in microseconds.
+    arrival_us: Vec<u64>,
 }
 
 impl ServeBudget {
     pub(crate) fn new(allowance: Allowance) -> Self {
         assert!(allowance.rate > 0 && allowance.burst > 0, "an allowance serves something");
-        Self { allowance, arrival_us: BTreeMap::new() }
+        Self { allowance, arrival_us: Vec::new() }
     }
 
     /// Takes `cost` items of `peer`'s allowance at `now`, or refuses.
     pub(crate) fn spend(&mut self, peer: NodeId, now: Time, cost: u64) -> Result<(), Error> {
         let interval_us = 1_000_000 / self.allowance.rate;
         let now_us = now.0.saturating_mul(1_000);
-        let arrival = self.arrival_us.get(&peer).copied().unwrap_or(0).max(now_us);
+        let slot = usize::from(peer.0);
+        let arrival = self.arrival_us.get(slot).copied().unwrap_or(0).max(now_us);
         let next = arrival.saturating_add(cost.saturating_mul(interval_us));
         if next - now_us > self.allowance.burst.saturating_mul(interval_us) {
             return Err(Error::RequestBudgetExceeded { peer, items: cost });
         }
-        self.arrival_us.insert(peer, next);
+        if self.arrival_us.len() <= slot {
+            self.arrival_us.resize(slot + 1, 0);
+        }
+        self.arrival_us[slot] = next;
         Ok(())
     }
 }

@@ -12,9 +12,9 @@ use crate::crypto::KeyPair;
 use crate::crypto::Signature;
 use crate::messages::{Block, ConsensusMessage, QuorumCert, Vote};
 use crate::time::Time;
-use crate::types::{Digest, Height, NodeId, Round};
+use crate::types::{Digest, NodeId, Round};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// Messages a replaying replica remembers for later replay.
 const REPLAY_MEMORY: usize = 64;
@@ -105,19 +105,21 @@ pub struct Byzantine {
     fork: Fork,
 }
 
-/// What a forker knows: its coalition, the votes it collected and the QCs it holds, by round.
+/// What a forker knows: its coalition, the votes it collected and the QCs it holds, for the
+/// last [`FORK_MEMORY`] rounds. (Plain vectors, searched linearly: they hold a few dozen entries,
+/// and every map type instantiated here would add kilobytes to the page's wasm.)
 #[derive(Debug, Default)]
 struct Fork {
     /// The forkers (itself included): they get both branches.
     coalition: BTreeSet<NodeId>,
-    /// Verified votes, by the statement they sign.
-    votes: BTreeMap<(Round, Digest, Height), BTreeMap<NodeId, Signature>>,
-    /// Certificates formed or seen, by round (one per block).
-    qcs: BTreeMap<Round, Vec<QuorumCert>>,
-    /// Valid proposals seen, by round: two in a round means a fork is under way.
-    proposals: BTreeMap<Round, BTreeSet<Digest>>,
+    /// Verified votes.
+    votes: Vec<Vote>,
+    /// Certificates formed or seen (one per block).
+    qcs: Vec<QuorumCert>,
+    /// Valid proposals seen, `(round, digest)`: two in a round means a fork is under way.
+    proposals: Vec<(Round, Digest)>,
     /// Rounds it proposed in.
-    proposed: BTreeSet<Round>,
+    proposed: Vec<Round>,
     /// Its honest core's proposal, held while a fork is under way and the second branch's QC
     /// may still form, with the time it gives up waiting and proposes it to everyone.
     held: Option<(Block, Time)>,
@@ -313,19 +315,22 @@ impl Byzantine {
     /// Adds a verified vote to its own collection (every block of a round, unlike an honest
     /// aggregator, which takes one vote per replica and round).
     fn collect_vote(&mut self, vote: &Vote) {
-        let signers = self.fork.votes.entry((vote.round, vote.block, vote.height)).or_default();
-        if signers.insert(vote.author, vote.signature).is_none()
-            && signers.len() == self.committee.quorum_threshold()
-        {
-            let votes = signers.iter().map(|(id, signature)| (*id, *signature)).collect();
+        let same = |v: &Vote| (v.round, v.block, v.height) == (vote.round, vote.block, vote.height);
+        if self.fork.votes.iter().any(|v| same(v) && v.author == vote.author) {
+            return;
+        }
+        self.fork.votes.push(vote.clone());
+        let mut votes: Vec<(NodeId, Signature)> =
+            self.fork.votes.iter().filter(|v| same(v)).map(|v| (v.author, v.signature)).collect();
+        if votes.len() == self.committee.quorum_threshold() {
+            votes.sort_by_key(|(id, _)| *id);
             self.remember_qc(QuorumCert { block: vote.block, round: vote.round, height: vote.height, votes });
         }
     }
 
     fn remember_qc(&mut self, qc: QuorumCert) {
-        let known = self.fork.qcs.entry(qc.round).or_default();
-        if !known.iter().any(|k| k.block == qc.block) {
-            known.push(qc);
+        if !self.fork.qcs.iter().any(|k| k.block == qc.block) {
+            self.fork.qcs.push(qc);
         }
     }
 
@@ -335,9 +340,11 @@ impl Byzantine {
             return;
         }
         self.remember_qc(block.qc.clone());
-        if !self.fork.proposals.entry(block.round).or_default().insert(block.digest()) {
+        let seen = (block.round, block.digest());
+        if self.fork.proposals.contains(&seen) {
             return;
         }
+        self.fork.proposals.push(seen);
         let vote = Vote::new(&self.keys, self.id, block);
         match self.committee.leader(block.round + 1) {
             to if to == self.id => self.collect_vote(&vote),
@@ -356,7 +363,7 @@ impl Byzantine {
                 out.push(Action::Send { to, message: ConsensusMessage::Propose(right.clone()) });
             }
         }
-        self.fork.proposed.insert(left.round);
+        self.fork.proposed.push(left.round);
         self.fork_see(&left, out);
         self.fork_see(&right, out);
     }
@@ -364,16 +371,16 @@ impl Byzantine {
     /// A block to everyone, as an honest leader would send it.
     fn fork_send_one(&mut self, block: Block, out: &mut Vec<Action>) {
         self.send_all(&ConsensusMessage::Propose(block.clone()), out);
-        self.fork.proposed.insert(block.round);
+        self.fork.proposed.push(block.round);
         self.fork_see(&block, out);
     }
 
     /// A QC of `round` for each half (the half of an honest signer), if it holds both.
     fn branch_qcs(&self, round: Round) -> Option<(QuorumCert, QuorumCert)> {
-        let qcs = self.fork.qcs.get(&round)?;
         let side = |qc: &&QuorumCert| qc.votes.iter().find_map(|(id, _)| self.half_of(*id));
-        let left = qcs.iter().find(|qc| side(qc) == Some(false))?;
-        let right = qcs.iter().find(|qc| side(qc) == Some(true))?;
+        let mut qcs = self.fork.qcs.iter().filter(|qc| qc.round == round);
+        let left = qcs.clone().find(|qc| side(qc) == Some(false))?;
+        let right = qcs.find(|qc| side(qc) == Some(true))?;
         Some((left.clone(), right.clone()))
     }
 
@@ -400,7 +407,7 @@ impl Byzantine {
         if block.tc.is_some() || block.qc.round + 1 != round {
             return self.fork_send_one(block, out);
         }
-        if self.fork.proposals.get(&block.qc.round).is_some_and(|seen| seen.len() > 1) {
+        if self.fork.proposals.iter().filter(|(r, _)| *r == block.qc.round).count() > 1 {
             // A fork is under way: wait a little for the other branch's QC.
             self.fork.held = Some((block, Time(now.0 + FORK_WAIT_MS)));
             return;
@@ -445,9 +452,9 @@ impl Byzantine {
             }
         }
         let keep = round.saturating_sub(FORK_MEMORY);
-        self.fork.votes.retain(|(r, _, _), _| *r >= keep);
-        self.fork.qcs.retain(|r, _| *r >= keep);
-        self.fork.proposals.retain(|r, _| *r >= keep);
+        self.fork.votes.retain(|v| v.round >= keep);
+        self.fork.qcs.retain(|qc| qc.round >= keep);
+        self.fork.proposals.retain(|(r, _)| *r >= keep);
         self.fork.proposed.retain(|r| *r >= keep);
         out
     }

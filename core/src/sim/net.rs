@@ -52,9 +52,8 @@ pub(crate) struct NetModel {
     extra_ms: BTreeMap<(usize, usize), u64>,
     /// Per-round partitions (Twins scenarios): a message *of* a round listed here crosses only
     /// within that round's groups, whatever the network's current partition.
-    round_group: BTreeMap<u64, Vec<u16>>,
-    /// Per round with a partition that delays instead of dropping: the delay.
-    round_delay_ms: BTreeMap<u64, u64>,
+    /// With each, what happens to a message that would cross it: 0 drops it, `d` delays it.
+    round_group: BTreeMap<u64, (Vec<u16>, u64)>,
     rng: ChaCha8Rng,
 }
 
@@ -67,7 +66,6 @@ impl NetModel {
             group: vec![0; instances],
             extra_ms: BTreeMap::new(),
             round_group: BTreeMap::new(),
-            round_delay_ms: BTreeMap::new(),
             rng,
         }
     }
@@ -77,9 +75,9 @@ impl NetModel {
     pub(crate) fn route(&mut self, from: usize, to: usize, round: Option<u64>) -> Result<u64, DropReason> {
         let mut held_ms = 0;
         if !self.connected_in(from, to, round) {
-            match round.and_then(|r| self.round_delay_ms.get(&r)) {
-                Some(delay_ms) => held_ms = *delay_ms,
-                None => return Err(DropReason::Partitioned),
+            match round.and_then(|r| self.round_group.get(&r)) {
+                Some((_, delay_ms)) if *delay_ms > 0 => held_ms = *delay_ms,
+                _ => return Err(DropReason::Partitioned),
             }
         }
         if self.config.drop_ppm > 0 && self.rng.random_range(0..1_000_000u32) < self.config.drop_ppm {
@@ -109,7 +107,7 @@ impl NetModel {
     /// that round's partition if it has one, else by the current partition.
     pub(crate) fn connected_in(&self, a: usize, b: usize, round: Option<u64>) -> bool {
         match round.and_then(|r| self.round_group.get(&r)) {
-            Some(group) => group[a] == group[b],
+            Some((group, _)) => group[a] == group[b],
             None => self.connected(a, b),
         }
     }
@@ -121,23 +119,18 @@ impl NetModel {
     /// Sets the partition that messages of `round` obey (see `connected_in`): a message that
     /// would cross it is dropped, or with `delay_ms > 0` delivered that much later.
     pub(crate) fn partition_round(&mut self, round: u64, groups: &[Vec<usize>], delay_ms: u64) {
-        self.round_group.insert(round, group_of(self.group.len(), groups));
-        if delay_ms > 0 {
-            self.round_delay_ms.insert(round, delay_ms);
-        }
+        self.round_group.insert(round, (group_of(self.group.len(), groups), delay_ms));
     }
 
     /// Lifts the partitions of rounds up to `round`.
     pub(crate) fn lift_round_partitions(&mut self, round: u64) {
         self.round_group.retain(|r, _| *r > round);
-        self.round_delay_ms.retain(|r, _| *r > round);
     }
 
     /// Reconnects everyone, per-round partitions included.
     pub(crate) fn heal(&mut self) {
         self.group.iter_mut().for_each(|g| *g = 0);
         self.round_group.clear();
-        self.round_delay_ms.clear();
     }
 
     pub(crate) fn groups(&self) -> &[u16] {
