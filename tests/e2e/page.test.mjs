@@ -310,6 +310,21 @@ test('scenario f + 1 Byzantine (two twins, split) turns the safety panel red; f 
   await page.close();
 });
 
+test('scenario f + 1 Byzantine forkers (no twins) forks the committee: the safety panel turns red', async () => {
+  const { page, errors } = await open('seed=1&n=4');
+  await page.selectOption('#scenario', 'f1-forkers');
+  assert.match(await page.locator('#scenario-note').textContent(), /forker behaviour/);
+  assert.deepEqual(await page.evaluate(() => window.hotstuff.sim.settings().behaviours), ['forker', 'forker', null, null]);
+  await page.evaluate(() => { window.hotstuff.run.speed = 1; });
+  await page.waitForFunction(() => document.querySelector('#safety-state').textContent === 'VIOLATED', null, { timeout: 60_000 });
+  assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'certified_extends_committed');
+  const forkedAt = await page.evaluate(() => window.hotstuff.sim.now());
+  assert.ok(forkedAt < 5000, `the fork comes within seconds (${forkedAt} ms)`);
+  await page.screenshot({ path: SHOTS + 'page-f-plus-one-forkers.png' });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('a shared link with interventions replays the exact run, in the page and natively (`hotstuff sim --link`)', async () => {
   const { page, errors } = await open('seed=7&n=5');
   await page.evaluate(() => {
