@@ -156,7 +156,7 @@ fn tc_rule_a_leader_extending_a_qc_below_the_tcs_highest_gets_no_honest_vote() {
     assert_eq!(refusals, vec![NodeId(1), NodeId(2)], "both honest voters refuse the stale block");
 }
 
-/// The page's scenario presets (`www/app.js`, `SCENARIOS`): n = 4, so f = 1 and a quorum is 3.
+/// The page's Twins presets (`sim::presets()`): n = 4, so f = 1 and a quorum is 3.
 /// Twins of `twins`, and from time 0 a split of the replica instances into sides `groups[i]`,
 /// as `WebSim::partition` applies it.
 fn page_scenario(seed: u64, twins: &[u16], groups: &[usize]) -> Simulation {
@@ -167,13 +167,12 @@ fn page_scenario(seed: u64, twins: &[u16], groups: &[usize]) -> Simulation {
     sim
 }
 
-/// Why the page shows f + 1 with Twins rather than with its behaviour picker: a search over
-/// every pair of the five behaviours then offered on every two of four nodes (seeds 1–3; no fault, the
-/// honest pair's link cut by a huge delay, or a split with one Byzantine node per side) found
-/// no agreement violation in 20 s. Each behaviour wraps one honest core, so it cannot act as
-/// two replicas at once. Two twins can: split so that {n0, n1, n2} and {n0′, n1′, n3} are both
-/// quorums, the honest n2 and n3 commit different blocks at height 1, at about 3.2 s of
-/// simulated time for every seed tried (1–8); the page relies on that being quick.
+/// The page's Twins preset for f + 1: a search over every pair of the five behaviours first
+/// offered, on every two of four nodes, found no agreement violation in 20 s (each wraps one
+/// honest core and none colluded); the forker behaviour, added since, does it on its own (see
+/// the forker tests below). Two twins also can: split so that {n0, n1, n2} and {n0′, n1′, n3}
+/// are both quorums, the honest n2 and n3 commit different blocks at height 1, at about 3.2 s
+/// of simulated time for every seed tried (1–8); the page relies on that being quick.
 #[test]
 fn page_preset_f_plus_one_twins_breaks_agreement_within_four_simulated_seconds() {
     for seed in 1..=4 {
