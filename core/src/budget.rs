@@ -8,7 +8,9 @@
 //! cell rate algorithm: a peer's *theoretical arrival time* moves `cost / rate` on per request
 //! served, and a request that would move it more than `burst / rate` past now is refused with
 //! [`Error::RequestBudgetExceeded`] (observed, dropped; the asker retries, as after a loss).
-//! Honest catch-up asks for a range at a time, far below the allowance.
+//! Honest catch-up asks for a range at a time, one round trip apart: below the allowance
+//! unless round trips are shorter than 16 ms (then it caps a catch-up from one peer at about
+//! 4,000 blocks a second, after a burst of 1,024). The allowance counts items, not bytes.
 //!
 //! Time is the state machine's `now`, so the decision is as deterministic as the rest of the
 //! core. (Crates such as `governor` implement the same algorithm, over a clock and keyed stores
@@ -50,6 +52,7 @@ pub(crate) struct ServeBudget {
 impl ServeBudget {
     pub(crate) fn new(allowance: Allowance) -> Self {
         assert!(allowance.rate > 0 && allowance.burst > 0, "an allowance serves something");
+        assert!(allowance.rate <= 1_000_000, "at most one item a microsecond (the clock's grain here)");
         Self { allowance, arrival_us: Vec::new() }
     }
 

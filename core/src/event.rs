@@ -418,7 +418,7 @@ impl Observed {
                         round - 1
                     ),
                     VoteRule::TcWithHighestQc { tc_high_qc_round } => format!(
-                        "round {} timed out and the block's QC is at least the highest QC in the TC (round {tc_high_qc_round}), so (with at most f Byzantine nodes) it abandons no block that could have been committed",
+                        "round {} timed out and the block's QC is at least the highest QC in the TC (round {tc_high_qc_round}), so (with at most f Byzantine nodes, under a safe commit rule) it abandons no block that could have been committed",
                         round - 1
                     ),
                     VoteRule::ExtendsLock { locked_round } => {

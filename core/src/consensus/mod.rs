@@ -92,7 +92,7 @@ pub const FUTURE_ROUNDS_MAX: Round = 1_000;
 
 /// The most blocks kept while their ancestors are being fetched. When the buffer is full, the
 /// orphan of the lowest round leaves to make room: the newest blocks are the ones worth linking.
-/// One author's blocks take at most `1/(f + 1)` of it (see `Consensus::orphans_per_author_max`).
+/// One author's blocks take at most `1/(n − f)` of it (see `Consensus::orphans_per_author_max`).
 pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
 
 /// A block this many heights above our last commit whose parent we lack means we are far behind:
@@ -1134,11 +1134,13 @@ impl Consensus {
         }
     }
 
-    /// The orphans one author may hold: f authors together hold at most f/(f + 1) of the buffer,
-    /// so Byzantine authors flooding it with blocks of far rounds (which the oldest-round
-    /// eviction would keep) leave room for the honest ones.
+    /// The orphans one author may hold: `1/(n − f)` of the buffer, so f Byzantine authors
+    /// flooding it with blocks of far rounds (which the oldest-round eviction would keep) hold
+    /// less than half of it, while an honest walk back (each author about `1/n` of a chain)
+    /// never meets the cap.
     fn orphans_per_author_max(&self) -> usize {
-        ORPHAN_BLOCKS_MAX / (self.committee.max_faulty() + 1)
+        let n = self.committee.size();
+        (ORPHAN_BLOCKS_MAX / (n - self.committee.max_faulty())).max(1)
     }
 
     /// Whether `block` may be parked: its author's share of the buffer, then the buffer.

@@ -1510,7 +1510,7 @@ fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent(
 /// Orphan space is shared: one author (Byzantine) filled the whole buffer with valid blocks of
 /// far rounds, which the oldest-round eviction then kept, so an honest block of an earlier round
 /// found no room and its parent was never asked for. Now an author holds at most
-/// `ORPHAN_BLOCKS_MAX / (f + 1)` of it.
+/// `ORPHAN_BLOCKS_MAX / (n − f)` of it.
 #[test]
 fn orphan_space_is_bounded_per_author_a_flooding_author_leaves_room_for_the_others() {
     let (mut n0, _) = replica(0);
@@ -1526,7 +1526,7 @@ fn orphan_space_is_bounded_per_author_a_flooding_author_leaves_room_for_the_othe
         n0.handle(at(10), propose(1, &after_tc(round)));
     }
     let flooder = n0.orphans.values().flatten().filter(|(_, b)| b.author == NodeId(1)).count();
-    assert_eq!(flooder, ORPHAN_BLOCKS_MAX / 2, "n = 4, f = 1: an author holds at most half");
+    assert_eq!(flooder, ORPHAN_BLOCKS_MAX / 3, "n = 4, f = 1: an author holds at most a third");
     // An honest leader's orphan of an earlier round is parked, and its parent asked for.
     let b2 = after_tc(6);
     let b3 = proposal(7, &qc(&b2), vec![]);

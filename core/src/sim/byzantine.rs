@@ -52,16 +52,23 @@ pub enum Behaviour {
     /// each: as leader it sends one block to each half (its fellows get both), on a different QC
     /// of the previous round when it holds two, else with different (real, available) batches;
     /// it votes for every valid block it sees, and as the next leader forms a QC for each
-    /// branch. Up to f forkers cannot give a half a quorum; f + 1 forkers leading three
-    /// consecutive rounds (two under a 2-chain rule) make each half commit its own block.
+    /// branch. With n = 3f + 1, up to f forkers cannot certify both branches (the smaller half
+    /// and they fall short of a quorum); f + 1 forkers leading three consecutive rounds (under
+    /// the 2-chain rule: the fork's first round, the round that extends each branch, and the one
+    /// whose QCs commit) make each half commit its own block. The plain round-robin gives f + 1
+    /// forkers with consecutive ids three such rounds from n = 7; at n = 4 it takes a leader
+    /// schedule, as in the page's preset.
     Forker,
-    /// As leader, shows its proposal (and the QC inside it) to only half of its peers; the others
-    /// time out with an older high QC, and the next leaders must not lose the certified block.
+    /// As leader, shows its proposal (and the QC inside it) to only half of its peers (every
+    /// other one, in committee order); the others learn the QC late, or time out with an older
+    /// high QC, and the next leaders must not lose the certified block. (At n = 4 the half it
+    /// shows is 2 of 3 peers, with its own vote a quorum.)
     QcWithholder,
     /// Sends its timeouts with its real high QC to half of its peers and with the genesis QC
     /// to the others, so that timeout certificates of one round report different high QCs.
     TimeoutSplitter,
-    /// Votes only in even rounds: in odd ones a QC needs every other replica's vote.
+    /// Sends no vote in odd rounds (as the next leader it still counts its own): with f = 1, a
+    /// QC of such a round needs every other replica's vote.
     VoteWithholder,
     /// Answers every request for blocks with a lie: a block it made up in place of the one
     /// asked for, and ranges of the committed chain with a block left out or made up.
@@ -389,7 +396,9 @@ impl Byzantine {
         if self.committee.leader(round) != self.id || self.fork.proposed.contains(&round) {
             return false;
         }
-        let Some((left, right)) = self.branch_qcs(round - 1) else { return false };
+        let Some((left, right)) = round.checked_sub(1).and_then(|before| self.branch_qcs(before)) else {
+            return false;
+        };
         let left = Block::new(&self.keys, self.id, round, left, None, payload.clone());
         let right = Block::new(&self.keys, self.id, round, right, None, payload);
         self.fork.held = None;
@@ -414,7 +423,8 @@ impl Byzantine {
         }
         let mut payload = block.payload.clone();
         if payload.pop().is_none() {
-            // Nothing to tell two blocks apart by: it waits for a round with batches.
+            // Nothing to tell two blocks apart by: one block to everyone, and a fork in a round
+            // with batches.
             return self.fork_send_one(block, out);
         }
         let right = Block::new(&self.keys, self.id, round, block.qc.clone(), None, payload);

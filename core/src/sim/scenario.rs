@@ -51,7 +51,7 @@ pub const NODES_MAX: u16 = 64;
 
 /// Largest latency or extra link delay a scenario may ask for (ms): an hour. A link is untrusted
 /// input; delays add up in `u64` arithmetic.
-const DELAY_MS_MAX: u64 = 3_600_000;
+pub(crate) const DELAY_MS_MAX: u64 = 3_600_000;
 
 /// Most rounds a leader schedule or a list of per-round partitions may cover: each round costs
 /// memory in the network model, and a small deflated link can inflate to millions of them.

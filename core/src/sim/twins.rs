@@ -218,6 +218,9 @@ impl ScenarioSpace {
         if delays_ms.is_empty() || (1..delays_ms.len()).any(|i| delays_ms[..i].contains(&delays_ms[i])) {
             return Err("delays are distinct, and there is at least one (0 drops)".to_string());
         }
+        if let Some(d) = delays_ms.iter().find(|d| **d > super::scenario::DELAY_MS_MAX) {
+            return Err(format!("a delay of {d} ms: at most {} ms", super::scenario::DELAY_MS_MAX));
+        }
         let per_round = self.partitions.len() as u128 * self.leaders.len() as u128 * delays_ms.len() as u128;
         self.size =
             u32::try_from(self.rounds).ok().and_then(|r| per_round.checked_pow(r)).ok_or_else(|| {
