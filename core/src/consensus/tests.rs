@@ -1475,6 +1475,13 @@ fn a_chain_request_is_answered_to_its_sender_with_the_committed_blocks_above_its
     }
 }
 
+/// The leader's block of `round` on `qc`, justified by a TC of the round before (so any round
+/// will do, one block each).
+fn on_qc_after_tc(qc: &QuorumCert, round: Round) -> Block {
+    let timeouts: Vec<_> = [0, 1, 3].iter().map(|i| timeout(*i, round - 1, qc)).collect();
+    signed_block(leader(round), round, qc.clone(), Some(tc(round - 1, &timeouts)), vec![])
+}
+
 /// A full orphan buffer used to drop the block that just arrived and never ask for its parent,
 /// so a replica that filled it (by falling behind) stalled for good. Now the lowest-round orphan
 /// makes room: the newest blocks are the ones that lead back to the chain.
@@ -1485,10 +1492,7 @@ fn a_full_orphan_buffer_makes_room_for_the_newest_block_and_asks_for_its_parent(
     let qc1 = qc(&b1);
     // ORPHAN_BLOCKS_MAX blocks whose parent b1 we lack, each of its own round (one block per
     // leader and round is processed), so each after a TC of the round before.
-    let after_tc = |round: Round| {
-        let timeouts: Vec<_> = [0, 1, 3].iter().map(|i| timeout(*i, round - 1, &qc1)).collect();
-        signed_block(leader(round), round, qc1.clone(), Some(tc(round - 1, &timeouts)), vec![])
-    };
+    let after_tc = |round: Round| on_qc_after_tc(&qc1, round);
     let rounds = 3..3 + ORPHAN_BLOCKS_MAX as u64;
     let next = rounds.end;
     for round in rounds {
@@ -1516,10 +1520,7 @@ fn orphan_space_is_bounded_per_author_a_flooding_author_leaves_room_for_the_othe
     let (mut n0, _) = replica(0);
     let b1 = proposal(1, &genesis(), vec![]);
     let qc1 = qc(&b1);
-    let after_tc = |round: Round| {
-        let timeouts: Vec<_> = [0, 1, 3].iter().map(|i| timeout(*i, round - 1, &qc1)).collect();
-        signed_block(leader(round), round, qc1.clone(), Some(tc(round - 1, &timeouts)), vec![])
-    };
+    let after_tc = |round: Round| on_qc_after_tc(&qc1, round);
     // Node 1 leads rounds 4k + 1: as many blocks as the whole buffer holds, far ahead.
     for k in 0..ORPHAN_BLOCKS_MAX as u64 {
         let round = 10_001 + 4 * k;
