@@ -529,12 +529,22 @@ test('Export gives a scenario file and a ready test; the file replays natively a
 
 test('the clock runs at the speed its label shows (fractional milliseconds carried), and a round lasts 1–2 s at the default speed', async () => {
   const { page, errors } = await open('seed=13&n=4');
+  // `rate` is over the whole measurement; `recent` over its last 1.5 s, the window the page's
+  // "achieving" figure averages over (www/js/run.js), so the two compare like with like: on a
+  // noisy machine the simulator's pace moves by more than 15% between 1.5 s windows.
   const measure = (ms) => page.evaluate((ms) => new Promise((done) => {
     const h = window.hotstuff;
     const [v0, t0] = [h.sim.now(), performance.now()];
+    let mid;
+    setTimeout(() => { mid = [h.sim.now(), performance.now()]; }, ms - 1500);
     setTimeout(() => {
       const [v1, t1] = [h.sim.now(), performance.now()];
-      done({ rate: (v1 - v0) / (t1 - t0), label: document.querySelector('#speed-out').textContent, speed: h.run.speed });
+      done({
+        rate: (v1 - v0) / (t1 - t0),
+        recent: (v1 - mid[0]) / (t1 - mid[1]),
+        label: document.querySelector('#speed-out').textContent,
+        speed: h.run.speed,
+      });
     }, ms);
   }), ms);
   await page.waitForTimeout(500);
@@ -561,10 +571,10 @@ test('the clock runs at the speed its label shows (fractional milliseconds carri
     await page.waitForTimeout(300);
     const m = await measure(log <= -2 ? 4000 : 2500);
     const behind = /achieving/.test(m.label);
-    console.log(`# speed ${m.speed.toFixed(3)}×: measured ${m.rate.toFixed(4)}×, label "${m.label}"`);
+    console.log(`# speed ${m.speed.toFixed(3)}×: measured ${m.rate.toFixed(4)}× (last 1.5 s ${m.recent.toFixed(4)}×), label "${m.label}"`);
     if (behind) {
       const achieved = parseFloat(m.label.match(/achieving ([\d.]+)/)[1]);
-      assert.ok(Math.abs(m.rate / achieved - 1) < 0.15, `the label's achieved rate ${achieved} is what the clock does (${m.rate})`);
+      assert.ok(Math.abs(m.recent / achieved - 1) < 0.15, `the label's achieved rate ${achieved} is what the clock did in the last 1.5 s (${m.recent})`);
       assert.ok(m.rate < m.speed, `behind: ${m.rate} below ${m.speed}`);
     } else {
       assert.ok(Math.abs(m.rate / m.speed - 1) < 0.05, `speed ${m.speed}: measured ${m.rate}`);
