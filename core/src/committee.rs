@@ -87,13 +87,18 @@ impl Committee {
         self.max_faulty() + 1
     }
 
-    /// The leader of `round`: round-robin over the members, unless a leader schedule names it.
+    /// The leader of `round` under round-robin: each member in turn, unless a leader schedule
+    /// names it. (Under [`crate::LeaderElection::Reputation`] a replica's leaders depend on its
+    /// committed history: ask [`crate::Consensus::leader`].)
     pub fn leader(&self, round: Round) -> NodeId {
-        let scheduled = round.checked_sub(1).and_then(|i| self.leader_schedule.get(usize::try_from(i).ok()?));
-        match scheduled {
-            Some(leader) => *leader,
-            None => NodeId((round % self.members.len() as u64) as u16),
-        }
+        self.scheduled_leader(round).unwrap_or(NodeId((round % self.members.len() as u64) as u16))
+    }
+
+    /// The leader a leader schedule names for `round`, if any (the schedule overrides any
+    /// election: Twins scenarios choose each round's leader).
+    pub fn scheduled_leader(&self, round: Round) -> Option<NodeId> {
+        let i = usize::try_from(round.checked_sub(1)?).ok()?;
+        self.leader_schedule.get(i).copied()
     }
 
     /// Whether `id` names a member.

@@ -138,6 +138,17 @@ pub enum SealReason {
     Timer,
 }
 
+/// What a replica sends again while its round stalls (see `Parameters::resend_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resent {
+    /// Its proposal, to everyone.
+    Proposal,
+    /// Its vote, to the next leader.
+    Vote,
+    /// Its timeout, to everyone.
+    Timeout,
+}
+
 /// Something a node did or saw, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -182,6 +193,18 @@ pub enum Event {
         to: NodeId,
         /// The rule that made the vote safe.
         rule: VoteRule,
+    },
+    /// The node's round has not moved for `stalled_ms`: it sends again what it sent in it, in
+    /// case a copy was lost (links may drop messages; nothing below the protocol resends).
+    Resent {
+        /// The round.
+        round: Round,
+        /// What it sends again.
+        what: Resent,
+        /// The recipient (`None`: everyone).
+        to: Option<NodeId>,
+        /// How long the round has gone without progress.
+        stalled_ms: u64,
     },
     /// The node accepted a block but did not vote for it.
     VoteWithheld {
@@ -473,6 +496,19 @@ impl Observed {
                     "no progress before its timer"
                 }
             ),
+            Event::Resent { round, what, to, stalled_ms } => match (what, to) {
+                (Resent::Proposal, _) => format!(
+                    "Round {round} has not moved for {stalled_ms} ms: {node} broadcasts its proposal again, in case a copy was lost on the way."
+                ),
+                (Resent::Vote, Some(to)) => format!(
+                    "{node} has seen no certificate for round {round} in {stalled_ms} ms: it sends its vote to node {} again, in case the first was lost. The same signed vote: it still votes once.",
+                    to.0
+                ),
+                (Resent::Vote, None) => format!("{node} sends its vote for round {round} again."),
+                (Resent::Timeout, _) => format!(
+                    "{node} still has no timeout certificate for round {round} after {stalled_ms} ms: it broadcasts its timeout again."
+                ),
+            },
             Event::TimeoutReceived { from, round } => format!("{node} receives node {}'s timeout for round {round}.", from.0),
             Event::TcFormed { tc } => format!(
                 "{node} gathers {} timeouts for round {}: a timeout certificate; the next leader may propose without a QC for round {}.",

@@ -90,6 +90,6 @@ pub use crypto::{KeyPair, PublicKey, Signature};
 pub use error::Error;
 pub use event::{Event, Observed};
 pub use messages::{Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote};
-pub use params::{CommitRule, Parameters};
+pub use params::{CommitRule, LeaderElection, Parameters};
 pub use time::Time;
 pub use types::{Digest, Height, NodeId, Round};

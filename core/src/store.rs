@@ -69,6 +69,34 @@ pub fn recent_commits<E>(
     Ok(commits)
 }
 
+/// The blocks committed at the `count` heights up to and including `committed_height`, oldest
+/// first, read back through the commit index ([`commit_key`], [`block_key`]) for a replica that
+/// restarts under leader reputation ([`crate::Consensus::remembering_chain`]; how many:
+/// [`crate::consensus::reputation::remembered_blocks`]). Both are written behind, so the newest
+/// may be missing after a crash: only the run of heights that ends at the first gap from the
+/// top is returned, and an empty list if `committed_height` itself is missing (the replica then
+/// rebuilds its history as it commits).
+pub fn recent_chain<E>(
+    committed_height: crate::types::Height,
+    count: crate::types::Height,
+    mut read: impl FnMut(&[u8]) -> Result<Option<Value>, E>,
+) -> Result<Vec<crate::messages::Block>, E> {
+    let mut blocks = Vec::new();
+    let floor = committed_height.saturating_sub(count);
+    for height in ((floor + 1)..=committed_height).rev() {
+        let digest = read(&commit_key(height))?.and_then(|d| <[u8; 32]>::try_from(d.as_slice()).ok());
+        let Some(digest) = digest else { break };
+        let Some(bytes) = read(&block_key(&Digest(digest)))? else { break };
+        // Our own store: a block that does not decode, or is not the one indexed, ends the run.
+        match crate::codec::decode_value::<crate::messages::Block>(&bytes) {
+            Ok(block) if block.height == height && block.digest() == Digest(digest) => blocks.push(block),
+            _ => break,
+        }
+    }
+    blocks.reverse();
+    Ok(blocks)
+}
+
 /// The key of a batch.
 pub fn batch_key(digest: &Digest) -> Key {
     [b"batch/".as_slice(), &digest.0].concat()

@@ -10,7 +10,7 @@ use futures::{FutureExt as _, StreamExt as _};
 use hotstuff_core::actor::{self, HostEnds};
 use hotstuff_core::codec;
 use hotstuff_core::mempool::Mempool;
-use hotstuff_core::store::{recent_commits, StoreBackend as _, StoreError, STATE_KEY};
+use hotstuff_core::store::{recent_chain, recent_commits, StoreBackend as _, StoreError, STATE_KEY};
 use hotstuff_core::{Block, Consensus, Event, Height, KeyPair, NodeId, Observed, Parameters, Round};
 use std::fmt;
 use std::net::SocketAddr;
@@ -188,12 +188,21 @@ impl Replica {
         // The transport signs its hellos with the replica's key (see `net`).
         let hello_keys = Arc::new(keys.clone());
         // And the batches committed just before, so that none commits again.
-        let recent = match &recovered {
-            Some(state) => recent_commits(state.committed.height, |key| store.read(key))?,
-            None => Vec::new(),
+        // And the blocks committed just before, for the leader reputation's history (read
+        // even under round-robin, where `remembering_chain` ignores them: a few reads at start).
+        let (recent, chain) = match &recovered {
+            Some(state) => {
+                let count = hotstuff_core::consensus::reputation::remembered_blocks(committee.size());
+                (
+                    recent_commits(state.committed.height, |key| store.read(key))?,
+                    recent_chain(state.committed.height, count, |key| store.read(key))?,
+                )
+            }
+            None => (Vec::new(), Vec::new()),
         };
         let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered)
-            .remembering_committed(recent);
+            .remembering_committed(recent)
+            .remembering_chain(chain);
         let mempool = Mempool::new(me, committee.clone(), parameters);
         let runtime = TokioRuntime::new();
         let (host, actors) = actor::wire(me, &committee, consensus, mempool, store, runtime);

@@ -2,8 +2,9 @@
 
 use clap::Args;
 use hotstuff_core::sim::{Run, Scenario, SimConfig, Simulation};
-use hotstuff_core::{CommitRule, NodeId, Time};
+use hotstuff_core::{CommitRule, LeaderElection, NodeId, Time};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -28,6 +29,10 @@ pub(crate) struct SimArgs {
     /// Use the 3-chain commit rule instead of 2-chain.
     #[arg(long)]
     three_chain: bool,
+    /// Choose leaders by reputation (from the committed history, so crashed replicas are
+    /// rarely chosen) instead of round-robin.
+    #[arg(long)]
+    reputation: bool,
     /// Give up after this much simulated time (default: 10 s per block, at least 10 minutes).
     #[arg(long)]
     max_sim_ms: Option<u64>,
@@ -372,6 +377,7 @@ struct Summary {
     tcs: u64,
     messages_sent: u64,
     messages_dropped: u64,
+    sent_by_kind: BTreeMap<String, u64>,
     steps: u64,
     sim_time_ms: u64,
     wall_ms: u64,
@@ -403,6 +409,9 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     config.verification_memo = !args.no_verification_memo;
     if args.three_chain {
         config.params.commit_rule = CommitRule::ThreeChain;
+    }
+    if args.reputation {
+        config.params.leader_election = LeaderElection::Reputation;
     }
     let max_sim_ms = args.max_sim_ms.unwrap_or_else(|| args.blocks.saturating_mul(10_000).max(600_000));
 
@@ -442,6 +451,7 @@ fn summarize(sim: &Simulation, crashed: u16, target_blocks: u64, wall_ms: u64) -
         tcs: stats.tcs,
         messages_sent: stats.messages_sent,
         messages_dropped: stats.messages_dropped,
+        sent_by_kind: stats.sent_by_kind,
         steps: stats.steps,
         sim_time_ms: sim.now().as_ms(),
         wall_ms,
@@ -535,6 +545,8 @@ fn print_text(s: &Summary) {
     println!("rounds             {}", s.rounds);
     println!("timeouts           {} ({} TCs)", s.timeouts, s.tcs);
     println!("messages           {} sent, {} dropped", s.messages_sent, s.messages_dropped);
+    let kinds: Vec<String> = s.sent_by_kind.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+    println!("sent by kind       {}", kinds.join(", "));
     println!("simulated time     {} ms", s.sim_time_ms);
     println!("wall time          {} ms", s.wall_ms);
     println!("blocks / wall s    {:.0}", s.committed_blocks_per_wall_second);

@@ -650,6 +650,7 @@ impl WebSim {
             // Each vote gets a line in small committees; in larger ones the QC line sums them up.
             Event::VoteSent { .. } => ("vote", self.run.sim().config().nodes <= 7),
             Event::VoteWithheld { .. } => ("novote", true),
+            Event::Resent { .. } => ("resend", self.run.sim().config().nodes <= 7),
             Event::VoteReceived { .. } | Event::TimeoutReceived { .. } => ("receive", false),
             Event::PayloadAwaited { .. } => ("wait", false),
             Event::LockUpdated { .. } => ("state", false),

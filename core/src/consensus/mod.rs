@@ -67,13 +67,14 @@
 //! of a kind replaces the previous one of that kind; a stale firing is ignored by the state machine.
 
 mod aggregator;
+pub mod reputation;
 pub(crate) mod safety;
 
 use crate::budget::ServeBudget;
 use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
-use crate::event::{BlockInfo, Event, NoVoteReason, RoundReason};
+use crate::event::{BlockInfo, Event, NoVoteReason, Resent, RoundReason};
 use crate::messages::{
     Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote, CHAIN_BLOCKS_MAX,
     CHAIN_RESPONSE_BYTES_MAX,
@@ -82,6 +83,7 @@ use crate::params::Parameters;
 use crate::time::Time;
 use crate::types::{Digest, Height, NodeId, Round};
 use aggregator::Aggregator;
+use reputation::Reputation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -155,6 +157,8 @@ pub enum Timer {
     Propose(Round),
     /// Re-ask other peers for blocks still missing.
     SyncRetry,
+    /// The round has not moved for `resend_ms`: send again what this replica sent in it.
+    Resend(Round),
 }
 
 impl Timer {
@@ -164,6 +168,7 @@ impl Timer {
             Self::Round(_) => 0,
             Self::Propose(_) => 1,
             Self::SyncRetry => 2,
+            Self::Resend(_) => 3,
         }
     }
 }
@@ -379,6 +384,9 @@ pub struct Consensus {
     consecutive_timeouts: u32,
     /// The last round this replica broadcast a timeout for.
     timeout_sent_round: Round,
+    /// What this replica sent in the current round, to send again while the round stalls
+    /// ([`Timer::Resend`]): its proposal, its vote (and to whom), its timeout.
+    sent_in_round: SentInRound,
     /// Batches ready to propose, in arrival order (sequence number -> digest) and the reverse.
     pending: BTreeMap<u64, Digest>,
     pending_index: BTreeMap<Digest, u64>,
@@ -390,6 +398,18 @@ pub struct Consensus {
     /// that carries one of them again gets no vote (see [`Self::repeated_batch`]).
     committed_batches: BTreeMap<Digest, Height>,
     committed_batches_by_height: BTreeMap<Height, Vec<Digest>>,
+    /// The committed history leaders are drawn from, under [`crate::LeaderElection::Reputation`].
+    reputation: Option<Reputation>,
+}
+
+/// See [`Consensus::resend`].
+#[derive(Clone, Debug, Default)]
+struct SentInRound {
+    /// The round all of the below are of; the resend timer is armed for it.
+    round: Round,
+    proposal: Option<Block>,
+    vote: Option<(NodeId, Vote)>,
+    timeout: Option<Timeout>,
 }
 
 impl Consensus {
@@ -421,9 +441,7 @@ impl Consensus {
         blocks.insert(committed_digest, state.committed.clone());
         Self {
             id,
-            committee,
             keys,
-            params,
             now: Time::ZERO,
             actions: Vec::new(),
             round: state.round,
@@ -448,14 +466,20 @@ impl Consensus {
             round_started_at: Time::ZERO,
             consecutive_timeouts: 0,
             timeout_sent_round: 0,
+            sent_in_round: SentInRound::default(),
             pending: BTreeMap::new(),
             pending_index: BTreeMap::new(),
             pending_seq: 0,
             included: BTreeMap::new(),
             committed_batches: BTreeMap::new(),
             committed_batches_by_height: BTreeMap::new(),
+            reputation: (params.leader_election == crate::LeaderElection::Reputation)
+                .then(|| Reputation::new(&committee)),
+            committee,
+            params,
         }
         .remembering_committed(std::iter::once(committed_payload))
+        .remembering_chain(std::iter::empty())
     }
 
     /// Hands a recovered replica the batches committed just below its recovered commit, by
@@ -470,6 +494,39 @@ impl Consensus {
             }
         }
         self
+    }
+
+    /// Hands a recovered replica the blocks committed just below and at its recovered commit,
+    /// oldest first (as [`crate::store::recent_chain`] reads them back), for the leader
+    /// reputation's history: without them a restarted replica would fall back to round-robin
+    /// while the others do not, and disagree on leaders until it has committed a whole window
+    /// again. Anything not ending at the recovered commit is left out (the history then holds
+    /// only the recovered commit, and fills as the replica commits). Ignored under round-robin.
+    pub fn remembering_chain(mut self, blocks: impl IntoIterator<Item = Block>) -> Self {
+        let Some(reputation) = self.reputation.as_mut() else { return self };
+        *reputation = Reputation::new(&self.committee);
+        for block in blocks {
+            if block.height < self.committed.height {
+                reputation.committed(&block);
+            }
+        }
+        if self.committed.height > 0 {
+            reputation.committed(&self.committed);
+        }
+        self
+    }
+
+    /// The leader of `round`, as this replica sees it: the leader schedule's if it names one,
+    /// else by the [`crate::LeaderElection`] of the parameters (under reputation, a replica that
+    /// cannot know the leader yet uses round-robin: see [`reputation`]).
+    pub fn leader(&self, round: Round) -> NodeId {
+        if let Some(leader) = self.committee.scheduled_leader(round) {
+            return leader;
+        }
+        self.reputation
+            .as_ref()
+            .and_then(|reputation| reputation.leader(&self.committee, round))
+            .unwrap_or_else(|| self.committee.leader(round))
     }
 
     /// Records the batches committed at `height`, forgetting those more than the window below
@@ -545,7 +602,7 @@ impl Consensus {
     pub fn view(&self) -> ConsensusView {
         ConsensusView {
             round: self.round,
-            leader: self.committee.leader(self.round),
+            leader: self.leader(self.round),
             last_voted_round: self.last_voted_round,
             locked_round: self.locked_round,
             high_qc_round: self.high_qc.round,
@@ -675,8 +732,9 @@ impl Consensus {
             Timer::Round(round) if round == self.round => self.local_timeout(),
             Timer::Propose(round) if round == self.round => self.propose(),
             Timer::SyncRetry => self.retry_sync(),
+            Timer::Resend(round) if round == self.round => self.resend(),
             // A timer for a round we have left: stale, ignore.
-            Timer::Round(_) | Timer::Propose(_) => {}
+            Timer::Round(_) | Timer::Propose(_) | Timer::Resend(_) => {}
         }
     }
 
@@ -703,9 +761,11 @@ impl Consensus {
     // ---------------------------------------------------------------------------------------
     // Rounds and the pacemaker.
 
-    /// The round timeout after `consecutive_timeouts` timed-out rounds in a row.
+    /// The round timeout after `consecutive_timeouts` timed-out rounds in a row: the base
+    /// timeout after progress and after one timed-out round (one lost message, one crashed
+    /// leader must not slow the rounds after it), then doubling with each further one.
     fn round_timeout_ms(&self) -> u64 {
-        let doublings = self.consecutive_timeouts.min(BACKOFF_EXPONENT_MAX);
+        let doublings = self.consecutive_timeouts.saturating_sub(1).min(BACKOFF_EXPONENT_MAX);
         self.params.round_timeout_ms.saturating_mul(1u64 << doublings).min(self.params.round_timeout_ms_max)
     }
 
@@ -725,7 +785,7 @@ impl Consensus {
     fn enter_round(&mut self, reason: RoundReason) {
         self.round_started_at = self.now;
         let timeout_ms = self.round_timeout_ms();
-        let leader = self.committee.leader(self.round);
+        let leader = self.leader(self.round);
         self.observe(Event::RoundEntered { round: self.round, leader, reason, timeout_ms });
         let round = self.round;
         self.awaiting_payload.retain(|_, block| block.round >= round);
@@ -733,6 +793,40 @@ impl Consensus {
         // Votes for the previous round still matter (they form the QC that leads into this one).
         self.aggregator.prune_below(self.round.saturating_sub(1));
         self.try_propose();
+    }
+
+    /// What we sent in the current round, arming the resend timer on the first send of a round.
+    fn sent_in_round(&mut self) -> &mut SentInRound {
+        if self.sent_in_round.round != self.round {
+            self.sent_in_round = SentInRound { round: self.round, ..SentInRound::default() };
+            self.set_timer(Timer::Resend(self.round), self.now.plus_ms(self.params.resend_ms));
+        }
+        &mut self.sent_in_round
+    }
+
+    /// The round has not moved for `resend_ms` since we first sent something in it: send it
+    /// all again, and again after as long, until the round moves. With exactly a quorum up,
+    /// one lost proposal or vote fails a round; the copy is the same signed message, so it
+    /// changes nothing a replica decided (a vote or timeout stays the one of the round, a
+    /// replica that has a block ignores it again). Already durable: no `Persist` first.
+    fn resend(&mut self) {
+        let round = self.round;
+        debug_assert_eq!(self.sent_in_round.round, round);
+        let stalled_ms = self.now.ms_since(self.round_started_at);
+        let sent = self.sent_in_round.clone();
+        if let Some(block) = sent.proposal {
+            self.observe(Event::Resent { round, what: Resent::Proposal, to: None, stalled_ms });
+            self.broadcast(ConsensusMessage::Propose(block));
+        }
+        if let Some((to, vote)) = sent.vote {
+            self.observe(Event::Resent { round, what: Resent::Vote, to: Some(to), stalled_ms });
+            self.send(to, ConsensusMessage::Vote(vote));
+        }
+        if let Some(timeout) = sent.timeout {
+            self.observe(Event::Resent { round, what: Resent::Timeout, to: None, stalled_ms });
+            self.broadcast(ConsensusMessage::Timeout(timeout));
+        }
+        self.set_timer(Timer::Resend(round), self.now.plus_ms(self.params.resend_ms));
     }
 
     /// The round timer expired: give up on the round.
@@ -763,6 +857,7 @@ impl Consensus {
             consecutive: self.consecutive_timeouts,
             joined,
         });
+        self.sent_in_round().timeout = Some(timeout.clone());
         self.add_timeout(&timeout);
     }
 
@@ -899,6 +994,9 @@ impl Consensus {
             // replica that crashes in between decides it again after restarting.
             self.observe(Event::BlockCommitted { block: BlockInfo::from(&block), chain: chain.clone() });
             self.remember_committed(block.height, &block.payload);
+            if let Some(reputation) = self.reputation.as_mut() {
+                reputation.committed(&block);
+            }
             self.actions.push(Action::Commit(block));
         }
         self.recover_abandoned();
@@ -1046,7 +1144,7 @@ impl Consensus {
 
     /// We lead this round and have not proposed in it yet.
     fn leads_unproposed_round(&self) -> bool {
-        self.committee.leader(self.round) == self.id && self.last_proposed_round < self.round
+        self.leader(self.round) == self.id && self.last_proposed_round < self.round
     }
 
     fn propose(&mut self) {
@@ -1072,10 +1170,23 @@ impl Consensus {
         // The one send not held back by a `Persist` (see the module docs): the state it changed
         // is persisted with our own vote for the block, which follows at once.
         self.actions.push(Action::Broadcast { message: ConsensusMessage::Propose(block.clone()) });
+        self.sent_in_round().proposal = Some(block.clone());
         self.accept_block(self.id, block);
     }
 
     fn on_proposal(&mut self, from: NodeId, block: Block) {
+        let expected = self.leader(block.round);
+        if block.author != expected {
+            let error = Error::WrongLeader { round: block.round, expected, got: block.author };
+            self.reject(from, "proposal", &error);
+            // Its certificates are verified, and as good as any: a replica that disagrees on
+            // the leader (under reputation, one behind) still learns the round from them.
+            self.process_qc(&block.qc);
+            if let Some(tc) = &block.tc {
+                self.process_tc(tc);
+            }
+            return;
+        }
         let digest = block.digest();
         if self.blocks.contains_key(&digest) || self.awaiting_payload.contains_key(&digest) {
             return;
@@ -1125,7 +1236,7 @@ impl Consensus {
         let height = block.height;
         self.orphans.entry(parent).or_default().push((digest, block));
         self.orphan_count += 1;
-        let ask = if from == self.id { self.committee.leader(self.round) } else { from };
+        let ask = if from == self.id { self.leader(self.round) } else { from };
         if height > self.committed.height + CHAIN_SYNC_GAP {
             // Far behind: fetch the committed chain forward instead of walking back to it.
             self.catch_up(height, ask);
@@ -1270,7 +1381,7 @@ impl Consensus {
                 self.last_voted_round = block.round;
                 self.dirty = true;
                 let vote = Vote::new(&self.keys, self.id, block);
-                let next_leader = self.committee.leader(block.round + 1);
+                let next_leader = self.leader(block.round + 1);
                 // Observed once sent (or, for our own next round, once durable and about to be
                 // counted): a crash before that sends nothing and reports nothing.
                 let sent = Event::VoteSent { block: digest, round: block.round, to: next_leader, rule };
@@ -1280,15 +1391,16 @@ impl Consensus {
                     self.observe(sent);
                     self.add_vote(self.id, &vote);
                 } else {
-                    self.send(next_leader, ConsensusMessage::Vote(vote));
+                    self.send(next_leader, ConsensusMessage::Vote(vote.clone()));
                     self.observe(sent);
+                    self.sent_in_round().vote = Some((next_leader, vote));
                 }
             }
         }
     }
 
     fn on_vote(&mut self, from: NodeId, vote: Vote) {
-        if self.committee.leader(vote.round + 1) != self.id || vote.round + 1 < self.round {
+        if self.leader(vote.round + 1) != self.id || vote.round + 1 < self.round {
             // Misrouted, or too late to matter.
             return;
         }

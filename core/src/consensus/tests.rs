@@ -211,6 +211,10 @@ fn round_entered(round: Round, reason: RoundReason, timeout_ms: u64) -> Action {
     Action::Observe(Event::RoundEntered { round, leader: NodeId(leader(round)), reason, timeout_ms })
 }
 
+fn resend_timer(round: Round, deadline: u64) -> Action {
+    Action::SetTimer { timer: Timer::Resend(round), deadline: at(deadline) }
+}
+
 fn round_timer(round: Round, deadline_ms: u64) -> Action {
     Action::SetTimer { timer: Timer::Round(round), deadline: at(deadline_ms) }
 }
@@ -475,6 +479,8 @@ fn replica_votes_for_valid_proposal_and_sends_vote_to_next_leader() {
                 to: NodeId(2),
                 rule: VoteRule::ConsecutiveQc,
             }),
+            // Sent in round 1: if round 1 stalls, the vote goes again (see `Consensus::resend`).
+            resend_timer(1, 210),
         ]
     );
     assert_eq!(n3.view().last_voted_round, 1);
@@ -632,7 +638,13 @@ fn replica_waits_for_payload_before_voting() {
 
     let actions = n3.handle(at(20), Input::PayloadReady(b1.digest()));
     assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(3, &b1))]);
-    assert!(matches!(actions.last(), Some(Action::Observe(Event::VoteSent { .. }))), "{actions:#?}");
+    assert!(
+        matches!(
+            actions[actions.len() - 2..],
+            [Action::Observe(Event::VoteSent { .. }), Action::SetTimer { .. }]
+        ),
+        "{actions:#?}"
+    );
     // The payload being ready twice does not make a second vote.
     assert_eq!(n3.handle(at(30), Input::PayloadReady(b1.digest())), vec![]);
 }
@@ -1105,7 +1117,9 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
             Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: false }),
-            round_timer(1, 3_000),
+            resend_timer(1, 1_200),
+            // After one timed-out round the timeout does not back off yet.
+            round_timer(1, 2_000),
         ]
     );
 
@@ -1120,7 +1134,7 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
 }
 
 #[test]
-fn round_timeout_backs_off_exponentially_up_to_cap() {
+fn round_timeout_backs_off_exponentially_after_the_first_timed_out_round_up_to_cap() {
     let params = Parameters { round_timeout_ms: 1_000, round_timeout_ms_max: 5_000, ..Parameters::default() };
     let (mut n3, start) = replica_with(3, params, None);
     assert!(start.contains(&round_timer(1, 1_000)));
@@ -1144,21 +1158,23 @@ fn round_timeout_backs_off_exponentially_up_to_cap() {
         delays.push(deadline - now);
         now = deadline;
     }
-    assert_eq!(delays, vec![2_000, 4_000, 5_000, 5_000, 5_000]);
+    assert_eq!(delays, vec![1_000, 2_000, 4_000, 5_000, 5_000]);
 }
 
 #[test]
 fn round_timeout_resets_on_qc_progress() {
     let (mut n0, _) = replica(0);
+    // Round 1 times out twice (its timer fires, and fires again a round timeout later).
     n0.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    n0.handle(at(2_000), Input::Timer(Timer::Round(1)));
     // A TC moves n0 on, but that is not progress: the backoff stays.
-    let actions = n0.handle(at(1_500), msg(1, ConsensusMessage::Tc(genesis_tc(1))));
-    assert!(actions.contains(&round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000)));
+    let actions = n0.handle(at(2_500), msg(1, ConsensusMessage::Tc(genesis_tc(1))));
+    assert!(actions.contains(&round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000)), "{actions:#?}");
     // A QC is progress: back to the base timeout.
     let b1 = proposal(1, &genesis(), vec![]);
     let b2 = signed_block(2, 2, qc(&b1), None, vec![]);
     let b3 = proposal(3, &qc(&b2), vec![]);
-    let actions = n0.handle(at(1_600), propose(3, &b3));
+    let actions = n0.handle(at(2_600), propose(3, &b3));
     assert!(actions.contains(&round_entered(3, RoundReason::Qc { qc_round: 2 }, 1_000)), "{actions:#?}");
     assert_eq!(n0.view().consecutive_timeouts, 0);
 }
@@ -1180,8 +1196,8 @@ fn quorum_of_timeouts_forms_tc_and_advances_round() {
             Action::Observe(Event::TimeoutReceived { from: NodeId(1), round: 1 }),
             Action::Observe(Event::TcFormed { tc: tc1.clone() }),
             Action::Broadcast { message: ConsensusMessage::Tc(tc1.clone()) },
-            round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000),
-            round_timer(2, 3_020),
+            round_entered(2, RoundReason::Tc { tc_round: 1 }, 1_000),
+            round_timer(2, 2_020),
             Action::Persist(PersistentState { high_tc: Some(tc1.clone()), ..state(2, 1) }),
         ]
     );
@@ -1663,4 +1679,25 @@ fn tc_whose_qc_is_not_the_highest_reported_is_rejected() {
     let error = Error::MalformedBlock("a TC's QC must be the highest its signers reported");
     assert_eq!(actions, vec![rejected(0, "tc", &error)]);
     assert_eq!(n3.view().round, 1);
+}
+
+/// Links lose messages: a replica whose round does not move for `resend_ms` after it voted
+/// sends the same signed vote to the next leader again, and again, until the round moves; then
+/// the timer of the old round is stale.
+#[test]
+fn a_stalled_round_resends_the_same_vote_to_the_next_leader_until_the_round_moves() {
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    n3.handle(at(10), propose(1, &b1));
+    let resend = Parameters::default().resend_ms;
+    for k in 1..=2 {
+        let actions = n3.handle(at(10 + k * resend), Input::Timer(Timer::Resend(1)));
+        assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(3, &b1))], "resend {k}");
+        assert!(actions.contains(&resend_timer(1, 10 + (k + 1) * resend)), "{actions:#?}");
+        assert!(!actions.iter().any(|a| matches!(a, Action::Persist(_))), "already durable: {actions:#?}");
+    }
+    // The QC for b1 moves n3 to round 2: the resend timer of round 1 is stale.
+    let b2 = proposal(2, &qc(&b1), vec![]);
+    n3.handle(at(500), propose(2, &b2));
+    assert!(votes_sent(&n3.handle(at(10 + 3 * resend), Input::Timer(Timer::Resend(1)))).is_empty());
 }

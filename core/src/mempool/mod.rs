@@ -10,7 +10,8 @@
 //! consensus, so any leader can propose any batch. Before voting for a block, consensus asks the
 //! mempool for the block's batches ([`Input::FetchPayload`]); the mempool answers
 //! [`Action::PayloadReady`] at once if it holds them all, and otherwise asks peers for the
-//! missing ones (first the block's author, then others, every `sync_retry_ms`), answering once
+//! missing ones after `payload_wait_ms` (first the block's author, then others, every
+//! `sync_retry_ms`), answering once
 //! they arrive. That is what makes a QC a proof that the payload is available. Committed batches
 //! are released from memory (the store keeps them, to serve peers that lag behind).
 //!
@@ -625,15 +626,15 @@ impl Mempool {
             self.missing.entry(*digest).or_default().insert(block);
         }
         // Not asked at once: the author broadcast its batches before proposing, so they are
-        // most likely in flight. Ask only if they are still missing after `sync_retry_ms`.
-        let due = self.now.plus_ms(self.params.sync_retry_ms);
+        // most likely in flight. Ask only if they are still missing after `payload_wait_ms`.
+        let due = self.now.plus_ms(self.params.payload_wait_ms);
         self.awaiting_seq += 1;
         let registered = self.awaiting_seq;
         self.awaiting
             .insert(block, AwaitingBlock { author, missing, attempts: 0, next_attempt_at: due, registered });
-        // An armed timer is never later than `due` (deadlines only grow with time), and its
-        // firing re-arms for whatever is due next.
-        if self.fetch_timer.is_none() {
+        // A timer armed for a retry (`sync_retry_ms` away) may be later than `due`: bring it
+        // forward. Its firing re-arms for whatever is due next.
+        if self.fetch_timer.is_none_or(|armed| armed > due) {
             self.arm_fetch_timer(due);
         }
     }
@@ -743,8 +744,18 @@ fn fetch_peer(committee: &Committee, us: NodeId, author: NodeId, attempt: u32) -
     let next = |id: NodeId| NodeId(((id.index() + 1) % n) as u16);
     let skip_us = |id: NodeId| if id == us { next(id) } else { id };
     let start = if committee.contains(author) { author } else { NodeId(0) };
-    let mut peer = skip_us(start);
-    for _ in 0..(attempt as usize % (n - 1)) {
+    // Every other attempt goes to the author, who proposed the block and so holds its batches
+    // (unless Byzantine); the others cycle through the rest of the committee, some of whom may
+    // be down or lack the batch too. (Cycling through everyone in turn let a replica spend a
+    // second on crashed peers while its round timed out.)
+    if attempt % 2 == 0 && start != us {
+        return start;
+    }
+    let mut peer = skip_us(next(start));
+    for _ in 0..((attempt / 2) as usize % (n - 1)) {
+        peer = skip_us(next(peer));
+    }
+    if peer == start && n > 2 {
         peer = skip_us(next(peer));
     }
     peer

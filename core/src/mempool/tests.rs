@@ -197,43 +197,45 @@ fn payload_ready_at_once_when_all_batches_held() {
 }
 
 #[test]
-fn missing_batches_are_requested_after_retry_delay_from_author_first() {
+fn missing_batches_are_requested_after_the_payload_wait_from_author_first() {
     let mut mempool = mempool();
     let missing = peer_batch(2, 7).digest();
-    // Not asked right away: the batch is probably in flight.
-    assert_eq!(mempool.handle(at(0), fetch(block(1), &[missing], 2)), vec![retry_timer(300)]);
+    // Not asked right away: the batch is probably in flight (`payload_wait_ms`).
+    assert_eq!(mempool.handle(at(0), fetch(block(1), &[missing], 2)), vec![retry_timer(50)]);
     assert_eq!(
         mempool.view(),
         MempoolView { blocks_awaiting_payload: 1, batches_missing: 1, ..MempoolView::default() }
     );
     let mut expected = request(&[missing], 2);
-    expected.push(retry_timer(600));
-    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), expected);
+    expected.push(retry_timer(350));
+    assert_eq!(mempool.handle(at(50), Input::Timer(Timer::FetchRetry)), expected);
 }
 
 #[test]
-fn block_registered_while_retry_is_armed_waits_its_own_delay() {
+fn a_block_registered_while_a_retry_is_armed_is_asked_after_its_own_payload_wait() {
     let mut mempool = mempool();
     let first = peer_batch(2, 1).digest();
     let second = peer_batch(3, 2).digest();
-    assert_eq!(mempool.handle(at(0), fetch(block(1), &[first], 2)), vec![retry_timer(300)]);
-    assert_eq!(mempool.handle(at(200), fetch(block(2), &[second], 3)), vec![]);
+    assert_eq!(mempool.handle(at(0), fetch(block(1), &[first], 2)), vec![retry_timer(50)]);
     let mut expected = request(&[first], 2);
-    expected.push(retry_timer(500));
-    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), expected);
+    expected.push(retry_timer(350));
+    assert_eq!(mempool.handle(at(50), Input::Timer(Timer::FetchRetry)), expected);
+    // The retry of the first block is armed for 350; the second is due at 250: brought forward.
+    assert_eq!(mempool.handle(at(200), fetch(block(2), &[second], 3)), vec![retry_timer(250)]);
     let mut expected = request(&[second], 3);
-    expected.push(retry_timer(600));
-    assert_eq!(mempool.handle(at(500), Input::Timer(Timer::FetchRetry)), expected);
+    expected.push(retry_timer(350));
+    assert_eq!(mempool.handle(at(250), Input::Timer(Timer::FetchRetry)), expected);
 }
 
 #[test]
-fn retries_rotate_through_peers_and_skip_self() {
-    // We are n1; the author is n3: ask n3, then n0, n2 (skipping n1), then n3 again.
+fn retries_alternate_between_the_author_and_the_other_peers_and_skip_self() {
+    // We are n1; the author is n3: every other attempt asks n3, the others n0, n2 (skipping
+    // n1) in turn.
     let mut mempool = mempool();
     let missing = peer_batch(3, 7).digest();
     mempool.handle(at(0), fetch(block(1), &[missing], 3));
-    for (i, peer) in [3, 0, 2, 3, 0].into_iter().enumerate() {
-        let now = 300 * (i as u64 + 1);
+    for (i, peer) in [3, 0, 3, 2, 3, 0].into_iter().enumerate() {
+        let now = 50 + 300 * i as u64;
         let mut expected = request(&[missing], peer);
         expected.push(retry_timer(now + 300));
         assert_eq!(mempool.handle(at(now), Input::Timer(Timer::FetchRetry)), expected, "attempt {i}");

@@ -181,7 +181,7 @@ impl Byzantine {
         }
         self.voted.push_back(digest);
         self.voted_index.insert(digest);
-        let to = self.committee.leader(block.round + 1);
+        let to = self.inner.leader(block.round + 1);
         if to != self.id {
             out.push(Action::Send {
                 to,
@@ -276,7 +276,7 @@ impl Byzantine {
         self.peers().step_by(2)
     }
 
-    /// Sync liar: a block it made up (valid: signed, for a round it leads, on the genesis QC,
+    /// Sync liar: a block it made up (valid: signed, for a round it would lead under round-robin, on the genesis QC,
     /// with a batch nobody has), for any block asked of it.
     fn made_up_block(&self) -> Block {
         let round = (1..).find(|r| self.committee.leader(*r) == self.id).expect("every member leads a round");
@@ -353,7 +353,7 @@ impl Byzantine {
         }
         self.fork.proposals.push(seen);
         let vote = Vote::new(&self.keys, self.id, block);
-        match self.committee.leader(block.round + 1) {
+        match self.inner.leader(block.round + 1) {
             to if to == self.id => self.collect_vote(&vote),
             to => out.push(Action::Send { to, message: ConsensusMessage::Vote(vote) }),
         }
@@ -393,7 +393,7 @@ impl Byzantine {
 
     /// Leads `round` with one branch per half, if it holds a QC of the round before for each.
     fn fork_lead(&mut self, round: Round, payload: Vec<Digest>, out: &mut Vec<Action>) -> bool {
-        if self.committee.leader(round) != self.id || self.fork.proposed.contains(&round) {
+        if self.inner.leader(round) != self.id || self.fork.proposed.contains(&round) {
             return false;
         }
         let Some((left, right)) = round.checked_sub(1).and_then(|before| self.branch_qcs(before)) else {
@@ -540,7 +540,7 @@ impl ConsensusCore for Byzantine {
                     if stale != block {
                         replaced = Some(block.digest());
                         // And its own vote for it (its honest core votes for the block it made).
-                        let to = self.committee.leader(stale.round + 1);
+                        let to = self.inner.leader(stale.round + 1);
                         let vote = ConsensusMessage::Vote(Vote::new(&self.keys, self.id, &stale));
                         if to != self.id {
                             out.push(Action::Send { to, message: vote });

@@ -301,6 +301,8 @@ pub struct SimStats {
     pub steps: u64,
     /// Frames sent.
     pub messages_sent: u64,
+    /// Frames sent, by message kind (`propose`, `vote`, `batch`, …): where the traffic goes.
+    pub sent_by_kind: BTreeMap<String, u64>,
     /// Frames delivered.
     pub messages_delivered: u64,
     /// Frames dropped (any reason).
@@ -808,17 +810,20 @@ impl Simulation {
             codec::decode_state(bytes).expect("persisted state decodes")
         });
         let keys = KeyPair::from_seed(self.config.seed, node.0);
-        let recent = match &recovered {
+        let read = |key: &[u8]| Ok::<_, std::convert::Infallible>(store.0.borrow().get(key).cloned());
+        let (recent, chain) = match &recovered {
             Some(state) => {
-                let read = |key: &[u8]| Ok::<_, std::convert::Infallible>(store.0.borrow().get(key).cloned());
                 let Ok(commits) = crate::store::recent_commits(state.committed.height, read);
-                commits
+                let count = crate::consensus::reputation::remembered_blocks(self.committee.size());
+                let Ok(chain) = crate::store::recent_chain(state.committed.height, count, read);
+                (commits, chain)
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         let consensus =
             Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered)
-                .remembering_committed(recent);
+                .remembering_committed(recent)
+                .remembering_chain(chain);
         let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
         let runtime = SimRuntime { instance, shared: self.shared.clone() };
         let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);
@@ -981,6 +986,7 @@ impl Simulation {
             let id = self.next_message_id;
             self.next_message_id += 1;
             self.stats.messages_sent += 1;
+            *self.stats.sent_by_kind.entry(kind.clone()).or_default() += 1;
             let outcome = self.net.route(from, to, scoped).map(|latency| now.plus_ms(latency));
             match outcome {
                 Ok(arrives) => {

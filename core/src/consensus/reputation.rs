@@ -1,0 +1,159 @@
+//! Leader reputation: leaders chosen from the committed history, so that crashed replicas stop
+//! being chosen ([`crate::LeaderElection::Reputation`]).
+//!
+//! Under round-robin, a crashed replica costs the committee two rounds each time its turn comes:
+//! its own (nobody proposes), and the one before it (the votes go to it, as next leader, and
+//! are lost). Both time out, and a commit needs two certified rounds in a row, so with f of
+//! 3f + 1 replicas down the committee commits a small fraction of its usual rate (measured in
+//! `tests/tests/liveness.rs`).
+//!
+//! The rule, after DiemBFT v4 and Aptos's `LeaderReputation`, made exact so that every honest
+//! replica computes the same leader:
+//!
+//! - The leader of round `r` is read from the committed chain as it stood at round
+//!   `r − EXCLUDE_ROUNDS`: the **anchor** is the committed block of the highest round at or below
+//!   `r − EXCLUDE_ROUNDS`, and the **window** the `window` committed blocks ending at the anchor.
+//!   A replica knows the anchor only once it has committed a block of round
+//!   `r − EXCLUDE_ROUNDS` or above: committed chains never fork, so everything committed at or
+//!   below that round is then among that block's ancestors, and every honest replica that knows
+//!   the anchor knows the same one. A replica that does not (it is behind, or has just started
+//!   and holds less than the window) falls back to round-robin, which is what everyone does while
+//!   the committee commits nothing for `EXCLUDE_ROUNDS` rounds: a stalled committee goes back to
+//!   giving every replica its turn.
+//! - A replica is **active** if it authored a block of the window or signed the QC of one (those
+//!   QCs certify the blocks just before). Active replicas weigh [`ACTIVE_WEIGHT`], the others 1,
+//!   and the leader is drawn by weight with a pseudo-random number of the round. A crashed
+//!   replica neither proposes nor votes, so it leaves the window and is drawn about once in
+//!   `ACTIVE_WEIGHT × (n − f)` rounds; an honest replica that is merely slow (its votes are never
+//!   among the first `n − f`) is drawn as rarely, and once its block commits it is active again.
+//!
+//! Safety does not depend on who leads: the voting rule and the commit rule never read the
+//! leader. A disagreement on the leader (a replica behind) costs only liveness: that replica
+//! refuses the proposal of a leader it does not expect and sends its vote elsewhere.
+//!
+//! Not taken into account (as Aptos does): rounds that failed under an active leader. A
+//! Byzantine replica that votes but never proposes stays active.
+
+use crate::committee::Committee;
+use crate::messages::Block;
+use crate::types::{Height, NodeId, Round};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+/// How many rounds below `r` the committed chain is read for the leader of `r`. A healthy
+/// replica in round `r` has committed up to about `r − 2` (2-chain) or `r − 3` (3-chain), so
+/// ten rounds leave room for replicas a little behind, and a stall of ten rounds without a commit
+/// brings back round-robin.
+pub const EXCLUDE_ROUNDS: Round = 10;
+
+/// How many committed blocks, up to and including its last commit, a restarted replica of a
+/// committee of `n` reads back from its store for the rule's history.
+pub fn remembered_blocks(n: usize) -> Height {
+    (5 * n) as Height + EXCLUDE_ROUNDS + 1
+}
+
+/// The weight of an active replica in the draw; an inactive one weighs 1.
+pub const ACTIVE_WEIGHT: u64 = 1_000;
+
+/// What the rule reads from one committed block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    height: Height,
+    round: Round,
+    author: NodeId,
+    /// The signers of the block's QC (the votes for its parent).
+    voters: Vec<NodeId>,
+}
+
+/// The committed history the rule needs: the last `window + EXCLUDE_ROUNDS` committed blocks
+/// (the anchor is at most `EXCLUDE_ROUNDS` blocks below the newest commit, one block a round).
+#[derive(Clone, Debug)]
+pub(crate) struct Reputation {
+    window: usize,
+    history: VecDeque<Entry>,
+    /// The weights for the last anchor asked about (`leader` is called for every message).
+    cache: RefCell<Option<(Height, Vec<u64>)>>,
+}
+
+impl Reputation {
+    /// A rule reading `window` committed blocks: five per member, so that every replica that is
+    /// up has authored or signed for several of them.
+    pub(crate) fn new(committee: &Committee) -> Self {
+        let window = 5 * committee.size();
+        debug_assert_eq!(window as Height + EXCLUDE_ROUNDS + 1, remembered_blocks(committee.size()));
+        Self { window, history: VecDeque::new(), cache: RefCell::new(None) }
+    }
+
+    /// How many committed blocks the rule holds (and a restarted replica reads back: see
+    /// [`crate::store::recent_chain`]).
+    fn capacity(&self) -> usize {
+        self.window + usize::try_from(EXCLUDE_ROUNDS).expect("small") + 1
+    }
+
+    /// Records a committed block (commits come in height order; a gap starts the history over).
+    pub(crate) fn committed(&mut self, block: &Block) {
+        if self.history.back().is_some_and(|last| last.height + 1 != block.height) {
+            self.history.clear();
+        }
+        let voters = block.qc.votes.iter().map(|(signer, _)| *signer).collect();
+        self.history.push_back(Entry {
+            height: block.height,
+            round: block.round,
+            author: block.author,
+            voters,
+        });
+        while self.history.len() > self.capacity() {
+            self.history.pop_front();
+        }
+    }
+
+    /// The leader of `round` by reputation, or `None` if this replica cannot know it (then the
+    /// caller uses round-robin; see the module docs).
+    pub(crate) fn leader(&self, committee: &Committee, round: Round) -> Option<NodeId> {
+        let horizon = round.checked_sub(EXCLUDE_ROUNDS)?;
+        let newest = self.history.back()?;
+        if newest.round < horizon {
+            return None;
+        }
+        let anchor = self.history.iter().rposition(|entry| entry.round <= horizon)?;
+        let anchor_height = self.history[anchor].height;
+        let window_start = anchor_height.saturating_sub(self.window as Height - 1).max(1);
+        let first = self.history.front().expect("not empty").height;
+        if first > window_start {
+            // Part of the window is missing here (just started, or restarted).
+            return None;
+        }
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|(height, _)| *height != anchor_height) {
+            let mut weights = vec![1; committee.size()];
+            let from = usize::try_from(window_start - first).expect("within the history");
+            for entry in self.history.range(from..=anchor) {
+                for id in std::iter::once(&entry.author).chain(&entry.voters) {
+                    if let Some(weight) = weights.get_mut(id.index()) {
+                        *weight = ACTIVE_WEIGHT;
+                    }
+                }
+            }
+            *cache = Some((anchor_height, weights));
+        }
+        let (_, weights) = cache.as_ref().expect("just filled");
+        let total: u64 = weights.iter().sum();
+        let mut draw = mix(round) % total;
+        for (i, weight) in weights.iter().enumerate() {
+            if draw < *weight {
+                return Some(NodeId(i as u16));
+            }
+            draw -= weight;
+        }
+        unreachable!("the draw is below the total weight")
+    }
+}
+
+/// SplitMix64's finaliser: a fixed, well-spread function of the round (the same on every
+/// platform). Nobody can steer it: the round is not chosen by anyone.
+fn mix(round: Round) -> u64 {
+    let mut z = round.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
