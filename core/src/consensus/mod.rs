@@ -2,7 +2,8 @@
 //!
 //! # The protocol in one screen
 //!
-//! Rounds have round-robin leaders. In round `r`:
+//! Each round has one leader: round-robin by default, or drawn from the committed history so
+//! that crashed replicas are rarely chosen ([`reputation`]). In round `r`:
 //!
 //! 1. The leader of `r` proposes a block that extends the highest certified block it knows: the
 //!    block carries that **QC**, and a **TC** for `r - 1` if round `r - 1` timed out.
@@ -16,7 +17,10 @@
 //!    voting in `r` and broadcasts a timeout carrying its high QC. `n - f` timeouts form a TC that
 //!    moves everyone to `r + 1`. `f + 1` timeouts for a round prove an honest replica gave up on it,
 //!    so a replica that sees them joins the timeout (this keeps replicas' rounds together after a
-//!    partition). Timeouts back off exponentially and reset on progress.
+//!    partition). Timeouts back off exponentially from the second timed-out round in a row (one
+//!    lost message or one crashed leader costs one round, not slower rounds after it) and reset
+//!    on progress. Links lose messages: a replica whose round has not moved `resend_ms` after it
+//!    proposed, voted or timed out in it sends the same message again ([`Timer::Resend`]).
 //!
 //! Two more checks keep the ledger clean, whatever a Byzantine leader does. **A batch commits
 //! once**: a replica does not vote for a block that carries a batch its chain already carries (an
