@@ -17,7 +17,7 @@ pub enum Error {
     WrongLeader {
         /// The round of the proposal.
         round: Round,
-        /// The round-robin leader of that round.
+        /// The leader of that round in the replica's view (round-robin, or drawn by reputation).
         expected: NodeId,
         /// The author the proposal claims.
         got: NodeId,

@@ -97,6 +97,13 @@ pub enum NoVoteReason {
         /// The height of the block that carried it first.
         carried_at: Height,
     },
+    /// The block's author does not lead its round (in this node's view). A proposal from the
+    /// wrong leader is refused on arrival; this catches one that came another way (in a range
+    /// of the chain a peer served, or synced as a parent).
+    NotTheLeader {
+        /// The leader this node expects.
+        expected: NodeId,
+    },
     /// 3-chain: the block's QC is below the preferred round.
     BelowLock {
         /// The block's QC round.
@@ -334,6 +341,22 @@ pub enum Event {
         /// The peer.
         to: NodeId,
     },
+    /// The node was further behind than its peers keep history (`Parameters::retain_heights`):
+    /// it took the oldest block of a range they served, proven committed inside the range, as
+    /// its new last commit, without the blocks between.
+    CheckpointInstalled {
+        /// The node's committed height before.
+        from_height: Height,
+        /// The checkpoint's height.
+        height: Height,
+        /// The checkpoint's round.
+        round: Round,
+        /// The block committed inside the range that proves the checkpoint committed (its
+        /// descendant, or itself).
+        proven_by: Height,
+        /// The peer that served the range.
+        from: NodeId,
+    },
     /// The node served a block to a peer.
     SyncServed {
         /// The block.
@@ -465,6 +488,9 @@ impl Observed {
                     NoVoteReason::BelowLock { qc_round, locked_round } => {
                         format!("its QC (round {qc_round}) is below the locked round {locked_round}")
                     }
+                    NoVoteReason::NotTheLeader { expected } => {
+                        format!("its author does not lead that round (node {} does)", expected.0)
+                    }
                     NoVoteReason::RepeatsBatch { batch, carried_at } => format!(
                         "it carries batch {} again, which the block at height {carried_at} of its chain already carries: committing it would execute those transactions twice",
                         batch.short()
@@ -569,6 +595,12 @@ impl Observed {
             Event::ChainServed { above, blocks, to } => format!(
                 "{node} sends node {} the {blocks} committed blocks above height {above}; each is signed by its leader and certified by the QC in the next one, so node {} can check them without trusting {node}.",
                 to.0, to.0
+            ),
+            Event::CheckpointInstalled { from_height, height, round, proven_by, from } => format!(
+                "{node} is further behind than its peers keep history: node {} no longer holds the blocks above height {from_height}, so {node} takes the oldest block it sent (height {height}, round {round}) as a checkpoint. The range proves it committed: the block at height {proven_by} and its child are certified in consecutive rounds, and every block below a committed one is committed. {node} resumes from there; heights {} to {} were committed while it was away, and it never holds them.",
+                from.0,
+                from_height + 1,
+                height.saturating_sub(1)
             ),
             Event::Recovered { round, last_voted_round, committed_height } => format!(
                 "{node} restarts from its store: round {round}, last voted round {last_voted_round}, committed height {committed_height}. It will never vote in round {last_voted_round} again."

@@ -13,8 +13,10 @@
 //! request cannot make a replica send blocks to a third party.
 //!
 //! Every message has `verify(&Committee)`, called before the message touches any state. It checks
-//! membership, the leader schedule, signatures and certificate quorums, and returns a precise
-//! [`Error`] for anything wrong.
+//! membership, signatures and certificate quorums, and returns a precise
+//! [`Error`] for anything wrong. Who leads a round is the consensus's to say (under leader
+//! reputation it depends on the committed history), so it checks that on the proposal path and
+//! again before any vote.
 
 use crate::committee::Committee;
 use crate::crypto::{verify_batch, KeyPair, Signature, Verifier};
@@ -280,9 +282,9 @@ impl Block {
 
     /// Checks the block on its own: author, signature, embedded certificates and structure. Not
     /// whether its author leads its round: under leader reputation that depends on the
-    /// replica's committed history, so the consensus checks it for proposals
-    /// ([`crate::Consensus::leader`]); a block fetched by sync is vouched for by the QC that
-    /// named it, whoever proposed it.
+    /// replica's committed history, so the consensus checks it for proposals and before every
+    /// vote ([`crate::Consensus::leader`]): a block can also arrive in a range of the chain or
+    /// as a synced parent, and the newest block of a range is certified by nothing.
     /// Whether it is *safe to vote for* is a separate question (see the consensus safety rules).
     pub fn verify(&self, committee: &Committee) -> Result<(), Error> {
         check_range(&[self.round, self.height, self.qc.round, self.qc.height])?;

@@ -38,6 +38,11 @@ pub enum LeaderElection {
     Reputation,
 }
 
+/// The fewest heights [`Parameters::retain_heights`] may keep: a restarted replica reads back
+/// the committed batches of the last `COMMITTED_BATCHES_WINDOW` (200) heights and, under leader
+/// reputation, the blocks of its window (`5n + 11`), and a peer catching up needs some room.
+pub const RETAIN_HEIGHTS_MIN: u64 = 1_000;
+
 /// Tunable parameters. Durations carry their unit in the name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +69,13 @@ pub struct Parameters {
     pub resend_ms: u64,
     /// Rounds of history kept in memory below the last commit.
     pub gc_depth_rounds: u64,
+    /// Heights of committed history kept in the store below and at the last commit: blocks,
+    /// their batches and the commit index. Older ones are pruned (`Action::Prune`), so the disk
+    /// stays flat over a long run. It is also how far behind a peer can catch up block by
+    /// block, in ranges; one further behind installs a checkpoint (see `consensus` module docs),
+    /// and an application reading the commit stream must keep within it. At least
+    /// [`RETAIN_HEIGHTS_MIN`].
+    pub retain_heights: u64,
     /// 2-chain (default) or 3-chain.
     pub commit_rule: CommitRule,
     /// A batch is sealed once its transactions reach this many bytes.
@@ -89,6 +101,7 @@ impl Default for Parameters {
             payload_wait_ms: 50,
             resend_ms: 200,
             gc_depth_rounds: 50,
+            retain_heights: 10_000,
             commit_rule: CommitRule::TwoChain,
             batch_size_bytes: 500_000,
             max_batch_delay_ms: 2,
@@ -131,6 +144,11 @@ impl Parameters {
         if self.batch_size_bytes > batch_bytes_max {
             return Err(Error::InvalidParameters(format!(
                 "batch_size_bytes must be at most {batch_bytes_max} so that a full batch fits in one frame"
+            )));
+        }
+        if self.retain_heights < RETAIN_HEIGHTS_MIN {
+            return Err(Error::InvalidParameters(format!(
+                "retain_heights must be at least {RETAIN_HEIGHTS_MIN}"
             )));
         }
         if self.max_block_batches == 0 || self.max_block_batches > crate::messages::BLOCK_PAYLOAD_MAX {

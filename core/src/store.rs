@@ -25,11 +25,108 @@ pub fn block_key(digest: &Digest) -> Key {
     [b"block/".as_slice(), &digest.0].concat()
 }
 
+/// The prefix of the commit index keys ([`commit_key`]).
+pub const COMMIT_PREFIX: &[u8] = b"commit/";
+
 /// The key of the commit index entry at `height`: the digest of the block committed there. The
-/// consensus actor writes it (behind) as each commit is delivered; peers catching up read ranges
-/// of it (`ChainRequest`). Big-endian, so the keys sort by height.
+/// consensus actor writes it durably (with the safety state, in the same group as the `Persist`
+/// that records the commit or an earlier one) as each commit is delivered, so the index never
+/// has a gap below the recovered commit: it is the stream an application reads, by height, with
+/// its own cursor ([`read_commits`]). Peers catching up read ranges of it (`ChainRequest`).
+/// Big-endian, so the keys sort by height.
 pub fn commit_key(height: crate::types::Height) -> Key {
-    [b"commit/".as_slice(), &height.to_be_bytes()].concat()
+    [COMMIT_PREFIX, &height.to_be_bytes()].concat()
+}
+
+/// The height of a commit index key, if `key` is one.
+fn commit_height(key: &[u8]) -> Option<crate::types::Height> {
+    let bytes = key.strip_prefix(COMMIT_PREFIX)?;
+    Some(crate::types::Height::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// One entry of the commit stream: the block committed at `height`, and the block itself if this
+/// store still holds it (blocks are written behind: a crash may lose the newest from disk, and
+/// the replica fetches them again from its peers only if it needs them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitEntry {
+    /// The committed height.
+    pub height: crate::types::Height,
+    /// The block committed there.
+    pub digest: Digest,
+    /// The block, if stored.
+    pub block: Option<crate::messages::Block>,
+}
+
+/// The commit stream from `from` on, at most `count` entries, in height order: what an
+/// application reads, remembering the height it got to (its cursor) and asking for the next one
+/// after a restart (of itself or of the replica). Each height is there exactly once, and never
+/// changes. It starts at the lowest height the store still holds at or above `from` (heights
+/// below [`first_commit`] were pruned, see [`prune_committed`]) and stops at the first gap: the
+/// end of the index, or a stretch this replica skipped by installing a checkpoint (it never
+/// committed those heights itself; the next call from after the gap goes on).
+pub fn read_commits(
+    backend: &impl StoreBackend,
+    from: crate::types::Height,
+    count: usize,
+) -> Result<Vec<CommitEntry>, StoreError> {
+    let mut entries = Vec::new();
+    let Some(first) = first_commit(backend, from)? else { return Ok(entries) };
+    for height in first..first.saturating_add(count as u64) {
+        let Some(value) = backend.read(&commit_key(height))? else { break };
+        let digest = Digest(<[u8; 32]>::try_from(value.as_slice()).map_err(|_| corrupt(height))?);
+        let block = match backend.read(&block_key(&digest))? {
+            Some(bytes) => Some(
+                crate::codec::decode_value::<crate::messages::Block>(&bytes).map_err(|_| corrupt(height))?,
+            ),
+            None => None,
+        };
+        entries.push(CommitEntry { height, digest, block });
+    }
+    Ok(entries)
+}
+
+/// The lowest height at or above `from` in the commit index, if any.
+pub fn first_commit(
+    backend: &impl StoreBackend,
+    from: crate::types::Height,
+) -> Result<Option<crate::types::Height>, StoreError> {
+    Ok(backend.next_entry(&commit_key(from))?.and_then(|(key, _)| commit_height(&key)))
+}
+
+fn corrupt(height: crate::types::Height) -> StoreError {
+    StoreError(format!("the commit index entry at height {height} (or its block) does not decode"))
+}
+
+/// Forgets the committed history below `below`: each commit index entry under it, the block it
+/// names and that block's batches (a batch commits once, so no later block needs them). Returns
+/// how many heights went. The consensus state machine decides `below` (its last commit minus
+/// `Parameters::retain_heights`, see `Action::Prune`); the store actor calls this. It walks the
+/// index from its lowest entry, so an earlier prune a crash interrupted is finished here, and a
+/// stretch the replica never held costs nothing.
+pub fn prune_committed(
+    backend: &mut impl StoreBackend,
+    below: crate::types::Height,
+) -> Result<usize, StoreError> {
+    let mut pruned = 0;
+    let mut keys = Vec::new();
+    while let Some((key, value)) = backend.next_entry(COMMIT_PREFIX)? {
+        if commit_height(&key).is_none_or(|height| height >= below) {
+            break;
+        }
+        if let Ok(digest) = <[u8; 32]>::try_from(value.as_slice()) {
+            let digest = Digest(digest);
+            if let Some(bytes) = backend.read(&block_key(&digest))? {
+                if let Ok(block) = crate::codec::decode_value::<crate::messages::Block>(&bytes) {
+                    keys.extend(block.payload.iter().map(batch_key));
+                }
+                keys.push(block_key(&digest));
+            }
+        }
+        keys.push(key);
+        backend.delete(std::mem::take(&mut keys))?;
+        pruned += 1;
+    }
+    Ok(pruned)
 }
 
 /// The key of the durable record of the batches committed at `height`: a ring of
@@ -130,6 +227,11 @@ pub enum StoreCommand {
         /// The value, once present.
         reply: oneshot::Sender<Value>,
     },
+    /// Forget the committed history below this height ([`prune_committed`]).
+    Prune {
+        /// The lowest height kept.
+        below: crate::types::Height,
+    },
 }
 
 /// A backend failure (I/O error, corruption). Fatal for the replica.
@@ -167,6 +269,13 @@ pub trait StoreBackend {
     fn write_behind(&mut self, items: Vec<(Key, Value)>) -> Result<(), StoreError> {
         self.write_many(&items)
     }
+    /// Removes `keys` (pruned history): gone for reads as soon as this returns; a backend may
+    /// reclaim the space later, and a crash may bring the newest deletions back (a later prune
+    /// removes them again).
+    fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError>;
+    /// The entry with the lowest key at or above `from`, if any (the commit index is walked
+    /// with it: its keys sort by height).
+    fn next_entry(&self, from: &[u8]) -> Result<Option<(Key, Value)>, StoreError>;
 }
 
 /// An in-memory backend with deterministic (sorted) iteration order. "Durable" here means it
@@ -197,6 +306,12 @@ impl MemStore {
     pub fn get(&self, key: &[u8]) -> Option<&Value> {
         self.map.get(key)
     }
+
+    /// How many keys start with `prefix` (`b"block/"`, [`COMMIT_PREFIX`], …): what a replica
+    /// holds of each kind.
+    pub fn count_prefix(&self, prefix: &[u8]) -> usize {
+        self.map.range(prefix.to_vec()..).take_while(|(key, _)| key.starts_with(prefix)).count()
+    }
 }
 
 impl StoreBackend for MemStore {
@@ -208,6 +323,17 @@ impl StoreBackend for MemStore {
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         Ok(self.map.get(key).cloned())
     }
+
+    fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError> {
+        for key in keys {
+            self.map.remove(&key);
+        }
+        Ok(())
+    }
+
+    fn next_entry(&self, from: &[u8]) -> Result<Option<(Key, Value)>, StoreError> {
+        Ok(self.map.range(from.to_vec()..).next().map(|(k, v)| (k.clone(), v.clone())))
+    }
 }
 
 impl<B: StoreBackend + ?Sized> StoreBackend for Box<B> {
@@ -217,5 +343,76 @@ impl<B: StoreBackend + ?Sized> StoreBackend for Box<B> {
 
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         (**self).read(key)
+    }
+
+    fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
+        (**self).write_many(items)
+    }
+
+    fn write_behind(&mut self, items: Vec<(Key, Value)>) -> Result<(), StoreError> {
+        (**self).write_behind(items)
+    }
+
+    fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError> {
+        (**self).delete(keys)
+    }
+
+    fn next_entry(&self, from: &[u8]) -> Result<Option<(Key, Value)>, StoreError> {
+        (**self).next_entry(from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::Block;
+
+    /// A chain of `count` blocks on genesis, each committed in the index with one batch.
+    fn committed_chain(store: &mut MemStore, count: u64) -> Vec<Block> {
+        let keys = crate::KeyPair::from_seed(1, 0);
+        let mut blocks = Vec::new();
+        let mut qc = crate::QuorumCert::genesis();
+        for height in 1..=count {
+            let batch = Digest::of(&height.to_le_bytes());
+            let block = Block::new(&keys, crate::NodeId(0), height, qc.clone(), None, vec![batch]);
+            store.write(&block_key(&block.digest()), &crate::codec::encode_value(&block)).unwrap();
+            store.write(&batch_key(&batch), b"transactions").unwrap();
+            store.write(&commit_key(height), &block.digest().0).unwrap();
+            qc = crate::QuorumCert { block: block.digest(), round: height, height, votes: Vec::new() };
+            blocks.push(block);
+        }
+        blocks
+    }
+
+    #[test]
+    fn pruning_forgets_the_index_blocks_and_batches_below_the_height_and_keeps_the_rest() {
+        let mut store = MemStore::new();
+        let blocks = committed_chain(&mut store, 10);
+        assert_eq!(prune_committed(&mut store, 4).unwrap(), 3);
+        assert_eq!(store.count_prefix(COMMIT_PREFIX), 7);
+        assert_eq!(store.count_prefix(b"block/"), 7);
+        assert_eq!(store.count_prefix(b"batch/"), 7);
+        assert!(store.get(&block_key(&blocks[2].digest())).is_none());
+        assert!(store.get(&block_key(&blocks[3].digest())).is_some());
+        // Again at the same height: nothing left to do.
+        assert_eq!(prune_committed(&mut store, 4).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_commit_stream_starts_at_the_lowest_height_kept_and_stops_at_the_first_gap() {
+        let mut store = MemStore::new();
+        let blocks = committed_chain(&mut store, 10);
+        prune_committed(&mut store, 4).unwrap();
+        // A gap at 8 (a checkpoint skipped it, say).
+        store.delete(vec![commit_key(8)]).unwrap();
+        let entries = read_commits(&store, 1, 100).unwrap();
+        let heights: Vec<u64> = entries.iter().map(|e| e.height).collect();
+        assert_eq!(heights, vec![4, 5, 6, 7]);
+        assert_eq!(entries[0].digest, blocks[3].digest());
+        assert_eq!(entries[0].block.as_ref(), Some(&blocks[3]));
+        let after_gap: Vec<u64> = read_commits(&store, 8, 100).unwrap().iter().map(|e| e.height).collect();
+        assert_eq!(after_gap, vec![9, 10]);
+        assert_eq!(read_commits(&store, 5, 2).unwrap().len(), 2, "at most `count`");
+        assert!(read_commits(&store, 11, 100).unwrap().is_empty());
     }
 }

@@ -52,6 +52,11 @@ impl Digest {
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
     }
+
+    /// All 32 bytes in hex (for records that must name a block exactly).
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
 }
 
 impl fmt::Debug for Digest {

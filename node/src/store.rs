@@ -62,15 +62,19 @@ pub const BEHIND_COMMIT_INTERVAL: Duration = Duration::from_millis(50);
 /// The most bytes the writer thread gathers into one transaction before committing it early.
 const BEHIND_COMMIT_BYTES: usize = 16 * 1024 * 1024;
 
+/// A value written behind, or `None` for a deletion (pruned history).
+type PendingValue = Option<Arc<Value>>;
+
 /// A write handed to the writer thread: its sequence number (so the thread removes from
 /// `pending` only the value it wrote, not a newer one for the same key), key and value.
-type BehindWrite = (u64, Key, Arc<Value>);
+type BehindWrite = (u64, Key, PendingValue);
 
 /// The state the store shares with its writer thread.
 #[derive(Debug, Default)]
 struct Behind {
-    /// Writes not yet committed, served to reads: key → (sequence number, value).
-    pending: Mutex<BTreeMap<Key, (u64, Arc<Value>)>>,
+    /// Writes not yet committed, served to reads: key → (sequence number, value, or `None` for
+    /// a deletion).
+    pending: Mutex<BTreeMap<Key, (u64, PendingValue)>>,
     /// The writer thread's failure, if it failed; every later call returns it.
     failure: Mutex<Option<String>>,
 }
@@ -85,6 +89,10 @@ pub struct RedbStore {
     path: PathBuf,
     behind: Arc<Behind>,
     next_seq: u64,
+    /// Keys of the safety file deleted since its last transaction: removed in the next one (a
+    /// deletion is never waited for, so it rides on the next sync instead of paying its own),
+    /// and hidden from reads until then.
+    safety_deletes: std::collections::BTreeSet<Key>,
     /// `None` once dropped (the thread then commits what is queued and ends).
     to_writer: Option<SyncSender<Vec<BehindWrite>>>,
     writer: Option<JoinHandle<()>>,
@@ -117,6 +125,7 @@ impl RedbStore {
             path,
             behind,
             next_seq: 0,
+            safety_deletes: std::collections::BTreeSet::new(),
             to_writer: Some(to_writer),
             writer: Some(writer),
         })
@@ -151,21 +160,44 @@ fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, StoreError
     Ok(db)
 }
 
-/// One durable redb transaction (one fsync) for all the entries.
+/// One durable redb transaction (one fsync) for all the entries: a value of `None` removes
+/// the key.
 fn commit_entries<'a>(
     db: &Database,
     path: &Path,
-    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    entries: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>,
 ) -> Result<(), StoreError> {
     let error = |e: &dyn std::fmt::Display| StoreError(format!("{}: {e}", path.display()));
     let txn = db.begin_write().map_err(|e| error(&e))?;
     {
         let mut table = txn.open_table(TABLE).map_err(|e| error(&e))?;
         for (key, value) in entries {
-            table.insert(key, value).map_err(|e| error(&e))?;
+            match value {
+                Some(value) => drop(table.insert(key, value).map_err(|e| error(&e))?),
+                None => drop(table.remove(key).map_err(|e| error(&e))?),
+            }
         }
     }
     txn.commit().map_err(|e| error(&e))
+}
+
+/// The first entry at or above `from` in a database file whose key `skip` does not hide.
+fn next_in_file(
+    db: &Database,
+    path: &Path,
+    from: &[u8],
+    skip: impl Fn(&[u8]) -> bool,
+) -> Result<Option<(Key, Value)>, StoreError> {
+    let error = |e: &dyn std::fmt::Display| StoreError(format!("{}: {e}", path.display()));
+    let txn = db.begin_read().map_err(|e| error(&e))?;
+    let table = txn.open_table(TABLE).map_err(|e| error(&e))?;
+    for entry in table.range(from..).map_err(|e| error(&e))? {
+        let (key, value) = entry.map_err(|e| error(&e))?;
+        if !skip(key.value()) {
+            return Ok(Some((key.value().to_vec(), value.value().to_vec())));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads one key from a database file.
@@ -182,8 +214,9 @@ fn read_entry(db: &Database, path: &Path, key: &[u8]) -> Result<Option<Value>, S
 /// the queue is empty. On a failure it records it and stops; the store then fails every call,
 /// and the store actor stops the replica.
 fn write_behind_loop(bulk: &Database, behind: &Behind, path: &Path, queue: &Receiver<Vec<BehindWrite>>) {
-    let size =
-        |group: &[BehindWrite]| group.iter().map(|(_, key, value)| key.len() + value.len()).sum::<usize>();
+    let size = |group: &[BehindWrite]| {
+        group.iter().map(|(_, key, value)| key.len() + value.as_ref().map_or(0, |v| v.len())).sum::<usize>()
+    };
     while let Ok(first) = queue.recv() {
         let deadline = Instant::now() + BEHIND_COMMIT_INTERVAL;
         let mut bytes = size(&first);
@@ -198,7 +231,8 @@ fn write_behind_loop(bulk: &Database, behind: &Behind, path: &Path, queue: &Rece
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
             }
         }
-        let entries = writes.iter().map(|(_, key, value)| (key.as_slice(), value.as_slice()));
+        let entries =
+            writes.iter().map(|(_, key, value)| (key.as_slice(), value.as_deref().map(Vec::as_slice)));
         if let Err(e) = commit_entries(bulk, path, entries) {
             *behind.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(e.0);
             return;
@@ -216,11 +250,16 @@ fn write_behind_loop(bulk: &Database, behind: &Behind, path: &Path, queue: &Rece
 
 impl StoreBackend for RedbStore {
     fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        commit_entries(&self.safety, &self.safety_path, std::iter::once((key, value)))
+        self.write_many(&[(key.to_vec(), value.to_vec())])
     }
 
+    /// One transaction on the safety file, which also carries the deletions since the last one.
     fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
-        let entries = items.iter().map(|(key, value)| (key.as_slice(), value.as_slice()));
+        let deletes = std::mem::take(&mut self.safety_deletes);
+        let entries = deletes
+            .iter()
+            .map(|key| (key.as_slice(), None))
+            .chain(items.iter().map(|(key, value)| (key.as_slice(), Some(value.as_slice()))));
         commit_entries(&self.safety, &self.safety_path, entries)
     }
 
@@ -231,7 +270,7 @@ impl StoreBackend for RedbStore {
             let mut pending = self.behind.pending.lock().unwrap_or_else(PoisonError::into_inner);
             for (key, value) in items {
                 self.next_seq += 1;
-                let value = Arc::new(value);
+                let value = Some(Arc::new(value));
                 pending.insert(key.clone(), (self.next_seq, value.clone()));
                 group.push((self.next_seq, key, value));
             }
@@ -246,15 +285,62 @@ impl StoreBackend for RedbStore {
     /// committed, then the blocks-and-batches file.
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.check_writer()?;
+        if self.safety_deletes.contains(key) {
+            return Ok(None);
+        }
         if let Some(value) = read_entry(&self.safety, &self.safety_path, key)? {
             return Ok(Some(value));
         }
         let pending = self.behind.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, value)) = pending.get(key) {
-            return Ok(Some(value.as_ref().clone()));
+            return Ok(value.as_deref().cloned());
         }
         drop(pending);
         read_entry(&self.bulk, &self.path, key)
+    }
+
+    /// A key of the safety file is deleted with its next transaction; any other, behind, like
+    /// the writes of blocks and batches (hidden from reads at once by a pending deletion).
+    fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError> {
+        self.check_writer()?;
+        let mut group = Vec::new();
+        for key in keys {
+            if read_entry(&self.safety, &self.safety_path, &key)?.is_some() {
+                self.safety_deletes.insert(key);
+            } else {
+                self.next_seq += 1;
+                group.push((self.next_seq, key, None));
+            }
+        }
+        if group.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut pending = self.behind.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            for (seq, key, _) in &group {
+                pending.insert(key.clone(), (*seq, None));
+            }
+        }
+        let to_writer = self.to_writer.as_ref().expect("the sender lives as long as the store");
+        to_writer.send(group).map_err(|_| {
+            self.check_writer().err().unwrap_or_else(|| StoreError("the store writer thread is gone".into()))
+        })
+    }
+
+    /// The lowest of: the safety file's next key (less those deleted), the next pending write,
+    /// and the bulk file's next key (less those a pending write replaces or deletes).
+    fn next_entry(&self, from: &[u8]) -> Result<Option<(Key, Value)>, StoreError> {
+        self.check_writer()?;
+        let safety =
+            next_in_file(&self.safety, &self.safety_path, from, |key| self.safety_deletes.contains(key))?;
+        let pending = self.behind.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let queued = pending
+            .range(from.to_vec()..)
+            .find_map(|(key, (_, value))| Some((key.clone(), value.as_deref()?.clone())));
+        // A key with a pending write or deletion: the pending one is the newer.
+        let bulk = next_in_file(&self.bulk, &self.path, from, |key| pending.contains_key(key))?;
+        drop(pending);
+        Ok([safety, queued, bulk].into_iter().flatten().min_by(|a, b| a.0.cmp(&b.0)))
     }
 }
 
@@ -311,5 +397,44 @@ mod tests {
         for i in 1..1000 {
             assert_eq!(store.read(&key(i)).unwrap(), Some(vec![(i / 20) as u8; 1000]), "key {i}");
         }
+    }
+
+    /// Pruning deletes keys of both files: the commit index from the safety file (with its next
+    /// transaction), blocks and batches behind. Deleted keys are gone for reads and for the walk
+    /// at once, and after reopening.
+    #[test]
+    fn deleted_keys_are_gone_at_once_for_reads_and_walks_and_stay_gone_after_reopening() {
+        use hotstuff_core::store::{commit_key, COMMIT_PREFIX};
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |store: &RedbStore, from: &[u8]| store.next_entry(from).unwrap().map(|(k, _)| k);
+        {
+            let mut store = RedbStore::open(dir.path()).unwrap();
+            store.write_many(&[(commit_key(1), b"a".to_vec()), (commit_key(2), b"b".to_vec())]).unwrap();
+            store
+                .write_behind(vec![
+                    (b"block/a".to_vec(), b"A".to_vec()),
+                    (b"block/b".to_vec(), b"B".to_vec()),
+                ])
+                .unwrap();
+            assert_eq!(entry(&store, COMMIT_PREFIX), Some(commit_key(1)));
+            assert_eq!(entry(&store, b"block/"), Some(b"block/a".to_vec()));
+            store.delete(vec![commit_key(1), b"block/a".to_vec()]).unwrap();
+            assert_eq!(store.read(&commit_key(1)).unwrap(), None);
+            assert_eq!(store.read(b"block/a").unwrap(), None);
+            assert_eq!(
+                entry(&store, COMMIT_PREFIX),
+                Some(commit_key(2)),
+                "the walk skips a pending deletion"
+            );
+            assert_eq!(entry(&store, b"block/"), Some(b"block/b".to_vec()));
+            // The next safety transaction carries the deletion.
+            store.write(b"consensus/state", b"s").unwrap();
+            assert_eq!(store.read(&commit_key(2)).unwrap(), Some(b"b".to_vec()));
+        }
+        let store = RedbStore::open(dir.path()).unwrap();
+        assert_eq!(store.read(&commit_key(1)).unwrap(), None);
+        assert_eq!(store.read(b"block/a").unwrap(), None);
+        assert_eq!(entry(&store, COMMIT_PREFIX), Some(commit_key(2)));
+        assert_eq!(store.read(b"block/b").unwrap(), Some(b"B".to_vec()));
     }
 }

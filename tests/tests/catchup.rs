@@ -145,3 +145,77 @@ fn the_catch_up_preset_catches_up_by_ranges() {
         "a range longer than the gap: {served:?}"
     );
 }
+
+/// What peers keep in the checkpoint tests: the least `retain_heights` allows, a tenth of `LAG`.
+const RETAIN: Height = hotstuff_core::params::RETAIN_HEIGHTS_MIN;
+
+/// `lagging_committee` with stores pruned to `RETAIN` heights: when node 3 comes back, nobody
+/// holds the blocks just above its last commit any more.
+fn pruned_lagging_committee(seed: u64) -> Simulation {
+    let leader_schedule = (0..LAG).map(|round| NodeId((round % 3) as u16)).collect();
+    let params = hotstuff_core::Parameters { retain_heights: RETAIN, ..hotstuff_core::Parameters::default() };
+    let mut sim =
+        Simulation::new(SimConfig { nodes: 4, seed, leader_schedule, params, ..SimConfig::default() });
+    sim.crash(NodeId(3));
+    commit_to(&mut sim, LAG, 3_600_000);
+    sim.restart(NodeId(3));
+    sim
+}
+
+/// Pruning keeps the store flat: `RETAIN` heights of the index, about as many blocks (the
+/// uncommitted ones above and a few abandoned ones besides) and about the batches those carry
+/// (with the few sealed and not yet committed).
+fn assert_store_holds_about_retain(sim: &Simulation, node: u16) {
+    use hotstuff_core::store::{read_commits, COMMIT_PREFIX};
+    let (index, blocks, batches, carried) = sim.with_store(NodeId(node), |store| {
+        let carried: usize = read_commits(store, 1, usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|entry| entry.block.as_ref().map_or(0, |block| block.payload.len()))
+            .sum();
+        (
+            store.count_prefix(COMMIT_PREFIX),
+            store.count_prefix(b"block/"),
+            store.count_prefix(b"batch/"),
+            carried,
+        )
+    });
+    println!(
+        "node {node} holds {index} index entries, {blocks} blocks, {batches} batches ({carried} committed)"
+    );
+    let retain = RETAIN as usize;
+    assert!((retain - 1..=retain).contains(&index), "node {node}'s index holds {index}, not {retain}");
+    assert!(blocks <= retain + 50, "node {node} holds {blocks} blocks");
+    assert!(batches <= carried + 50, "node {node} holds {batches} batches, {carried} of them committed");
+}
+
+#[test]
+fn a_replica_further_behind_than_peers_keep_installs_a_certified_checkpoint_and_catches_up() {
+    let mut sim = pruned_lagging_committee(43);
+    assert_store_holds_about_retain(&sim, 0);
+    catch_up(&mut sim, 60_000);
+    // Its commit stream starts at the checkpoint: it never held the heights below, which the
+    // others pruned long ago.
+    let first = sim.with_store(NodeId(3), |store| hotstuff_core::store::first_commit(store, 1).unwrap());
+    let first = first.expect("node 3 committed");
+    println!("node 3's commit stream starts at height {first}");
+    assert!(first > LAG - RETAIN, "a checkpoint, not a range from height 1: it starts at {first}");
+    // The same blocks as the others from there on.
+    let ours =
+        sim.with_store(NodeId(3), |store| hotstuff_core::store::read_commits(store, first, 50).unwrap());
+    let theirs =
+        sim.with_store(NodeId(0), |store| hotstuff_core::store::read_commits(store, first, 50).unwrap());
+    assert_eq!(ours.len(), 50);
+    assert_eq!(
+        ours.iter().map(|e| e.digest).collect::<Vec<_>>(),
+        theirs.iter().map(|e| e.digest).collect::<Vec<_>>()
+    );
+    // It votes again, and the committee goes on with node 2 crashed: node 3 is needed for the
+    // quorum.
+    sim.crash(NodeId(2));
+    let target = height(&sim, 0) + 20;
+    let reached =
+        sim.run_until(|s| [0, 1, 3].iter().all(|i| s.view(NodeId(*i)).committed_height >= target), 60_000);
+    assert!(reached.expect("no violation"), "nodes 0, 1 and 3 commit together: {:#?}", sim.views());
+    assert_store_holds_about_retain(&sim, 3);
+}

@@ -661,6 +661,7 @@ impl WebSim {
             Event::MessageRejected { .. } => ("reject", true),
             Event::SyncRequested { .. } | Event::SyncServed { .. } => ("sync", true),
             Event::ChainRequested { .. } | Event::ChainServed { .. } => ("sync", true),
+            Event::CheckpointInstalled { .. } => ("sync", true),
             Event::Recovered { .. } => ("fault", true),
             Event::BatchSealed { .. } | Event::BatchReceived { .. } | Event::BatchesRequested { .. } => {
                 ("batch", false)

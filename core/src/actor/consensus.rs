@@ -102,33 +102,31 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
                 .await
             }
             Action::Commit(block) => {
-                // The commit index, which peers catching up read (`ServeChainFromStore`). Written
-                // behind like blocks: a crash may lose the last entries, and a server stops at
-                // the first gap.
-                let index = StoreCommand::Write {
-                    key: store::commit_key(block.height),
-                    value: block.digest().0.to_vec(),
-                    ack: None,
-                };
+                // The commit index (the application's stream, and what peers catching up read:
+                // `ServeChainFromStore`), and the batches it committed in the window's ring (a
+                // restarted replica must know them: `store::committed_batches_key`). Both
+                // acknowledged, so they go with the durable writes, before or with the `Persist`
+                // that records the commit (it follows in this step, most often in the same
+                // group): the index then has no gap below the commit a restart recovers.
+                // Nobody waits for the acks.
                 let payload = block.payload.clone();
-                // The batches it committed, durably, in the window's ring: a restarted replica
-                // must know them (see `store::committed_batches_key`). Acknowledged, so it goes
-                // with the durable writes (the `Persist` that records the commit follows it in
-                // this step, most often in the same group); nobody waits for the ack.
+                let mut writes = vec![(store::commit_key(block.height), block.digest().0.to_vec())];
                 if !payload.is_empty() {
+                    let record = codec::encode_value(&(block.height, &payload));
+                    writes.push((store::committed_batches_key(block.height), record));
+                }
+                for (key, value) in writes {
                     let (ack, _) = oneshot::channel();
-                    let record = StoreCommand::Write {
-                        key: store::committed_batches_key(block.height),
-                        value: codec::encode_value(&(block.height, &payload)),
-                        ack: Some(ack),
-                    };
-                    if !deliver(&mut self.tx_consensus_to_store, record).await {
+                    let write = StoreCommand::Write { key, value, ack: Some(ack) };
+                    if !deliver(&mut self.tx_consensus_to_store, write).await {
                         return false;
                     }
                 }
-                deliver(&mut self.tx_consensus_to_store, index).await
-                    && deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
+                deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
                     && deliver(&mut self.tx_commits, block).await
+            }
+            Action::Prune { below } => {
+                deliver(&mut self.tx_consensus_to_store, StoreCommand::Prune { below }).await
             }
             Action::ServeChainFromStore { above, max, to } => {
                 self.serve_chain_from_store(above, max, to).await

@@ -112,6 +112,9 @@ impl<S: StoreBackend> StoreActor<S> {
                     None => self.waiting.entry(key).or_default().push(reply),
                 }
             }
+            StoreCommand::Prune { below } => {
+                crate::store::prune_committed(&mut self.backend, below).unwrap_or_else(|e| panic!("{e}"));
+            }
         }
     }
 }
@@ -180,6 +183,12 @@ mod tests {
         fn write_behind(&mut self, items: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
             self.behind.borrow_mut().push(items.len());
             items.iter().try_for_each(|(k, v)| self.inner.write(k, v))
+        }
+        fn delete(&mut self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+            self.inner.delete(keys)
+        }
+        fn next_entry(&self, from: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+            self.inner.next_entry(from)
         }
     }
 

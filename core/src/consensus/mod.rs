@@ -237,6 +237,13 @@ pub enum Action {
         /// The peer.
         to: NodeId,
     },
+    /// Forget the committed history below this height in the store: the commit index, blocks
+    /// and batches (`store::prune_committed`). Emitted after each commit, at the last commit
+    /// minus `Parameters::retain_heights`.
+    Prune {
+        /// The lowest height kept.
+        below: Height,
+    },
     /// Something worth telling observers.
     Observe(Event),
 }
@@ -1005,6 +1012,21 @@ impl Consensus {
         }
         self.recover_abandoned();
         self.garbage_collect();
+        self.prune();
+    }
+
+    /// Asks the store to forget the history below `retain_heights` under the last commit.
+    fn prune(&mut self) {
+        let kept = self.params.retain_heights;
+        if self.committed.height > kept {
+            self.actions.push(Action::Prune { below: self.committed.height - kept + 1 });
+        }
+    }
+
+    /// The lowest height the store still holds (after the last prune): a peer asking for less
+    /// is served from here, and installs a checkpoint.
+    fn retained_from(&self) -> Height {
+        self.committed.height.saturating_sub(self.params.retain_heights) + 1
     }
 
     /// Blocks that can no longer be committed give their batches back. A block off the committed
@@ -1179,17 +1201,31 @@ impl Consensus {
     }
 
     fn on_proposal(&mut self, from: NodeId, block: Block) {
-        let expected = self.leader(block.round);
-        if block.author != expected {
-            let error = Error::WrongLeader { round: block.round, expected, got: block.author };
-            self.reject(from, "proposal", &error);
-            // Its certificates are verified, and as good as any: a replica that disagrees on
-            // the leader (under reputation, one behind) still learns the round from them.
+        if block.author != self.leader(block.round) {
+            // Its certificates first: they are verified and as good as any, whoever sent them,
+            // and a commit they complete can change who leads the block's round under
+            // reputation (the proposer may know one more commit than we do).
             self.process_qc(&block.qc);
             if let Some(tc) = &block.tc {
                 self.process_tc(tc);
             }
-            return;
+            let expected = self.leader(block.round);
+            if block.author != expected {
+                let error = Error::WrongLeader { round: block.round, expected, got: block.author };
+                self.reject(from, "proposal", &error);
+                // Still, the block it extends is certified: fetch it if we lack it, so that a
+                // replica that disagrees on the leader (behind, or restarted with a partial
+                // history) commits, learns the history and agrees again.
+                if !self.blocks.contains_key(&block.parent()) && block.round <= self.round + FUTURE_ROUNDS_MAX
+                {
+                    if block.height > self.committed.height + CHAIN_SYNC_GAP {
+                        self.catch_up(block.height, from);
+                    } else {
+                        self.request_block(block.parent(), from);
+                    }
+                }
+                return;
+            }
         }
         let digest = block.digest();
         if self.blocks.contains_key(&digest) || self.awaiting_payload.contains_key(&digest) {
@@ -1377,7 +1413,15 @@ impl Consensus {
             locked_round: self.locked_round,
         };
         let digest = block.digest();
-        match safety::vote_rule(self.params.commit_rule, voter, block) {
+        let expected = self.leader(block.round);
+        let rule = if block.author == expected {
+            safety::vote_rule(self.params.commit_rule, voter, block)
+        } else {
+            // Blocks reach the vote by other ways than a proposal (a range of the chain, a
+            // synced parent): whatever the way, only the round's leader gets a vote.
+            Err(NoVoteReason::NotTheLeader { expected })
+        };
+        match rule {
             Err(reason) => {
                 self.observe(Event::VoteWithheld { block: digest, round: block.round, reason });
             }
@@ -1599,6 +1643,9 @@ impl Consensus {
             self.reject(requester, "chain-request", &error);
             return;
         }
+        // Below what the store keeps, the range starts where it does: the requester installs
+        // its oldest block as a checkpoint.
+        let above = above.max(self.retained_from() - 1);
         if above >= self.committed.height {
             // Nothing to give: say so at once, so the requester asks someone else.
             self.observe(Event::ChainServed { above, blocks: 0, to: requester });
@@ -1658,17 +1705,21 @@ impl Consensus {
             self.next_chain_peer();
             return;
         };
-        if first.height != committed + 1 || first.parent() != self.committed_digest {
-            self.reject(
-                from,
-                "chain-response",
-                &Error::MalformedChain("the first new block does not extend our last commit"),
-            );
+        let extends = first.height == committed + 1 && first.parent() == self.committed_digest;
+        let checkpoint = !extends && first.height > committed + 1 && self.install_checkpoint(from, &fresh);
+        if !extends && !checkpoint {
+            let why = if first.height > committed + 1 {
+                "a range above our next height that does not prove its first block committed"
+            } else {
+                "the first new block does not extend our last commit"
+            };
+            self.reject(from, "chain-response", &Error::MalformedChain(why));
             self.next_chain_peer();
             return;
         }
         let newest = fresh.last().expect("non-empty").clone();
-        for block in fresh {
+        let linked_from = self.committed.height;
+        for block in fresh.into_iter().filter(|block| block.height > linked_from) {
             // Each block's QC certifies its parent: linking it applies the lock and the commit
             // rule to that QC, so the range commits as it links.
             self.link(block);
@@ -1697,6 +1748,56 @@ impl Consensus {
             // withholding): it counts as a failed attempt, and the next peer is asked.
             self.next_chain_peer();
         }
+    }
+
+    /// A range that starts above our next height: the peer no longer keeps the blocks we lack.
+    /// If the range is one chain (each block's QC certifies the one before) and the commit rule
+    /// commits one of its blocks from inside the range, its first block is committed too (an
+    /// ancestor of a committed block), whatever the peer is: the QCs are signed by quorums. We
+    /// take it as our last commit and link the rest from it. What is lost, and said in the
+    /// docs: the heights between (never delivered here), the batches they committed (a leader
+    /// replaying one of those gets this replica's vote; the others refuse it), and our pending
+    /// batches (dropped: some may have committed in the gap, and proposing one again would fail
+    /// each of our rounds). Returns whether it installed one.
+    fn install_checkpoint(&mut self, from: NodeId, range: &[Block]) -> bool {
+        let linked = range
+            .windows(2)
+            .all(|pair| pair[1].parent() == pair[0].digest() && pair[1].height == pair[0].height + 1);
+        let Some(base) = range.first().filter(|base| linked && base.round > self.committed.round) else {
+            return false;
+        };
+        // The commit rule on each certified block of the range (the last one has no QC here).
+        let depth = safety::chain_depth(self.params.commit_rule);
+        let proven = (depth.saturating_sub(1)..range.len().saturating_sub(1)).rev().find_map(|top| {
+            let chain: Vec<&Block> = range[top + 1 - depth..=top].iter().rev().collect();
+            safety::committed_by(self.params.commit_rule, &chain).map(|head| head.height)
+        });
+        let Some(proven_by) = proven else { return false };
+        let base = base.clone();
+        self.observe(Event::CheckpointInstalled {
+            from_height: self.committed.height,
+            height: base.height,
+            round: base.round,
+            proven_by,
+            from,
+        });
+        self.committed_digest = base.digest();
+        self.committed = base.clone();
+        self.blocks.insert(base.digest(), base.clone());
+        self.dirty = true;
+        if let Some(reputation) = self.reputation.as_mut() {
+            // A gap in the history: it rebuilds its window from here (round-robin meanwhile).
+            reputation.committed(&base);
+        }
+        self.pending.clear();
+        self.pending_index.clear();
+        self.observe(Event::BlockCommitted { block: BlockInfo::from(&base), chain: vec![base.round] });
+        self.remember_committed(base.height, &base.payload);
+        self.actions.push(Action::Commit(base));
+        self.recover_abandoned();
+        self.garbage_collect();
+        self.prune();
+        true
     }
 
     // ---------------------------------------------------------------------------------------

@@ -1404,17 +1404,58 @@ fn a_chain_response_from_a_peer_not_asked_is_rejected() {
     assert_eq!(n0.view().committed_height, 0);
 }
 
+/// A peer that pruned the heights we lack serves its oldest: a range above our next height. Its
+/// first block is committed if the commit rule commits a block of the range from inside it
+/// (here b17, by b18 certified in the next round); the replica takes it as a checkpoint and
+/// links the rest, committing as it goes, without the heights below.
 #[test]
-fn a_chain_response_that_extends_no_block_we_hold_is_rejected_and_the_next_peer_is_asked() {
+fn a_range_above_our_next_height_that_proves_its_first_block_committed_installs_a_checkpoint() {
     let blocks = chain(21);
     let (mut n0, _) = replica(0);
     n0.handle(at(10), propose(1, &blocks[20]));
-    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[1..19].to_vec())));
-    let error = Error::MalformedChain("the first new block does not extend our last commit");
-    assert_eq!(actions[0], rejected(1, "chain-response", &error));
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[4..19].to_vec())));
+    let installed =
+        Event::CheckpointInstalled { from_height: 0, height: 5, round: 5, proven_by: 17, from: NodeId(1) };
+    assert!(events(&actions).contains(&installed), "{actions:#?}");
+    let commits: Vec<Height> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Commit(block) => Some(block.height),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commits, (5..=17).collect::<Vec<_>>(), "the checkpoint and what it links, once each");
+    assert_eq!(n0.view().committed_height, 17);
+    assert!(actions.iter().any(|a| matches!(a, Action::Persist(_))), "the new commit is recorded");
+}
+
+/// The same range with no two certified blocks in consecutive rounds proves nothing: each is
+/// certified, but any could still be abandoned by a TC. Refused; the next peer is asked, and a
+/// peer that does not answer is replaced after the retry delay. (A range at our next height
+/// whose first block does not extend our commit is refused the same way; a certified one
+/// needs a fork below a commit, which no honest-majority run has.)
+#[test]
+fn a_range_above_our_next_height_that_proves_nothing_committed_is_rejected_and_the_next_peer_is_asked() {
+    // Rounds 1, 3, 5, …: every round between timed out (each block carries the TC).
+    let mut blocks: Vec<Block> = Vec::new();
+    for round in (1..=41).step_by(2) {
+        let parent = blocks.last().map_or_else(genesis, qc);
+        let tc = (round > 1).then(|| {
+            let timeouts: Vec<Timeout> = [0, 1, 2].iter().map(|i| timeout(*i, round - 1, &parent)).collect();
+            tc(round - 1, &timeouts)
+        });
+        blocks.push(signed_block(leader(round), round, parent, tc, vec![]));
+    }
+    let (mut n0, _) = replica(0);
+    let actions = n0.handle(at(10), propose(1, &blocks[20]));
+    assert_eq!(chain_requests(&actions), vec![(NodeId(1), 0)], "{actions:#?}");
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[4..19].to_vec())));
+    let error =
+        Error::MalformedChain("a range above our next height that does not prove its first block committed");
+    assert_eq!(actions[0], rejected(1, "chain-response", &error), "{actions:#?}");
     assert_eq!(chain_requests(&actions), vec![(NodeId(2), 0)]);
     assert_eq!(n0.view().committed_height, 0);
-    // A peer that does not answer is replaced after the retry delay.
+    assert!(!actions.iter().any(|a| matches!(a, Action::Commit(_))));
     let actions = n0.handle(at(20 + Parameters::default().sync_retry_ms), Input::Timer(Timer::SyncRetry));
     assert_eq!(chain_requests(&actions), vec![(NodeId(3), 0)]);
 }
@@ -1700,4 +1741,25 @@ fn a_stalled_round_resends_the_same_vote_to_the_next_leader_until_the_round_move
     let b2 = proposal(2, &qc(&b1), vec![]);
     n3.handle(at(500), propose(2, &b2));
     assert!(votes_sent(&n3.handle(at(10 + 3 * resend), Input::Timer(Timer::Resend(1)))).is_empty());
+}
+
+/// Only the round's leader gets a vote, whatever way its block arrived. The newest block of a
+/// range of the chain is certified by nothing: a peer serving the range could append a block of
+/// its own for our current round, built on the real QC. (When `Block::verify` stopped checking
+/// the leader, so that reputation could decide it, such a block got the vote.)
+#[test]
+fn a_block_by_someone_who_does_not_lead_its_round_gets_no_vote_even_in_a_range_of_the_chain() {
+    let blocks = chain(20);
+    let (mut n0, _) = replica(0);
+    n0.handle(at(10), propose(1, &blocks[19]));
+    // Node 1 serves b1..b19 and then its own block for round 20, which node 0 leads.
+    assert_eq!(leader(20), 0);
+    let intruder = signed_block(1, 20, qc(&blocks[18]), None, vec![]);
+    let mut range = blocks[..19].to_vec();
+    range.push(intruder.clone());
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(range)));
+    assert_eq!(withheld(&actions, &intruder), Some(NoVoteReason::NotTheLeader { expected: NodeId(0) }));
+    assert!(votes_sent(&actions).iter().all(|(_, vote)| vote.block != intruder.digest()), "{actions:#?}");
+    // (The real b20, parked since it told us we were behind, gets the round's one vote.)
+    assert_eq!(votes_sent(&actions), vec![(NodeId(1), vote(0, &blocks[19]))]);
 }

@@ -85,8 +85,9 @@ pub fn sample_id(transaction: &[u8]) -> Option<u64> {
 /// oldest waiting block is dropped: its round is long over.
 pub const AWAITING_BLOCKS_MAX: usize = 64;
 
-/// How many times each other member is asked for a block's missing batches before the block is
-/// given up. If no peer could serve a batch after that many rounds of asking, the batch most
+/// How many rounds of asking for a block's missing batches before the block is given up (each
+/// round asks every other member about once, the author about every other attempt: see
+/// `fetch_peer`). If no peer could serve a batch after that many rounds of asking, the batch most
 /// likely does not exist (a Byzantine leader proposed a made-up digest), and the block's round
 /// has long timed out anyway. Without a limit, such a block would make an idle replica ask
 /// peers forever.
@@ -736,8 +737,8 @@ impl Mempool {
     }
 }
 
-/// The peer asked on attempt `attempt` for a block by `author`: the author first, then each
-/// other member in committee order, round and round, never ourselves.
+/// The peer asked on attempt `attempt` for a block by `author`: the author on even attempts, the
+/// other members in committee order on odd ones, round and round, never ourselves.
 fn fetch_peer(committee: &Committee, us: NodeId, author: NodeId, attempt: u32) -> NodeId {
     let n = committee.size();
     debug_assert!(n >= 2, "a lone replica has no one to ask");

@@ -147,6 +147,10 @@ struct ReplicaRecord {
     votes: BTreeMap<Round, Digest>,
     /// Its last commit is unknown (it was Byzantine until now): the next commit sets it.
     commit_unknown: bool,
+    /// It installed a checkpoint at this height: its next commit is that block, above its
+    /// last one without the heights between. (That it is on the committed chain is what
+    /// agreement checks at that height.)
+    checkpoint: Option<Height>,
 }
 
 /// What a replica's key has signed and sent, as seen on the wire. Kept across restarts (a
@@ -360,9 +364,13 @@ impl Checker {
                     None => record.commit_unknown = true,
                 }
             }
+            Event::CheckpointInstalled { height, .. } => {
+                record.checkpoint = (*height > record.committed_height).then_some(*height);
+            }
             Event::BlockCommitted { block, chain } => {
-                let extends =
-                    block.height == record.committed_height + 1 && block.parent == record.committed.0;
+                let checkpoint = record.checkpoint.take() == Some(block.height);
+                let extends = checkpoint
+                    || (block.height == record.committed_height + 1 && block.parent == record.committed.0);
                 let baseline = std::mem::take(&mut record.commit_unknown);
                 if !extends && !baseline {
                     return Err(breach(

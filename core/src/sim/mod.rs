@@ -365,6 +365,14 @@ impl StoreBackend for SharedStore {
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         self.0.borrow().read(key)
     }
+
+    fn delete(&mut self, keys: Vec<crate::store::Key>) -> Result<(), StoreError> {
+        self.0.borrow_mut().delete(keys)
+    }
+
+    fn next_entry(&self, from: &[u8]) -> Result<Option<(crate::store::Key, Value)>, StoreError> {
+        self.0.borrow().next_entry(from)
+    }
 }
 
 #[derive(Debug)]
@@ -499,6 +507,12 @@ impl Simulation {
     /// One replica's view.
     pub fn view(&self, node: NodeId) -> &NodeView {
         &self.nodes[node.index()].view
+    }
+
+    /// Reads one replica's store (it survives the replica's crashes): for tests and the CLI
+    /// (how much history it holds, its commit stream).
+    pub fn with_store<T>(&self, node: NodeId, read: impl FnOnce(&MemStore) -> T) -> T {
+        read(&self.nodes[node.index()].store.0.borrow())
     }
 
     /// The lowest committed height among running replicas.
