@@ -86,6 +86,16 @@ struct LocalArgs {
     /// Print the figures as one JSON object (no progress lines).
     #[arg(long)]
     json: bool,
+    /// Kill this replica with SIGKILL (`kill -9`) during the run, and restart it on its store
+    /// later (it gets no client); the summary says how long it took to catch up.
+    #[arg(long)]
+    kill_node: Option<usize>,
+    /// Seconds into the run to kill it.
+    #[arg(long, default_value_t = 10)]
+    kill_at: u64,
+    /// Seconds it stays down.
+    #[arg(long, default_value_t = 60)]
+    down_for: u64,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +334,11 @@ fn local(args: &LocalArgs, bench: bool) -> Result<(), CliError> {
         },
         keep: args.keep,
         progress: !json,
+        kill: args.kill_node.map(|node| testbed::KillPlan {
+            node,
+            at: std::time::Duration::from_secs(args.kill_at),
+            down: std::time::Duration::from_secs(args.down_for),
+        }),
     };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;

@@ -214,6 +214,8 @@ pub struct Ledger {
     /// (replica, sample number) → when its client sent it (µs).
     sample_sent: BTreeMap<(usize, u64), u64>,
     committed_height: Height,
+    /// Each replica's highest committed height (by index).
+    heights: Vec<Height>,
     committed_txs: u64,
     timeouts: u64,
     queue_peaks: BTreeMap<String, u64>,
@@ -294,6 +296,10 @@ impl Ledger {
             }
             Record::Committed { t_us, height, block, batches, .. } => {
                 self.committed_height = self.committed_height.max(height);
+                if self.heights.len() <= replica {
+                    self.heights.resize(replica + 1, 0);
+                }
+                self.heights[replica] = self.heights[replica].max(height);
                 let index = self.block(&block);
                 let times = &mut self.blocks[index];
                 times.committed = Some(times.committed.map_or(t_us, |c| c.min(t_us)));
@@ -339,6 +345,27 @@ impl Ledger {
     /// Highest committed height at any replica so far.
     pub fn committed_height(&self) -> Height {
         self.committed_height
+    }
+
+    /// Replica `replica`'s highest committed height so far.
+    pub fn height_of(&self, replica: usize) -> Height {
+        self.heights.get(replica).copied().unwrap_or(0)
+    }
+
+    /// The median send-to-commit latency (ms) of the samples sent in `[from_us, to_us)`, and
+    /// how many there were.
+    pub fn e2e_p50_between(&self, from_us: u64, to_us: u64) -> (f64, usize) {
+        let mut e2e: Vec<f64> = self
+            .sample_sent
+            .iter()
+            .filter(|(_, sent)| (from_us..to_us).contains(*sent))
+            .filter_map(|(key, sent)| {
+                let (committed, _) = self.batches.get(self.sample_batch.get(key)?)?.committed?;
+                Some(committed.saturating_sub(*sent) as f64 / 1e3)
+            })
+            .collect();
+        e2e.sort_by(f64::total_cmp);
+        (percentile(&e2e, 50.0), e2e.len())
     }
 
     /// Local round timeouts so far.

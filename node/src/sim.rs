@@ -33,6 +33,14 @@ pub(crate) struct SimArgs {
     /// rarely chosen) instead of round-robin.
     #[arg(long)]
     reputation: bool,
+    /// Heights of committed history each replica's store keeps (`retain_heights`).
+    #[arg(long)]
+    retain_heights: Option<u64>,
+    /// Every this many committed blocks, print one line of what the run holds: the process's
+    /// resident memory (now and peak, from /proc), and node 0's store (index entries, blocks,
+    /// batches). For long runs: memory must stay flat once the stores are full.
+    #[arg(long)]
+    memory_every: Option<u64>,
     /// Give up after this much simulated time (default: 10 s per block, at least 10 minutes).
     #[arg(long)]
     max_sim_ms: Option<u64>,
@@ -413,6 +421,13 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     if args.reputation {
         config.params.leader_election = LeaderElection::Reputation;
     }
+    if let Some(retain) = args.retain_heights {
+        config.params.retain_heights = retain;
+    }
+    if let Err(error) = config.params.validate() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
     let max_sim_ms = args.max_sim_ms.unwrap_or_else(|| args.blocks.saturating_mul(10_000).max(600_000));
 
     let started = Instant::now();
@@ -420,7 +435,10 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     for i in args.nodes - args.crash..args.nodes {
         sim.crash(NodeId(i));
     }
-    let outcome = sim.run_until(|s| s.min_committed_height() >= args.blocks, max_sim_ms);
+    let outcome = match args.memory_every {
+        None => sim.run_until(|s| s.min_committed_height() >= args.blocks, max_sim_ms),
+        Some(every) => run_reporting_memory(&mut sim, args.blocks, every.max(1), max_sim_ms, started),
+    };
     let wall_ms = started.elapsed().as_millis() as u64;
 
     if let Err(violation) = &outcome {
@@ -433,6 +451,58 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `run_until` in stretches of `every` blocks, with a line of memory figures after each.
+fn run_reporting_memory(
+    sim: &mut Simulation,
+    blocks: u64,
+    every: u64,
+    max_sim_ms: u64,
+    started: Instant,
+) -> Result<bool, hotstuff_core::sim::Violation> {
+    let deadline = sim.now().as_ms() + max_sim_ms;
+    println!("height     sim_s   wall_s   rss_MiB  peak_MiB  index  blocks  batches");
+    loop {
+        let mark = (sim.min_committed_height() / every + 1) * every;
+        let mark = mark.min(blocks);
+        let left = deadline.saturating_sub(sim.now().as_ms());
+        if !sim.run_until(|s| s.min_committed_height() >= mark, left)? {
+            return Ok(false);
+        }
+        let (index, held, batches) = sim.with_store(NodeId(0), |store| {
+            use hotstuff_core::store::COMMIT_PREFIX;
+            (store.count_prefix(COMMIT_PREFIX), store.count_prefix(b"block/"), store.count_prefix(b"batch/"))
+        });
+        let (rss, peak) = memory_kib();
+        println!(
+            "{:<9} {:>6.0} {:>8.1} {:>9.1} {:>9.1} {:>6} {:>7} {:>8}",
+            sim.min_committed_height(),
+            sim.now().as_ms() as f64 / 1000.0,
+            started.elapsed().as_secs_f64(),
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            index,
+            held,
+            batches
+        );
+        if mark >= blocks {
+            return Ok(true);
+        }
+    }
+}
+
+/// This process's resident set now and at its peak, in KiB (Linux: `/proc/self/status`;
+/// zeros elsewhere).
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn summarize(sim: &Simulation, crashed: u16, target_blocks: u64, wall_ms: u64) -> Summary {

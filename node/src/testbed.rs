@@ -46,6 +46,43 @@ pub struct TestbedConfig {
     pub keep: bool,
     /// Print a progress line every second (to stderr).
     pub progress: bool,
+    /// Kill one replica with SIGKILL during the run and restart it on its store later.
+    pub kill: Option<KillPlan>,
+}
+
+/// A replica killed (`kill -9`) `at` into the run and restarted `down` later; it gets no
+/// client, so the offered rate goes to the others.
+#[derive(Clone, Copy, Debug)]
+pub struct KillPlan {
+    /// Which replica.
+    pub node: usize,
+    /// When, from the start.
+    pub at: Duration,
+    /// How long it stays down.
+    pub down: Duration,
+}
+
+/// What happened to the killed replica.
+#[derive(Clone, Debug, Serialize)]
+pub struct KillReport {
+    /// Which replica.
+    pub node: usize,
+    /// Seconds it was down.
+    pub down_s: f64,
+    /// Its committed height when it was killed, and the others' highest when it came back.
+    pub height_at_kill: u64,
+    /// See `height_at_kill`.
+    pub others_height_at_restart: u64,
+    /// Seconds from its restart until its committed height was within 3 of the others' (at a
+    /// one-second resolution), if it got there before the end.
+    pub caught_up_s: Option<f64>,
+    /// e2e p50 (ms) of the samples sent before the kill, while it was away or catching up,
+    /// and after it caught up; and how many samples each.
+    pub e2e_p50_ms_before: (f64, usize),
+    /// See `e2e_p50_ms_before`.
+    pub e2e_p50_ms_while_away: (f64, usize),
+    /// See `e2e_p50_ms_before`.
+    pub e2e_p50_ms_after: (f64, usize),
 }
 
 /// Why the testbed failed.
@@ -113,6 +150,10 @@ pub struct Summary {
     /// Throughput, latency and timeouts.
     #[serde(flatten)]
     pub figures: Figures,
+    /// Each replica's store on disk at the end, in bytes (both files).
+    pub store_bytes: Vec<u64>,
+    /// The killed replica, with `--kill-node`.
+    pub kill: Option<KillReport>,
     /// The testbed's folder, if kept.
     pub folder: Option<PathBuf>,
 }
@@ -227,27 +268,64 @@ fn start_replicas(folder: &Path, config: &TestbedConfig) -> Result<Replicas, Tes
         if i >= config.nodes - config.faults {
             continue;
         }
-        let stderr = File::create(&log).map_err(io(format!("cannot create {}", log.display())))?;
-        let child = Command::new(&config.binary)
-            .arg("run")
-            .arg("--keys")
-            .arg(folder.join(format!("node-{i}.json")))
-            .arg("--committee")
-            .arg(folder.join("committee.json"))
-            .arg("--parameters")
-            .arg(folder.join("parameters.json"))
-            .arg("--store")
-            .arg(folder.join(format!("db-{i}")))
-            .arg("--metrics")
-            .arg(folder.join(format!("metrics-{i}.jsonl")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(io(format!("cannot start {}", config.binary.display())))?;
-        replicas.children.push((i, child));
+        replicas.children.push((i, spawn_replica(folder, config, i, &log)?));
     }
     Ok(replicas)
+}
+
+/// Starts replica `i` on its store (appending to its metrics file), logging to `log`.
+fn spawn_replica(folder: &Path, config: &TestbedConfig, i: usize, log: &Path) -> Result<Child, TestbedError> {
+    let stderr = File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
+    Command::new(&config.binary)
+        .arg("run")
+        .arg("--keys")
+        .arg(folder.join(format!("node-{i}.json")))
+        .arg("--committee")
+        .arg(folder.join("committee.json"))
+        .arg("--parameters")
+        .arg(folder.join("parameters.json"))
+        .arg("--store")
+        .arg(folder.join(format!("db-{i}")))
+        .arg("--metrics")
+        .arg(folder.join(format!("metrics-{i}.jsonl")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(io(format!("cannot start {}", config.binary.display())))
+}
+
+/// Appends a newline to `path` unless it is empty or already ends with one.
+fn end_partial_line(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+    let mut file = std::fs::OpenOptions::new().read(true).append(true).open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        file.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The bytes of the files in `dir` (a replica's store).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+/// Where a kill plan stands.
+#[derive(Debug, Default)]
+struct KillState {
+    killed_at_us: Option<u64>,
+    height_at_kill: u64,
+    restarted: Option<(Instant, u64)>,
+    others_height_at_restart: u64,
+    caught_up: Option<(f64, u64)>,
 }
 
 /// Runs the testbed until the duration ends (plus a short drain) or `stop` completes.
@@ -257,6 +335,9 @@ pub async fn run(
 ) -> Result<Summary, TestbedError> {
     if config.nodes < 1 || config.faults >= config.nodes {
         return Err(TestbedError::Arguments("--faults must leave at least one live replica".into()));
+    }
+    if config.kill.is_some_and(|kill| kill.node >= config.nodes - config.faults) {
+        return Err(TestbedError::Arguments("--kill-node must name a booted replica".into()));
     }
     let folder = tempfile::Builder::new()
         .prefix("hotstuff-local-")
@@ -278,12 +359,15 @@ pub async fn run(
         );
     }
 
-    // One client per live replica, the rate split evenly (the first ones take the remainder).
+    // One client per live replica (but the one to be killed), the rate split evenly (the first
+    // ones take the remainder).
     let stop = futures::FutureExt::shared(Box::pin(stop));
     let mut clients = tokio::task::JoinSet::new();
+    let targets: Vec<usize> = (0..live).filter(|i| config.kill.is_none_or(|kill| kill.node != *i)).collect();
     if config.rate > 0 {
-        for i in 0..live {
-            let rate = config.rate / live as u64 + u64::from((i as u64) < config.rate % live as u64);
+        let shares = targets.len() as u64;
+        for (k, &i) in targets.iter().enumerate() {
+            let rate = config.rate / shares + u64::from((k as u64) < config.rate % shares);
             if rate == 0 {
                 continue;
             }
@@ -306,6 +390,7 @@ pub async fn run(
     ticks.tick().await;
     let mut clients_done_at: Option<Instant> = None;
     let mut stopped = false;
+    let mut kill_state = KillState::default();
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
@@ -321,6 +406,46 @@ pub async fn run(
         for (i, tail) in tails.iter_mut().enumerate() {
             for record in tail.read_new().map_err(io("cannot read a metrics file"))? {
                 committed_now += ledger.ingest(i, record);
+            }
+        }
+        if let Some(plan) = config.kill {
+            let others =
+                (0..live).filter(|i| *i != plan.node).map(|i| ledger.height_of(i)).max().unwrap_or(0);
+            if kill_state.killed_at_us.is_none() && started.elapsed() >= plan.at {
+                if let Some(position) = replicas.children.iter().position(|(i, _)| *i == plan.node) {
+                    let (_, mut child) = replicas.children.remove(position);
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                kill_state.killed_at_us = Some(crate::metrics::now_us());
+                kill_state.height_at_kill = ledger.height_of(plan.node);
+                if config.progress {
+                    eprintln!(
+                        "killed replica {} (kill -9) at height {}",
+                        plan.node, kill_state.height_at_kill
+                    );
+                }
+            } else if kill_state.restarted.is_none() && started.elapsed() >= plan.at + plan.down {
+                // The killed process may have left half a line in its metrics file: end it, so
+                // that the restarted one's first record is not glued to it.
+                let metrics = folder.path().join(format!("metrics-{}.jsonl", plan.node));
+                end_partial_line(&metrics).map_err(io(format!("cannot repair {}", metrics.display())))?;
+                let log = folder.path().join(format!("node-{}-restarted.log", plan.node));
+                let child = spawn_replica(folder.path(), config, plan.node, &log)?;
+                replicas.logs[plan.node] = log;
+                replicas.children.push((plan.node, child));
+                kill_state.restarted = Some((Instant::now(), crate::metrics::now_us()));
+                kill_state.others_height_at_restart = others;
+                if config.progress {
+                    eprintln!("restarted replica {}; the others are at height {others}", plan.node);
+                }
+            } else if let (Some((at, _)), None) = (kill_state.restarted, kill_state.caught_up) {
+                if ledger.height_of(plan.node) + 3 >= others {
+                    kill_state.caught_up = Some((at.elapsed().as_secs_f64(), crate::metrics::now_us()));
+                    if config.progress {
+                        eprintln!("replica {} caught up in {:.0} s", plan.node, at.elapsed().as_secs_f64());
+                    }
+                }
             }
         }
         if config.progress {
@@ -370,6 +495,21 @@ pub async fn run(
         sending = sending.max(report.elapsed);
     }
     let figures = ledger.summary(first_send);
+    let kill = config.kill.map(|plan| {
+        let killed = kill_state.killed_at_us.unwrap_or(u64::MAX);
+        let back = kill_state.caught_up.map_or(u64::MAX, |(_, t)| t);
+        KillReport {
+            node: plan.node,
+            down_s: plan.down.as_secs_f64(),
+            height_at_kill: kill_state.height_at_kill,
+            others_height_at_restart: kill_state.others_height_at_restart,
+            caught_up_s: kill_state.caught_up.map(|(s, _)| s),
+            e2e_p50_ms_before: ledger.e2e_p50_between(0, killed),
+            e2e_p50_ms_while_away: ledger.e2e_p50_between(killed, back),
+            e2e_p50_ms_after: ledger.e2e_p50_between(back, u64::MAX),
+        }
+    });
+    let store_bytes = (0..config.nodes).map(|i| dir_bytes(&folder.path().join(format!("db-{i}")))).collect();
     let sent_txs = reports.iter().map(|(_, r)| r.sent).sum();
     let summary = Summary {
         nodes: config.nodes,
@@ -386,6 +526,8 @@ pub async fn run(
         client_misses: reports.iter().map(|(_, r)| r.misses).sum(),
         cpu_percent: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
         figures,
+        store_bytes,
+        kill,
         folder: config.keep.then(|| folder.keep()),
     };
     Ok(summary)
@@ -426,7 +568,29 @@ impl Summary {
             self.cpu_percent,
             deepest_queues(&f.queue_peaks),
             self.folder.as_ref().map(|p| format!("\nkept {}", p.display())).unwrap_or_default()
-        )
+        ) + &self.render_extra()
+    }
+
+    /// The stores' sizes and what happened to a killed replica.
+    fn render_extra(&self) -> String {
+        let mib: Vec<String> =
+            self.store_bytes.iter().map(|b| format!("{:.1}", *b as f64 / 1_048_576.0)).collect();
+        let mut text = format!("\nstores on disk, MiB: {}", mib.join(", "));
+        if let Some(kill) = &self.kill {
+            let caught_up =
+                kill.caught_up_s.map_or("did not catch up".to_string(), |s| format!("caught up in {s:.0} s"));
+            text += &format!(
+                "\nreplica {} killed at height {}, down {:.0} s, restarted {} blocks behind, {caught_up}; e2e p50 {:.1} ms before, {:.1} ms while away or behind, {:.1} ms after",
+                kill.node,
+                kill.height_at_kill,
+                kill.down_s,
+                kill.others_height_at_restart.saturating_sub(kill.height_at_kill),
+                kill.e2e_p50_ms_before.0,
+                kill.e2e_p50_ms_while_away.0,
+                kill.e2e_p50_ms_after.0
+            );
+        }
+        text
     }
 }
 

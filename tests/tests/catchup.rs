@@ -219,3 +219,33 @@ fn a_replica_further_behind_than_peers_keep_installs_a_certified_checkpoint_and_
     assert!(reached.expect("no violation"), "nodes 0, 1 and 3 commit together: {:#?}", sim.views());
     assert_store_holds_about_retain(&sim, 3);
 }
+
+/// The page's checkpoint preset shows what it says: node 3 comes back further behind than its
+/// peers keep history, installs a checkpoint, and commits with the others.
+#[test]
+fn the_checkpoint_preset_installs_a_checkpoint() {
+    use hotstuff_core::event::Event;
+    use hotstuff_core::sim::{presets, TraceEntry};
+    let preset = presets().into_iter().find(|p| p.key == "checkpoint").expect("the preset exists");
+    let mut scenario = preset.scenario;
+    scenario.config.record_trace = true;
+    let run = scenario.check().unwrap_or_else(|failure| panic!("{failure}"));
+    let installed: Vec<(u64, u64)> = run
+        .sim()
+        .trace()
+        .iter()
+        .filter_map(|(_, entry)| match entry {
+            TraceEntry::Observed(o) if o.node == NodeId(3) => match o.event {
+                Event::CheckpointInstalled { from_height, height, .. } => Some((from_height, height)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    println!("node 3 installed checkpoints (from, to): {installed:?}");
+    assert_eq!(installed.len(), 1, "one checkpoint: {installed:?}");
+    let (from, to) = installed[0];
+    assert!(to > from + 1, "it jumped over heights nobody keeps: {from} → {to}");
+    let sim = run.sim();
+    assert!(height(sim, 3) + 3 >= height(sim, 0), "node 3 caught up: {:#?}", sim.views());
+}

@@ -33,7 +33,16 @@
 //! Missing ancestors are fetched from peers: one block at a time when a few are missing
 //! (`SyncRequest`, walking back from the block that needs them), and in ranges of the committed
 //! chain when the replica is far behind (`ChainRequest`, walking forward from its own last commit:
-//! see [`CHAIN_SYNC_GAP`]). A leader with no payload waits up to
+//! see [`CHAIN_SYNC_GAP`]). Peers keep `retain_heights` of committed history in their stores
+//! ([`Action::Prune`]); a replica further behind than that is served their oldest range, above
+//! its next height, and installs a **checkpoint**: if the range is one chain and the commit rule
+//! commits one of its blocks from inside it (for 2-chain, a certified block whose certified
+//! child is in the next round), the range's first block is committed too, whoever served it
+//! (the certificates are signed by quorums), and becomes the replica's last commit. It never
+//! holds the heights between, nor the batches they committed (a leader replaying one of those
+//! gets its vote; the others within the window refuse it), and it drops its pending batches
+//! (some may have committed in the gap). Only the round's leader gets a vote, whichever way its
+//! block arrived: the newest block of a range is certified by nothing. A leader with no payload waits up to
 //! `max_block_delay_ms` before proposing an empty block, unless an uncommitted block with payload
 //! needs one more QC to commit, so an idle committee does not spin.
 //!

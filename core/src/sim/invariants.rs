@@ -191,6 +191,14 @@ pub struct Checker {
 /// How far below the highest commit the checker keeps the block tree and certificates.
 const ORACLE_WINDOW: Height = 2_048;
 
+/// How far below the highest commit "a batch commits once" looks: a batch committed again more
+/// than this many heights later is not seen. (The replicas themselves refuse repeats within
+/// `COMMITTED_BATCHES_WINDOW`, far less; this bounds the checker's memory on very long runs.)
+const BATCH_CHECK_WINDOW: Height = 100_000;
+
+/// How often (in heights) the batch record is trimmed to its window.
+const BATCH_PRUNE_EVERY: Height = 16_384;
+
 impl Checker {
     /// A checker for a committee whose members are all honest.
     pub fn new(committee: Committee) -> Self {
@@ -287,6 +295,20 @@ impl Checker {
                 blocks.retain(|(_, h)| *h >= floor);
                 !blocks.is_empty()
             });
+            // Agreement needs the committed block at every height an honest replica may still
+            // commit: at or above the lowest one's last commit (less a margin for the commits
+            // a restart delivers again), and the oracle's window.
+            let lowest = (self.replicas.iter().zip(&self.honest))
+                .filter(|(_, honest)| **honest)
+                .map(|(record, _)| record.committed_height)
+                .min()
+                .unwrap_or(0);
+            let keep = floor.min(lowest.saturating_sub(ORACLE_WINDOW));
+            self.committed = self.committed.split_off(&keep);
+        }
+        if height % BATCH_PRUNE_EVERY == 0 && height > BATCH_CHECK_WINDOW {
+            let floor = height - BATCH_CHECK_WINDOW;
+            self.committed_batches.retain(|_, h| *h >= floor);
         }
         Ok(())
     }

@@ -897,5 +897,33 @@ pub fn presets() -> Vec<Preset> {
         digest: None,
     });
 
-    vec![leader_crash, split, catch_up, byzantine, f_twin, f1_twins, f1_forkers]
+    let pruned = crate::Parameters {
+        retain_heights: crate::params::RETAIN_HEIGHTS_MIN,
+        leader_election: crate::LeaderElection::Reputation,
+        ..crate::Parameters::default()
+    };
+    let mut checkpoint = preset(
+        "checkpoint",
+        "A node away longer than its peers keep history installs a checkpoint",
+        "Each store keeps only the last 1,000 committed heights (retain_heights) and prunes the rest. \
+         n3 crashes at 1 s; leaders are drawn by reputation, so the three others stop choosing it and \
+         commit at full speed, about 1,200 blocks by 70 s, when n3 restarts at height 20 or so. Nobody \
+         holds the blocks above its last commit any more: a peer sends its oldest range instead. n3 \
+         checks it is one chain whose rounds prove its first block committed (a certified block whose \
+         certified child is in the next round commits it, and everything below), takes that block as \
+         its last commit, and catches up by ranges from there. It never holds the heights it skipped.",
+        SimConfig { params: pruned, ..four.clone() },
+    );
+    checkpoint.scenario.interventions = vec![
+        at_time(1_000, Intervention::Crash { node: 3 }),
+        at_time(70_000, Intervention::Restart { node: 3 }),
+    ];
+    checkpoint.scenario.expect = Some(Expectation {
+        until_ms: 75_000,
+        until_step: None,
+        outcome: Outcome::Safe { min_height: 1_200 },
+        digest: None,
+    });
+
+    vec![leader_crash, split, catch_up, checkpoint, byzantine, f_twin, f1_twins, f1_forkers]
 }
