@@ -597,7 +597,7 @@ impl Observed {
                 to.0, to.0
             ),
             Event::CheckpointInstalled { from_height, height, round, proven_by, from } => format!(
-                "{node} is further behind than its peers keep history: node {} no longer holds the blocks above height {from_height}, so {node} takes the oldest block it sent (height {height}, round {round}) as a checkpoint. The range proves it committed: the block at height {proven_by} and its child are certified in consecutive rounds, and every block below a committed one is committed. {node} resumes from there; heights {} to {} were committed while it was away, and it never holds them.",
+                "{node} is further behind than its peers keep history: node {} no longer holds the blocks above height {from_height}, so {node} takes the oldest block it sent (height {height}, round {round}) as a checkpoint. The range proves it committed: the commit rule commits the block at height {proven_by} from the certified blocks above it in the range (consecutive rounds), and every block below a committed one is committed. {node} resumes from there; heights {} to {} were committed while it was away, and it never holds them.",
                 from.0,
                 from_height + 1,
                 height.saturating_sub(1)

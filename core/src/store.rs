@@ -109,10 +109,12 @@ pub fn prune_committed(
 ) -> Result<usize, StoreError> {
     let mut pruned = 0;
     let mut keys = Vec::new();
-    while let Some((key, value)) = backend.next_entry(COMMIT_PREFIX)? {
-        if commit_height(&key).is_none_or(|height| height >= below) {
-            break;
-        }
+    // A cursor, not the prefix each time: a backend may hide deleted keys only lazily (redb's
+    // safety file until its next transaction), and skipping them again would be quadratic.
+    let mut cursor = commit_key(0);
+    while let Some((key, value)) = backend.next_entry(&cursor)? {
+        let Some(height) = commit_height(&key).filter(|height| *height < below) else { break };
+        cursor = commit_key(height + 1);
         if let Ok(digest) = <[u8; 32]>::try_from(value.as_slice()) {
             let digest = Digest(digest);
             if let Some(bytes) = backend.read(&block_key(&digest))? {
@@ -132,9 +134,9 @@ pub fn prune_committed(
 /// The key of the durable record of the batches committed at `height`: a ring of
 /// [`COMMITTED_BATCHES_WINDOW`] slots (`height % window`), so the record stays the same size
 /// however long the replica runs. The consensus actor writes it durably as each commit with
-/// payload is delivered, in the same group as the `Persist` that records the commit (blocks and
-/// the commit index are written behind, and a crash of the process may lose their last second
-/// on disk: a natively restarted replica could not read its recent commits back from them).
+/// payload is delivered, in the same group as the `Persist` that records the commit (blocks are
+/// written behind, and a crash of the process may lose their last second on disk: a natively
+/// restarted replica could not read its recent commits back from them).
 /// The value is `(height, batch digests)`.
 ///
 /// [`COMMITTED_BATCHES_WINDOW`]: crate::consensus::COMMITTED_BATCHES_WINDOW
@@ -169,8 +171,8 @@ pub fn recent_commits<E>(
 /// The blocks committed at the `count` heights up to and including `committed_height`, oldest
 /// first, read back through the commit index ([`commit_key`], [`block_key`]) for a replica that
 /// restarts under leader reputation ([`crate::Consensus::remembering_chain`]; how many:
-/// [`crate::consensus::reputation::remembered_blocks`]). Both are written behind, so the newest
-/// may be missing after a crash: only the run of heights that ends at the first gap from the
+/// [`crate::consensus::reputation::remembered_blocks`]). Blocks are written behind, so the
+/// newest may be missing after a crash: only the run of heights that ends at the first gap from the
 /// top is returned, and an empty list if `committed_height` itself is missing (the replica then
 /// rebuilds its history as it commits).
 pub fn recent_chain<E>(

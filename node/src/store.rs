@@ -299,15 +299,21 @@ impl StoreBackend for RedbStore {
         read_entry(&self.bulk, &self.path, key)
     }
 
-    /// A key of the safety file is deleted with its next transaction; any other, behind, like
-    /// the writes of blocks and batches (hidden from reads at once by a pending deletion).
+    /// A key of the safety file is deleted with its next transaction; every key also behind,
+    /// like the writes of blocks and batches (hidden from reads at once by a pending deletion;
+    /// a key that is in neither file costs a tombstone, removed with the writer's next commit).
     fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError> {
         self.check_writer()?;
-        let mut group = Vec::new();
-        for key in keys {
-            if read_entry(&self.safety, &self.safety_path, &key)?.is_some() {
-                self.safety_deletes.insert(key);
-            } else {
+        let error = |e: &dyn std::fmt::Display| StoreError(format!("{}: {e}", self.safety_path.display()));
+        let mut group = Vec::with_capacity(keys.len());
+        {
+            // One read transaction for all the keys (a height's batches can be thousands).
+            let txn = self.safety.begin_read().map_err(|e| error(&e))?;
+            let table = txn.open_table(TABLE).map_err(|e| error(&e))?;
+            for key in keys {
+                if table.get(key.as_slice()).map_err(|e| error(&e))?.is_some() {
+                    self.safety_deletes.insert(key.clone());
+                }
                 self.next_seq += 1;
                 group.push((self.next_seq, key, None));
             }

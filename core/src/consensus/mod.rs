@@ -120,6 +120,11 @@ pub const ORPHAN_BLOCKS_MAX: usize = 1_000;
 /// about 3 (a 2-chain commit trails the newest proposal by two blocks).
 pub const CHAIN_SYNC_GAP: Height = 8;
 
+/// How far above the highest height a replica has seen (less `retain_heights`) the first block
+/// of a checkpoint range may be: the commits a peer made since that height reached us. See
+/// `Consensus::install_checkpoint`.
+pub const CHECKPOINT_SLACK: Height = 2 * CHAIN_BLOCKS_MAX as Height;
+
 /// How many heights of committed batches a replica remembers, to refuse a block that carries
 /// one of them again (a batch commits once: see [`NoVoteReason::RepeatsBatch`]). A restarted
 /// replica reads them back from the store. A batch committed further below than this is not
@@ -388,6 +393,9 @@ pub struct Consensus {
     sync_requests: BTreeMap<Digest, (NodeId, u16)>,
     /// The catch-up by ranges under way, if we are far behind (see [`CHAIN_SYNC_GAP`]).
     chain_sync: Option<ChainSync>,
+    /// The height of the checkpoint this replica installed, if it did since it started: it
+    /// holds no committed history below (0: from genesis, as far as it knows).
+    history_from: Height,
     /// Blocks waiting for the mempool to confirm their payload: only of the current round (a
     /// vote can only be for it), so entering a round drops the others. The mempool may never
     /// answer (it gives up on payload no peer serves).
@@ -478,6 +486,7 @@ impl Consensus {
             orphan_count: 0,
             sync_requests: BTreeMap::new(),
             chain_sync: None,
+            history_from: 0,
             awaiting_payload: BTreeMap::new(),
             serve_budget: ServeBudget::new(crate::budget::BLOCKS_SERVED),
             proposals: BTreeMap::new(),
@@ -1032,10 +1041,10 @@ impl Consensus {
         }
     }
 
-    /// The lowest height the store still holds (after the last prune): a peer asking for less
-    /// is served from here, and installs a checkpoint.
+    /// The lowest height the store still holds (after the last prune, or since the checkpoint
+    /// we installed): a peer asking for less is served from here, and installs a checkpoint.
     fn retained_from(&self) -> Height {
-        self.committed.height.saturating_sub(self.params.retain_heights) + 1
+        (self.committed.height.saturating_sub(self.params.retain_heights) + 1).max(self.history_from)
     }
 
     /// Blocks that can no longer be committed give their batches back. A block off the committed
@@ -1225,8 +1234,11 @@ impl Consensus {
                 // Still, the block it extends is certified: fetch it if we lack it, so that a
                 // replica that disagrees on the leader (behind, or restarted with a partial
                 // history) commits, learns the history and agrees again.
-                if !self.blocks.contains_key(&block.parent()) && block.round <= self.round + FUTURE_ROUNDS_MAX
-                {
+                // (Only for a QC above our last commit: an old QC in a cheap block would make
+                // us ask peers again for history we hold or no longer need.)
+                let fresh =
+                    block.qc.round > self.committed.round && block.round <= self.round + FUTURE_ROUNDS_MAX;
+                if fresh && !self.blocks.contains_key(&block.parent()) {
                     if block.height > self.committed.height + CHAIN_SYNC_GAP {
                         self.catch_up(block.height, from);
                     } else {
@@ -1715,13 +1727,14 @@ impl Consensus {
             return;
         };
         let extends = first.height == committed + 1 && first.parent() == self.committed_digest;
-        let checkpoint = !extends && first.height > committed + 1 && self.install_checkpoint(from, &fresh);
-        if !extends && !checkpoint {
-            let why = if first.height > committed + 1 {
-                "a range above our next height that does not prove its first block committed"
-            } else {
-                "the first new block does not extend our last commit"
-            };
+        let refused = if extends {
+            None
+        } else if first.height > committed + 1 {
+            self.install_checkpoint(from, &fresh).err()
+        } else {
+            Some("the first new block does not extend our last commit")
+        };
+        if let Some(why) = refused {
             self.reject(from, "chain-response", &Error::MalformedChain(why));
             self.next_chain_peer();
             return;
@@ -1767,21 +1780,34 @@ impl Consensus {
     /// docs: the heights between (never delivered here), the batches they committed (a leader
     /// replaying one of those gets this replica's vote; the others refuse it), and our pending
     /// batches (dropped: some may have committed in the gap, and proposing one again would fail
-    /// each of our rounds). Returns whether it installed one.
-    fn install_checkpoint(&mut self, from: NodeId, range: &[Block]) -> bool {
+    /// each of our rounds). Returns why not, if it installed none.
+    fn install_checkpoint(&mut self, from: NodeId, range: &[Block]) -> Result<(), &'static str> {
         let linked = range
             .windows(2)
             .all(|pair| pair[1].parent() == pair[0].digest() && pair[1].height == pair[0].height + 1);
         let Some(base) = range.first().filter(|base| linked && base.round > self.committed.round) else {
-            return false;
+            return Err("a range above our next height that is not one chain above our last commit");
         };
+        // An honest peer starts a range above what we asked only where it pruned: at its own
+        // last commit less `retain_heights`, which is at most the highest height we have seen
+        // (the block that told us we were behind, and what came since), give or take the
+        // commits of a round trip. A Byzantine peer serving a proven range nearer the tip would
+        // make us skip history the others still keep: refused, and the next peer is asked.
+        let tip = self.chain_sync.as_ref().map_or(0, |sync| sync.target).max(self.high_qc.height);
+        if base.height + self.params.retain_heights > tip + 1 + CHECKPOINT_SLACK {
+            return Err("a range that starts nearer the tip than peers prune to");
+        }
         // The commit rule on each certified block of the range (the last one has no QC here).
         let depth = safety::chain_depth(self.params.commit_rule);
         let proven = (depth.saturating_sub(1)..range.len().saturating_sub(1)).rev().find_map(|top| {
             let chain: Vec<&Block> = range[top + 1 - depth..=top].iter().rev().collect();
-            safety::committed_by(self.params.commit_rule, &chain).map(|head| head.height)
+            let head = safety::committed_by(self.params.commit_rule, &chain)?;
+            // The rounds of the deciding chain, oldest first (as `commit` reports them).
+            Some((head.height, chain.iter().rev().map(|b| b.round).collect::<Vec<Round>>()))
         });
-        let Some(proven_by) = proven else { return false };
+        let Some((proven_by, chain)) = proven else {
+            return Err("a range above our next height that does not prove its first block committed");
+        };
         let base = base.clone();
         self.observe(Event::CheckpointInstalled {
             from_height: self.committed.height,
@@ -1790,23 +1816,31 @@ impl Consensus {
             proven_by,
             from,
         });
+        // Everything we hold at or below the checkpoint is history now, committed in the gap
+        // or abandoned: it leaves without handing its batches back (some of them committed in
+        // the gap, which we cannot tell), and so do our pending batches.
+        self.blocks.retain(|_, block| block.height > base.height);
+        self.included = self.blocks.values().flat_map(|b| b.payload.iter().map(|d| (*d, b.round))).collect();
+        self.included.extend(base.payload.iter().map(|d| (*d, base.round)));
+        self.pending.clear();
+        self.pending_index.clear();
         self.committed_digest = base.digest();
         self.committed = base.clone();
+        self.history_from = base.height;
         self.blocks.insert(base.digest(), base.clone());
         self.dirty = true;
         if let Some(reputation) = self.reputation.as_mut() {
             // A gap in the history: it rebuilds its window from here (round-robin meanwhile).
             reputation.committed(&base);
         }
-        self.pending.clear();
-        self.pending_index.clear();
-        self.observe(Event::BlockCommitted { block: BlockInfo::from(&base), chain: vec![base.round] });
+        self.observe(Event::BlockCommitted { block: BlockInfo::from(&base), chain });
         self.remember_committed(base.height, &base.payload);
+        // Stored, like every block we link: peers catching up are served it from the store.
+        self.actions.push(Action::StoreBlock(base.clone()));
         self.actions.push(Action::Commit(base));
-        self.recover_abandoned();
         self.garbage_collect();
         self.prune();
-        true
+        Ok(())
     }
 
     // ---------------------------------------------------------------------------------------

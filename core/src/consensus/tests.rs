@@ -1404,18 +1404,31 @@ fn a_chain_response_from_a_peer_not_asked_is_rejected() {
     assert_eq!(n0.view().committed_height, 0);
 }
 
-/// A peer that pruned the heights we lack serves its oldest: a range above our next height. Its
-/// first block is committed if the commit rule commits a block of the range from inside it
-/// (here b17, by b18 certified in the next round); the replica takes it as a checkpoint and
-/// links the rest, committing as it goes, without the heights below.
+/// A replica keeping the least history allowed (`RETAIN_HEIGHTS_MIN`).
+fn pruning_replica(id: u16) -> Consensus {
+    let params = Parameters { retain_heights: crate::params::RETAIN_HEIGHTS_MIN, ..Parameters::default() };
+    replica_with(id, params, None).0
+}
+
+/// A peer that pruned the heights we lack serves its oldest: a range above our next height.
+/// Here the tip is at height 1,100, so a peer that committed 1,099 keeps 100 and up. The
+/// range's first block is committed if the commit rule commits a block of the range from
+/// inside it (b118, by b119 certified in the next round); the replica takes it as a checkpoint
+/// and links the rest, committing as it goes, without the heights below.
 #[test]
 fn a_range_above_our_next_height_that_proves_its_first_block_committed_installs_a_checkpoint() {
-    let blocks = chain(21);
-    let (mut n0, _) = replica(0);
-    n0.handle(at(10), propose(1, &blocks[20]));
-    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[4..19].to_vec())));
-    let installed =
-        Event::CheckpointInstalled { from_height: 0, height: 5, round: 5, proven_by: 17, from: NodeId(1) };
+    let blocks = chain(1_100);
+    let mut n0 = pruning_replica(0);
+    n0.handle(at(10), propose(1, &blocks[1_099]));
+    let range = blocks[99..120].to_vec(); // heights 100..=120
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(range)));
+    let installed = Event::CheckpointInstalled {
+        from_height: 0,
+        height: 100,
+        round: 100,
+        proven_by: 118,
+        from: NodeId(1),
+    };
     assert!(events(&actions).contains(&installed), "{actions:#?}");
     let commits: Vec<Height> = actions
         .iter()
@@ -1424,9 +1437,30 @@ fn a_range_above_our_next_height_that_proves_its_first_block_committed_installs_
             _ => None,
         })
         .collect();
-    assert_eq!(commits, (5..=17).collect::<Vec<_>>(), "the checkpoint and what it links, once each");
-    assert_eq!(n0.view().committed_height, 17);
+    assert_eq!(commits, (100..=118).collect::<Vec<_>>(), "the checkpoint and what it links, once each");
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::StoreBlock(b) if b.height == 100)),
+        "the checkpoint is stored, so that it can be served"
+    );
+    assert_eq!(n0.view().committed_height, 118);
     assert!(actions.iter().any(|a| matches!(a, Action::Persist(_))), "the new commit is recorded");
+}
+
+/// A peer serving a proven range much nearer the tip than an honest one could have pruned to
+/// (here its first block at 1,000, so it would have to keep nothing below 1,000 with only 1,100
+/// heights committed: an honest peer keeps 1,000 heights) would make us skip history the
+/// others still hold. Refused; the next peer is asked.
+#[test]
+fn a_checkpoint_nearer_the_tip_than_peers_prune_is_refused() {
+    let blocks = chain(1_100);
+    let mut n0 = pruning_replica(0);
+    n0.handle(at(10), propose(1, &blocks[1_099]));
+    let range = blocks[999..1_020].to_vec();
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(range)));
+    let error = Error::MalformedChain("a range that starts nearer the tip than peers prune to");
+    assert_eq!(actions[0], rejected(1, "chain-response", &error), "{actions:#?}");
+    assert_eq!(chain_requests(&actions), vec![(NodeId(2), 0)]);
+    assert_eq!(n0.view().committed_height, 0);
 }
 
 /// The same range with no two certified blocks in consecutive rounds proves nothing: each is
@@ -1438,7 +1472,7 @@ fn a_range_above_our_next_height_that_proves_its_first_block_committed_installs_
 fn a_range_above_our_next_height_that_proves_nothing_committed_is_rejected_and_the_next_peer_is_asked() {
     // Rounds 1, 3, 5, …: every round between timed out (each block carries the TC).
     let mut blocks: Vec<Block> = Vec::new();
-    for round in (1..=41).step_by(2) {
+    for round in (1..=2_199).step_by(2) {
         let parent = blocks.last().map_or_else(genesis, qc);
         let tc = (round > 1).then(|| {
             let timeouts: Vec<Timeout> = [0, 1, 2].iter().map(|i| timeout(*i, round - 1, &parent)).collect();
@@ -1446,10 +1480,10 @@ fn a_range_above_our_next_height_that_proves_nothing_committed_is_rejected_and_t
         });
         blocks.push(signed_block(leader(round), round, parent, tc, vec![]));
     }
-    let (mut n0, _) = replica(0);
-    let actions = n0.handle(at(10), propose(1, &blocks[20]));
+    let mut n0 = pruning_replica(0);
+    let actions = n0.handle(at(10), propose(1, &blocks[1_099]));
     assert_eq!(chain_requests(&actions), vec![(NodeId(1), 0)], "{actions:#?}");
-    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[4..19].to_vec())));
+    let actions = n0.handle(at(20), msg(1, ConsensusMessage::ChainResponse(blocks[99..120].to_vec())));
     let error =
         Error::MalformedChain("a range above our next height that does not prove its first block committed");
     assert_eq!(actions[0], rejected(1, "chain-response", &error), "{actions:#?}");

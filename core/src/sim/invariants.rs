@@ -303,8 +303,12 @@ impl Checker {
                 .map(|(record, _)| record.committed_height)
                 .min()
                 .unwrap_or(0);
-            let keep = floor.min(lowest.saturating_sub(ORACLE_WINDOW));
-            self.committed = self.committed.split_off(&keep);
+            // (Not while any node is Byzantine: one that turns honest again is held to
+            // agreement from whatever it commits then, which may be far below.)
+            if self.honest.iter().all(|honest| *honest) {
+                let keep = floor.min(lowest.saturating_sub(ORACLE_WINDOW));
+                self.committed = self.committed.split_off(&keep);
+            }
         }
         if height % BATCH_PRUNE_EVERY == 0 && height > BATCH_CHECK_WINDOW {
             let floor = height - BATCH_CHECK_WINDOW;
