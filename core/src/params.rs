@@ -40,7 +40,7 @@ pub enum LeaderElection {
 
 /// The fewest heights [`Parameters::retain_heights`] may keep: a restarted replica reads back
 /// the committed batches of the last `COMMITTED_BATCHES_WINDOW` (200) heights and, under leader
-/// reputation, the blocks of its window (`5n + 11`), and a peer catching up needs some room.
+/// reputation, its history (`10n + 21` blocks), and a peer catching up needs some room.
 pub const RETAIN_HEIGHTS_MIN: u64 = 1_000;
 
 /// Tunable parameters. Durations carry their unit in the name.

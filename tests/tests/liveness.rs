@@ -123,3 +123,51 @@ fn seven_replicas_with_f_crashed_and_five_percent_loss_reach_300_blocks() {
     let timeouts: u64 = sim.views().iter().map(|v| v.timeouts_sent).sum();
     println!("300 blocks in {} ms of simulated time, {timeouts} timeouts", sim.now().as_ms());
 }
+
+/// A replica that crashes while the committee runs (not from the start) is excluded once the
+/// committed chain shows its failed turns: a gap of timed-out rounds whose last one it led, in a
+/// block committed after the crash. From the first such commit on (plus `EXCLUDE_ROUNDS`, the
+/// rule's lag) it leads no round. Before failures counted, it stayed active until its last
+/// proposals and votes left the window (20 commits at n = 4), and kept being drawn. (What this
+/// does not fix: until that first commit the committee loses a round in two, and the round
+/// timeout doubles; see the README's *Status*.)
+#[test]
+fn a_replica_that_crashes_mid_run_leads_no_round_once_a_commit_shows_its_failed_turn() {
+    use hotstuff_core::consensus::reputation::EXCLUDE_ROUNDS;
+    for seed in [1, 2, 3, 4, 5] {
+        let mut sim = committee(4, seed, LeaderElection::Reputation);
+        commit_to(&mut sim, 300, 3_600_000);
+        sim.crash(NodeId(3));
+        let crashed_at = height(&sim, 0);
+        // The rounds node 0 enters, with their leader, and the height it had then.
+        let mut rounds: Vec<(u64, NodeId, u64)> = Vec::new();
+        while height(&sim, 0) < crashed_at + 150 {
+            assert!(sim.step().expect("no violation"), "the run goes on");
+            let view = sim.view(NodeId(0));
+            if rounds.last().is_none_or(|(round, _, _)| *round != view.round) {
+                rounds.push((view.round, view.leader, view.committed_height));
+            }
+        }
+        // Node 3's first turn after the crash, and the first commit after it (the chain then
+        // shows the failed turn).
+        let failed = rounds.iter().position(|(_, leader, _)| *leader == NodeId(3)).expect("node 3 is drawn");
+        let (_, _, height_then) = rounds[failed];
+        let (first_commit_round, _, _) =
+            *rounds[failed..].iter().find(|(_, _, h)| *h > height_then).expect("a commit after its turn");
+        let led_after: Vec<u64> = rounds
+            .iter()
+            .filter(|(round, leader, _)| {
+                *round > first_commit_round + EXCLUDE_ROUNDS + 1 && *leader == NodeId(3)
+            })
+            .map(|(round, _, _)| *round)
+            .collect();
+        let led_before =
+            rounds.iter().filter(|(_, leader, _)| *leader == NodeId(3)).count() - led_after.len();
+        println!(
+            "seed {seed}: first commit after the crash in round {first_commit_round}; node 3 led {led_before} rounds before, {} after (of {} rounds)",
+            led_after.len(),
+            rounds.len()
+        );
+        assert!(led_after.is_empty(), "seed {seed}: node 3 still led rounds {led_after:?}");
+    }
+}

@@ -27,12 +27,24 @@
 //!   `ACTIVE_WEIGHT × (n − f)` rounds; an honest replica that is merely slow (its votes are never
 //!   among the first `n − f`) is drawn as rarely, and once its block commits it is active again.
 //!
+//! - A replica **failed** in the window if it was the leader of the last round of a gap between
+//!   two committed blocks of the window (the rounds between a block's parent and the block timed
+//!   out; the last of them is the one whose leader did not propose, or whose proposal did not
+//!   gather a QC). That leader is computed as above from the activity weights alone (no failures:
+//!   the rule stays a function of the committed chain, with no recursion). A replica whose
+//!   failures are more than [`FAILURE_THRESHOLD_PERCENT`] of its turns in the window (failed plus
+//!   committed proposals) weighs 1 whatever its activity. Without this, a replica that crashes
+//!   while the committee runs stays active until its last proposals and votes leave the window:
+//!   20 commits at n = 4, which a committee that loses a round in four makes slowly (a native
+//!   committee at 50,000 tx/s stalled for 45 s after such a crash). With it, the first commit
+//!   after its failed turn excludes it.
+//!
 //! Safety does not depend on who leads: the voting rule and the commit rule never read the
 //! leader. A disagreement on the leader (a replica behind) costs only liveness: that replica
 //! refuses the proposal of a leader it does not expect and sends its vote elsewhere.
 //!
-//! Not taken into account (as Aptos does): rounds that failed under an active leader. A
-//! Byzantine replica that votes but never proposes stays active.
+//! A Byzantine replica that proposes well but withholds votes stays active (any vote in the
+//! window counts); one that never proposes is excluded by its failures, as a crashed one is.
 
 use crate::committee::Committee;
 use crate::messages::Block;
@@ -49,24 +61,33 @@ pub const EXCLUDE_ROUNDS: Round = 10;
 /// How many committed blocks, up to and including its last commit, a restarted replica of a
 /// committee of `n` reads back from its store for the rule's history.
 pub fn remembered_blocks(n: usize) -> Height {
-    (5 * n) as Height + EXCLUDE_ROUNDS + 1
+    2 * (5 * n) as Height + 2 * EXCLUDE_ROUNDS + 1
 }
 
 /// The weight of an active replica in the draw; an inactive one weighs 1.
 pub const ACTIVE_WEIGHT: u64 = 1_000;
+
+/// A replica whose failed turns are more than this share of its turns in the window weighs 1.
+/// (Aptos uses 10% too.) A healthy replica whose one proposal was lost among five is over it,
+/// and leads less for a window; it still votes, and the committee keeps its pace.
+pub const FAILURE_THRESHOLD_PERCENT: u64 = 10;
 
 /// What the rule reads from one committed block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     height: Height,
     round: Round,
+    /// The round of its parent (its QC's).
+    qc_round: Round,
     author: NodeId,
     /// The signers of the block's QC (the votes for its parent).
     voters: Vec<NodeId>,
 }
 
-/// The committed history the rule needs: the last `window + EXCLUDE_ROUNDS` committed blocks
-/// (the anchor is at most `EXCLUDE_ROUNDS` blocks below the newest commit, one block a round).
+/// The committed history the rule needs: the last `2 × (window + EXCLUDE_ROUNDS) + 1`
+/// committed blocks (the anchor is at most `EXCLUDE_ROUNDS` blocks below the newest commit, one
+/// block a round; the leaders of the failed rounds in its window are read from anchors up to
+/// `EXCLUDE_ROUNDS + 1` blocks below the window, each with a window of its own).
 #[derive(Clone, Debug)]
 pub(crate) struct Reputation {
     window: usize,
@@ -75,19 +96,32 @@ pub(crate) struct Reputation {
     cache: RefCell<Option<(Height, Vec<u64>)>>,
 }
 
+/// The draw: the replica whose share of the total weight `mix(round)` falls in.
+fn draw(weights: &[u64], round: Round) -> NodeId {
+    let total: u64 = weights.iter().sum();
+    let mut draw = mix(round) % total;
+    for (i, weight) in weights.iter().enumerate() {
+        if draw < *weight {
+            return NodeId(i as u16);
+        }
+        draw -= weight;
+    }
+    unreachable!("the draw is below the total weight")
+}
+
 impl Reputation {
     /// A rule reading `window` committed blocks: five per member, so that every replica that is
     /// up has authored or signed for several of them.
     pub(crate) fn new(committee: &Committee) -> Self {
         let window = 5 * committee.size();
-        debug_assert_eq!(window as Height + EXCLUDE_ROUNDS + 1, remembered_blocks(committee.size()));
+        debug_assert_eq!(2 * (window as Height + EXCLUDE_ROUNDS) + 1, remembered_blocks(committee.size()));
         Self { window, history: VecDeque::new(), cache: RefCell::new(None) }
     }
 
     /// How many committed blocks the rule holds (and a restarted replica reads back: see
     /// [`crate::store::recent_chain`]).
     fn capacity(&self) -> usize {
-        self.window + usize::try_from(EXCLUDE_ROUNDS).expect("small") + 1
+        2 * self.window + 2 * usize::try_from(EXCLUDE_ROUNDS).expect("small") + 1
     }
 
     /// Records a committed block (commits come in height order; a gap starts the history over).
@@ -99,6 +133,7 @@ impl Reputation {
         self.history.push_back(Entry {
             height: block.height,
             round: block.round,
+            qc_round: block.qc.round,
             author: block.author,
             voters,
         });
@@ -117,35 +152,71 @@ impl Reputation {
         }
         let anchor = self.history.iter().rposition(|entry| entry.round <= horizon)?;
         let anchor_height = self.history[anchor].height;
-        let window_start = anchor_height.saturating_sub(self.window as Height - 1).max(1);
+        // The history must reach down to the windows of the failed rounds' anchors (see
+        // `capacity`); a replica holding less cannot know (just started, or restarted).
+        let needed = anchor_height.saturating_sub(2 * self.window as Height + EXCLUDE_ROUNDS).max(1);
         let first = self.history.front().expect("not empty").height;
-        if first > window_start {
-            // Part of the window is missing here (just started, or restarted).
+        if first > needed {
             return None;
         }
         let mut cache = self.cache.borrow_mut();
         if cache.as_ref().is_none_or(|(height, _)| *height != anchor_height) {
-            let mut weights = vec![1; committee.size()];
-            let from = usize::try_from(window_start - first).expect("within the history");
-            for entry in self.history.range(from..=anchor) {
-                for id in std::iter::once(&entry.author).chain(&entry.voters) {
-                    if let Some(weight) = weights.get_mut(id.index()) {
-                        *weight = ACTIVE_WEIGHT;
-                    }
-                }
-            }
-            *cache = Some((anchor_height, weights));
+            *cache = Some((anchor_height, self.weights(committee, anchor)));
         }
         let (_, weights) = cache.as_ref().expect("just filled");
-        let total: u64 = weights.iter().sum();
-        let mut draw = mix(round) % total;
-        for (i, weight) in weights.iter().enumerate() {
-            if draw < *weight {
-                return Some(NodeId(i as u16));
+        Some(draw(weights, round))
+    }
+
+    /// The history index of the window's first block for the anchor at `anchor`.
+    fn window_start(&self, anchor: usize) -> usize {
+        anchor.saturating_sub(self.window - 1)
+    }
+
+    /// Activity alone: authors and QC signers of the window ending at `anchor` weigh
+    /// [`ACTIVE_WEIGHT`], the others 1.
+    fn activity(&self, committee: &Committee, anchor: usize) -> Vec<u64> {
+        let mut weights = vec![1; committee.size()];
+        for entry in self.history.range(self.window_start(anchor)..=anchor) {
+            for id in std::iter::once(&entry.author).chain(&entry.voters) {
+                if let Some(weight) = weights.get_mut(id.index()) {
+                    *weight = ACTIVE_WEIGHT;
+                }
             }
-            draw -= weight;
         }
-        unreachable!("the draw is below the total weight")
+        weights
+    }
+
+    /// Activity, less the replicas that failed too many of their turns in the window.
+    fn weights(&self, committee: &Committee, anchor: usize) -> Vec<u64> {
+        let mut weights = self.activity(committee, anchor);
+        let (mut proposed, mut failed) = (vec![0u64; weights.len()], vec![0u64; weights.len()]);
+        for index in self.window_start(anchor)..=anchor {
+            let entry = &self.history[index];
+            if let Some(count) = proposed.get_mut(entry.author.index()) {
+                *count += 1;
+            }
+            // The last timed-out round before this block, if any, and who led it (as drawn
+            // from activity at its own anchor; round-robin where the history does not say).
+            if entry.round > entry.qc_round + 1 {
+                let last_failed = entry.round - 1;
+                let leader = last_failed
+                    .checked_sub(EXCLUDE_ROUNDS)
+                    .and_then(|horizon| self.history.iter().rposition(|e| e.round <= horizon))
+                    .map_or_else(
+                        || committee.leader(last_failed),
+                        |anchor| draw(&self.activity(committee, anchor), last_failed),
+                    );
+                if let Some(count) = failed.get_mut(leader.index()) {
+                    *count += 1;
+                }
+            }
+        }
+        for ((weight, proposed), failed) in weights.iter_mut().zip(proposed).zip(failed) {
+            if failed * 100 > (failed + proposed) * FAILURE_THRESHOLD_PERCENT {
+                *weight = 1;
+            }
+        }
+        weights
     }
 }
 
