@@ -42,9 +42,11 @@
 //! holds the heights between, nor the batches they committed (a leader replaying one of those
 //! gets its vote; the others within the window refuse it), and it drops its pending batches
 //! (some may have committed in the gap). Only the round's leader gets a vote, whichever way its
-//! block arrived: the newest block of a range is certified by nothing. A leader with no payload waits up to
-//! `max_block_delay_ms` before proposing an empty block, unless an uncommitted block with payload
-//! needs one more QC to commit, so an idle committee does not spin.
+//! block arrived: the newest block of a range is certified by nothing.
+//!
+//! A leader with no payload waits up to `max_block_delay_ms` before proposing an empty block,
+//! unless an uncommitted block with payload needs one more QC to commit, so an idle committee
+//! does not spin.
 //!
 //! # Driving contract
 //!
@@ -1791,8 +1793,9 @@ impl Consensus {
         // An honest peer starts a range above what we asked only where it pruned: at its own
         // last commit less `retain_heights`, which is at most the highest height we have seen
         // (the block that told us we were behind, and what came since), give or take the
-        // commits of a round trip. A Byzantine peer serving a proven range nearer the tip would
-        // make us skip history the others still keep: refused, and the next peer is asked.
+        // commits of a round trip. (The committee shares its parameters, so the peer's
+        // `retain_heights` is ours.) A Byzantine peer serving a proven range nearer the tip
+        // would make us skip history the others still keep: refused, and the next peer is asked.
         let tip = self.chain_sync.as_ref().map_or(0, |sync| sync.target).max(self.high_qc.height);
         if base.height + self.params.retain_heights > tip + 1 + CHECKPOINT_SLACK {
             return Err("a range that starts nearer the tip than peers prune to");
