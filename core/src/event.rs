@@ -597,8 +597,10 @@ impl Observed {
                 to.0, to.0
             ),
             Event::CheckpointInstalled { from_height, height, round, proven_by, from } => format!(
-                "{node} is further behind than its peers keep history: node {} no longer holds the blocks above height {from_height}, so {node} takes the oldest block it sent (height {height}, round {round}) as a checkpoint. The range proves it committed: the commit rule commits the block at height {proven_by} from the certified blocks above it in the range (consecutive rounds), and every block below a committed one is committed. {node} resumes from there; heights {} to {} were committed while it was away, and it never holds them.",
+                "{node} is further behind than its peers keep history: node {} has pruned heights {} to {} and sends the blocks from height {height} (round {round}) instead. The range proves them committed: the commit rule commits the block at height {proven_by} from the certified blocks above it (consecutive rounds), and every block below a committed one is committed, height {height} included. {node} takes height {height} as its checkpoint, its new last commit, goes on from there, and never holds heights {} to {}.",
                 from.0,
+                from_height + 1,
+                height.saturating_sub(1),
                 from_height + 1,
                 height.saturating_sub(1)
             ),
