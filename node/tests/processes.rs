@@ -188,6 +188,22 @@ fn wait_for_heights(
     }
 }
 
+/// Waits until every replica in `all` has committed `more` blocks beyond the highest height the
+/// `others` had reached when called (`what` names the phase in a failure). Returns that target.
+fn all_commit_more(
+    testbed: &mut Testbed,
+    logs: &[PathBuf],
+    others: &[usize],
+    all: &[usize],
+    more: u64,
+    what: &str,
+) -> u64 {
+    let reached = wait_for_heights(testbed, logs, others, what, |_| true);
+    let target = reached.iter().max().unwrap() + more;
+    wait_for_heights(testbed, logs, all, what, |h| h.iter().all(|&h| h >= target));
+    target
+}
+
 #[test]
 fn a_replica_killed_with_sigkill_recovers_from_its_store_catches_up_and_never_votes_twice_in_a_round() {
     let dir = tempfile::tempdir().unwrap();
@@ -229,30 +245,25 @@ fn a_replica_killed_with_sigkill_recovers_from_its_store_catches_up_and_never_vo
     let mut victim_logs = vec![logs[VICTIM].clone()];
     logs[VICTIM] = testbed.start(VICTIM, &format!("node{VICTIM}-restart1.log"));
     victim_logs.push(logs[VICTIM].clone());
-    let reached = wait_for_heights(&mut testbed, &logs, &others, "restarted at once", |_| true);
-    let target = reached.iter().max().unwrap() + 3;
-    wait_for_heights(&mut testbed, &logs, &all, "all four commit 3 more after the quick restart", |h| {
-        h.iter().all(|&h| h >= target)
-    });
+    all_commit_more(&mut testbed, &logs, &others, &all, 3, "all four commit 3 more after the quick restart");
 
     // Second crash, with downtime: kill -9 (no shutdown, no flush: whatever the store
     // acknowledged is all that survives); the other three, a quorum, must keep committing.
     kill(testbed.processes.children[VICTIM].take().unwrap());
     let height_at_crash = committed_height(&logs[VICTIM]);
-    let reached = wait_for_heights(&mut testbed, &logs, &others, "just after the kill", |_| true);
-    let target = reached.iter().max().unwrap() + 5;
-    wait_for_heights(&mut testbed, &logs, &others, "the other three commit 5 more", |h| {
-        h.iter().all(|&h| h >= target)
-    });
+    all_commit_more(&mut testbed, &logs, &others, &others, 5, "the other three commit 5 more");
 
     // Restart on the same store, logging to a new file; it must catch up.
     logs[VICTIM] = testbed.start(VICTIM, &format!("node{VICTIM}-restart2.log"));
     victim_logs.push(logs[VICTIM].clone());
-    let reached = wait_for_heights(&mut testbed, &logs, &others, "at the restart", |_| true);
-    let target = reached.iter().max().unwrap() + 3;
-    wait_for_heights(&mut testbed, &logs, &all, "the restarted replica catches up with the others", |h| {
-        h.iter().all(|&h| h >= target)
-    });
+    all_commit_more(
+        &mut testbed,
+        &logs,
+        &others,
+        &all,
+        3,
+        "the restarted replica catches up with the others",
+    );
 
     // Then kill -9 at random points (seeded, so a failure can be replayed), restarting at once
     // each time: wherever the kill lands, the commit stream must have no gap.
@@ -265,11 +276,14 @@ fn a_replica_killed_with_sigkill_recovers_from_its_store_catches_up_and_never_vo
         logs[VICTIM] = testbed.start(VICTIM, &format!("node{VICTIM}-random{k}.log"));
         victim_logs.push(logs[VICTIM].clone());
     }
-    let reached = wait_for_heights(&mut testbed, &logs, &others, "after the random kills", |_| true);
-    let target = reached.iter().max().unwrap() + 3;
-    wait_for_heights(&mut testbed, &logs, &all, "the victim catches up after the random kills", |h| {
-        h.iter().all(|&h| h >= target)
-    });
+    let target = all_commit_more(
+        &mut testbed,
+        &logs,
+        &others,
+        &all,
+        3,
+        "the victim catches up after the random kills",
+    );
 
     // Stop everyone, and read each store's commit stream (`hotstuff commits`): the victim's
     // runs from height 1 to where it got without a gap or a repeat, block for block the same

@@ -116,25 +116,36 @@ fn reference_rate(seed: u64) -> f64 {
     rate(&mut reference, 0, 5_000)
 }
 
+/// Plays the page's preset `key` to its expectation (failing the test if it is not met), with
+/// the trace recorded; returns the run and what each replica observed, in order.
+fn play_preset(key: &str) -> (hotstuff_core::sim::Run, Vec<hotstuff_core::event::Observed>) {
+    use hotstuff_core::sim::{presets, TraceEntry};
+    let preset = presets().into_iter().find(|p| p.key == key).expect("the preset exists");
+    let mut scenario = preset.scenario;
+    scenario.config.record_trace = true;
+    let run = scenario.check().unwrap_or_else(|failure| panic!("{failure}"));
+    let observed = run
+        .sim()
+        .trace()
+        .iter()
+        .filter_map(|(_, entry)| match entry {
+            TraceEntry::Observed(observed) => Some(observed.clone()),
+            _ => None,
+        })
+        .collect();
+    (run, observed)
+}
+
 /// The page's catch-up preset shows what it says: node 3 comes back more than `CHAIN_SYNC_GAP`
 /// behind, is served a range of the committed chain, and catches up.
 #[test]
 fn the_catch_up_preset_catches_up_by_ranges() {
     use hotstuff_core::event::Event;
-    use hotstuff_core::sim::{presets, TraceEntry};
-    let preset = presets().into_iter().find(|p| p.key == "catch-up").expect("the preset exists");
-    let mut scenario = preset.scenario;
-    scenario.config.record_trace = true;
-    let run = scenario.check().unwrap_or_else(|failure| panic!("{failure}"));
-    let served: Vec<u32> = run
-        .sim()
-        .trace()
+    let (_, observed) = play_preset("catch-up");
+    let served: Vec<u32> = observed
         .iter()
-        .filter_map(|(_, entry)| match entry {
-            TraceEntry::Observed(o) => match o.event {
-                Event::ChainServed { blocks, to: NodeId(3), .. } if blocks > 0 => Some(blocks),
-                _ => None,
-            },
+        .filter_map(|o| match o.event {
+            Event::ChainServed { blocks, to: NodeId(3), .. } if blocks > 0 => Some(blocks),
             _ => None,
         })
         .collect();
@@ -225,20 +236,12 @@ fn a_replica_further_behind_than_peers_keep_installs_a_certified_checkpoint_and_
 #[test]
 fn the_checkpoint_preset_installs_a_checkpoint() {
     use hotstuff_core::event::Event;
-    use hotstuff_core::sim::{presets, TraceEntry};
-    let preset = presets().into_iter().find(|p| p.key == "checkpoint").expect("the preset exists");
-    let mut scenario = preset.scenario;
-    scenario.config.record_trace = true;
-    let run = scenario.check().unwrap_or_else(|failure| panic!("{failure}"));
-    let installed: Vec<(u64, u64)> = run
-        .sim()
-        .trace()
+    let (run, observed) = play_preset("checkpoint");
+    let installed: Vec<(u64, u64)> = observed
         .iter()
-        .filter_map(|(_, entry)| match entry {
-            TraceEntry::Observed(o) if o.node == NodeId(3) => match o.event {
-                Event::CheckpointInstalled { from_height, height, .. } => Some((from_height, height)),
-                _ => None,
-            },
+        .filter(|o| o.node == NodeId(3))
+        .filter_map(|o| match o.event {
+            Event::CheckpointInstalled { from_height, height, .. } => Some((from_height, height)),
             _ => None,
         })
         .collect();

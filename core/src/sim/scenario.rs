@@ -749,6 +749,16 @@ fn at_time(time: u64, intervention: Intervention) -> Timed {
     Timed { step: None, time: Time(time), intervention }
 }
 
+/// A preset's expectation: safe, with every running node at `min_height` or above by `until_ms`.
+fn safe_by(until_ms: u64, min_height: crate::types::Height) -> Option<Expectation> {
+    Some(Expectation { until_ms, until_step: None, outcome: Outcome::Safe { min_height }, digest: None })
+}
+
+/// Node `node` crashes at `crash_ms` and restarts from its store at `restart_ms`.
+fn down_between(node: u16, crash_ms: u64, restart_ms: u64) -> Vec<Timed> {
+    vec![at_time(crash_ms, Intervention::Crash { node }), at_time(restart_ms, Intervention::Restart { node })]
+}
+
 fn preset(key: &'static str, title: &'static str, note: &'static str, config: SimConfig) -> Preset {
     let mut scenario = Scenario::new(config);
     scenario.name = key.to_string();
@@ -774,12 +784,7 @@ pub fn presets() -> Vec<Preset> {
     );
     f_twin.scenario.interventions =
         vec![at_time(0, Intervention::Partition { groups: vec![vec![0, 1, 2], vec![3, 4]] })];
-    f_twin.scenario.expect = Some(Expectation {
-        until_ms: 10_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 0 },
-        digest: None,
-    });
+    f_twin.scenario.expect = safe_by(10_000, 0);
 
     let mut f1_twins = preset(
         "f1-twins",
@@ -830,16 +835,8 @@ pub fn presets() -> Vec<Preset> {
          missed, and joins in again.",
         four.clone(),
     );
-    leader_crash.scenario.interventions = vec![
-        at_time(2_000, Intervention::Crash { node: 2 }),
-        at_time(8_000, Intervention::Restart { node: 2 }),
-    ];
-    leader_crash.scenario.expect = Some(Expectation {
-        until_ms: 15_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 20 },
-        digest: None,
-    });
+    leader_crash.scenario.interventions = down_between(2, 2_000, 8_000);
+    leader_crash.scenario.expect = safe_by(15_000, 20);
 
     let mut split = preset(
         "split-2-2",
@@ -853,12 +850,7 @@ pub fn presets() -> Vec<Preset> {
         at_time(2_000, Intervention::Partition { groups: vec![vec![0, 1], vec![2, 3]] }),
         at_time(8_000, Intervention::Heal),
     ];
-    split.scenario.expect = Some(Expectation {
-        until_ms: 20_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 20 },
-        digest: None,
-    });
+    split.scenario.expect = safe_by(20_000, 20);
 
     let mut byzantine = preset(
         "equivocator",
@@ -868,12 +860,7 @@ pub fn presets() -> Vec<Preset> {
          gather a quorum: safety holds and the others keep committing.",
         SimConfig { byzantine: vec![(NodeId(1), Behaviour::Equivocator)], ..four.clone() },
     );
-    byzantine.scenario.expect = Some(Expectation {
-        until_ms: 15_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 20 },
-        digest: None,
-    });
+    byzantine.scenario.expect = safe_by(15_000, 20);
 
     let mut catch_up = preset(
         "catch-up",
@@ -886,16 +873,8 @@ pub fn presets() -> Vec<Preset> {
          the last few uncommitted blocks one by one. Then it votes again.",
         four.clone(),
     );
-    catch_up.scenario.interventions = vec![
-        at_time(1_000, Intervention::Crash { node: 3 }),
-        at_time(30_000, Intervention::Restart { node: 3 }),
-    ];
-    catch_up.scenario.expect = Some(Expectation {
-        until_ms: 35_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 30 },
-        digest: None,
-    });
+    catch_up.scenario.interventions = down_between(3, 1_000, 30_000);
+    catch_up.scenario.expect = safe_by(35_000, 30);
 
     let pruned = crate::Parameters {
         retain_heights: crate::params::RETAIN_HEIGHTS_MIN,
@@ -914,16 +893,8 @@ pub fn presets() -> Vec<Preset> {
          its last commit, and catches up by ranges from there. It never holds the heights it skipped.",
         SimConfig { params: pruned, ..four.clone() },
     );
-    checkpoint.scenario.interventions = vec![
-        at_time(1_000, Intervention::Crash { node: 3 }),
-        at_time(70_000, Intervention::Restart { node: 3 }),
-    ];
-    checkpoint.scenario.expect = Some(Expectation {
-        until_ms: 75_000,
-        until_step: None,
-        outcome: Outcome::Safe { min_height: 1_200 },
-        digest: None,
-    });
+    checkpoint.scenario.interventions = down_between(3, 1_000, 70_000);
+    checkpoint.scenario.expect = safe_by(75_000, 1_200);
 
     vec![leader_crash, split, catch_up, checkpoint, byzantine, f_twin, f1_twins, f1_forkers]
 }
