@@ -156,6 +156,21 @@ pub enum Resent {
     Timeout,
 }
 
+/// How a replica chose the leader of a round ([`crate::Consensus::leader_choice`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LeaderChoice {
+    /// In turn, `round mod n` ([`crate::LeaderElection::RoundRobin`]).
+    InTurn,
+    /// Drawn by reputation from the blocks committed up to `round − 10`
+    /// ([`crate::LeaderElection::Reputation`]).
+    Reputation,
+    /// In turn, although leaders are drawn by reputation: this replica has not committed that
+    /// far yet (the run just started, the committee stalled, or it restarted or is behind).
+    InTurnUntilHistory,
+    /// Named by the run's leader schedule (Twins scenarios, some presets).
+    Scheduled,
+}
+
 /// Something a node did or saw, with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
@@ -165,6 +180,8 @@ pub enum Event {
         round: Round,
         /// Its leader.
         leader: NodeId,
+        /// How the node chose that leader.
+        chosen: LeaderChoice,
         /// What moved the node here.
         reason: RoundReason,
         /// The round timeout armed for it.
@@ -261,7 +278,7 @@ pub enum Event {
         round: Round,
         /// The high QC carried.
         high_qc_round: Round,
-        /// How many rounds in a row have timed out here (the backoff exponent).
+        /// How many rounds in a row have timed out here.
         consecutive: u32,
         /// `false`: the node's own round timer expired. `true`: it joined `f + 1` other replicas'
         /// timeouts for the round before its own timer expired.
@@ -425,7 +442,7 @@ impl Observed {
     pub fn narrate(&self) -> String {
         let node = format!("Node {}", self.node.0);
         match &self.event {
-            Event::RoundEntered { round, leader, reason, timeout_ms } => {
+            Event::RoundEntered { round, leader, chosen, reason, timeout_ms } => {
                 let why = match reason {
                     RoundReason::Start => "it started (or restarted from its store)".to_string(),
                     RoundReason::Qc { qc_round } => format!("it saw a QC for round {qc_round}"),
@@ -436,7 +453,22 @@ impl Observed {
                         format!("{count} replicas gave up on this round, so at least one honest replica did; it joins them")
                     }
                 };
-                format!("{node} enters round {round} (leader: node {}) because {why}; its round timer is {timeout_ms} ms.", leader.0)
+                let how = match chosen {
+                    LeaderChoice::InTurn => "in turn".to_string(),
+                    LeaderChoice::Scheduled => "as the run's leader schedule says".to_string(),
+                    LeaderChoice::Reputation => format!(
+                        "drawn by reputation from the blocks committed up to round {}, which favour replicas that proposed and voted and pass over those that failed their turns",
+                        round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
+                    ),
+                    LeaderChoice::InTurnUntilHistory => format!(
+                        "in turn: leaders are drawn by reputation from the blocks committed up to round {}, and it has not committed that far",
+                        round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
+                    ),
+                };
+                format!(
+                    "{node} enters round {round} (leader: node {}, {how}) because {why}; its round timer is {timeout_ms} ms.",
+                    leader.0
+                )
             }
             Event::ProposalSent { block } => format!(
                 "{node} leads round {} and proposes {} at height {}, extending the block certified in round {}{} with {} batch(es).",

@@ -88,7 +88,7 @@ pub use committee::{Committee, Member};
 pub use consensus::{Consensus, PersistentState};
 pub use crypto::{KeyPair, PublicKey, Signature};
 pub use error::Error;
-pub use event::{Event, Observed};
+pub use event::{Event, LeaderChoice, Observed};
 pub use messages::{Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote};
 pub use params::{CommitRule, LeaderElection, Parameters};
 pub use time::Time;

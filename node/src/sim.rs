@@ -29,10 +29,10 @@ pub(crate) struct SimArgs {
     /// Use the 3-chain commit rule instead of 2-chain.
     #[arg(long)]
     three_chain: bool,
-    /// Choose leaders by reputation (from the committed history, so crashed replicas are
-    /// rarely chosen) instead of round-robin.
+    /// Choose leaders in turn (`round mod n`) instead of by reputation (the default: drawn from
+    /// the committed history, so crashed replicas are rarely chosen).
     #[arg(long)]
-    reputation: bool,
+    round_robin: bool,
     /// Heights of committed history each replica's store keeps (`retain_heights`).
     #[arg(long)]
     retain_heights: Option<u64>,
@@ -418,8 +418,8 @@ pub(crate) fn run(args: &SimArgs) -> ExitCode {
     if args.three_chain {
         config.params.commit_rule = CommitRule::ThreeChain;
     }
-    if args.reputation {
-        config.params.leader_election = LeaderElection::Reputation;
+    if args.round_robin {
+        config.params.leader_election = LeaderElection::RoundRobin;
     }
     if let Some(retain) = args.retain_heights {
         config.params.retain_heights = retain;

@@ -205,6 +205,11 @@ fn forkers(nodes: u16, seed: u64, forkers: &[u16], schedule: &[u16]) -> Simulati
         seed,
         byzantine: forkers.iter().map(|n| (NodeId(*n), Behaviour::Forker)).collect(),
         leader_schedule: schedule.iter().map(|n| NodeId(*n)).collect(),
+        // Past the schedule, leaders in turn: the tests count on who leads which round.
+        params: hotstuff_core::Parameters {
+            leader_election: hotstuff_core::LeaderElection::RoundRobin,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
 }

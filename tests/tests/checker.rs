@@ -1,7 +1,7 @@
 //! The invariant checkers can fail: fed a history that breaks a rule, each one reports it.
 //! (A checker that never fails would make every simulator test meaningless.)
 
-use hotstuff_core::event::{BlockInfo, Event, Observed, RoundReason, VoteRule};
+use hotstuff_core::event::{BlockInfo, Event, LeaderChoice, Observed, RoundReason, VoteRule};
 use hotstuff_core::sim::{Checker, Invariant};
 use hotstuff_core::{Block, Committee, Digest, NodeId, Time};
 
@@ -64,6 +64,7 @@ fn round_checker_reports_a_round_going_back() {
     let enter = |round| Event::RoundEntered {
         round,
         leader: NodeId(0),
+        chosen: LeaderChoice::InTurn,
         reason: RoundReason::Qc { qc_round: round - 1 },
         timeout_ms: 1000,
     };
@@ -78,6 +79,7 @@ fn round_checker_holds_a_restart_to_the_last_round_voted_in() {
     let start = |round| Event::RoundEntered {
         round,
         leader: NodeId(0),
+        chosen: LeaderChoice::InTurn,
         reason: RoundReason::Start,
         timeout_ms: 1000,
     };
@@ -91,6 +93,7 @@ fn round_checker_holds_a_restart_to_the_last_round_voted_in() {
             Event::RoundEntered {
                 round: 6,
                 leader: NodeId(2),
+                chosen: LeaderChoice::InTurn,
                 reason: RoundReason::Qc { qc_round: 5 },
                 timeout_ms: 1000,
             },

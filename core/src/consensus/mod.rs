@@ -17,9 +17,10 @@
 //!    voting in `r` and broadcasts a timeout carrying its high QC. `n - f` timeouts form a TC that
 //!    moves everyone to `r + 1`. `f + 1` timeouts for a round prove an honest replica gave up on it,
 //!    so a replica that sees them joins the timeout (this keeps replicas' rounds together after a
-//!    partition). Timeouts back off exponentially from the second timed-out round in a row (one
-//!    lost message or one crashed leader costs one round, not slower rounds after it) and reset
-//!    on progress. Links lose messages: a replica whose round has not moved `resend_ms` after it
+//!    partition). The round timeout is the base while commits come and grows by a fifth for each
+//!    round since the last commit beyond the first three, up to 1.2⁶ ≈ 3 times the base (DiemBFT
+//!    v4 / Aptos): a lost message or a crashed leader costs a round at the base timeout, and a
+//!    committee that cannot commit (a partition) waits up to three times as long. Links lose messages: a replica whose round has not moved `resend_ms` after it
 //!    proposed, voted or timed out in it sends the same message again ([`Timer::Resend`]).
 //!
 //! Two more checks keep the ledger clean, whatever a Byzantine leader does. **A batch commits
@@ -89,7 +90,7 @@ use crate::budget::ServeBudget;
 use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
-use crate::event::{BlockInfo, Event, NoVoteReason, Resent, RoundReason};
+use crate::event::{BlockInfo, Event, LeaderChoice, NoVoteReason, Resent, RoundReason};
 use crate::messages::{
     Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote, CHAIN_BLOCKS_MAX,
     CHAIN_RESPONSE_BYTES_MAX,
@@ -142,8 +143,17 @@ pub const COMMITTED_BATCHES_WINDOW: Height = 200;
 /// it will ask again.
 const SYNC_ATTEMPTS_MAX: u16 = 10;
 
-/// The most backoff doublings of the round timeout (the cap in milliseconds applies anyway).
-const BACKOFF_EXPONENT_MAX: u32 = 16;
+/// How many rounds past its last commit a replica still runs at the base round timeout (one
+/// more under 3-chain). A healthy 2-chain replica in round `r` has committed the block of round
+/// `r − 2`; one failed round (a lost message, a crashed leader) makes that `r − 3`.
+const BACKOFF_GRACE_ROUNDS: Round = 3;
+
+/// The most times the round timeout grows by a fifth: 1.2⁶ ≈ 3 times the base, as Aptos's
+/// `round_timeout_backoff_max_exponent` (`round_timeout_ms_max` may cap it lower). Rounds can
+/// advance by QCs without commits (a Byzantine leader certifying blocks that never get a
+/// certified child in the next round), so an unbounded growth would let f Byzantine replicas
+/// stretch every honest round to the cap.
+const BACKOFF_STEPS_MAX: Round = 6;
 
 /// An input to the consensus state machine.
 // An input is built once and moved straight into `handle`: boxing the message variant would
@@ -323,7 +333,8 @@ pub struct ConsensusView {
     pub committed_round: Round,
     /// Its height.
     pub committed_height: Height,
-    /// Consecutive timed-out rounds (backoff exponent).
+    /// Consecutive timed-out rounds (reset by a QC; the round timeout itself follows the rounds
+    /// since the last commit).
     pub consecutive_timeouts: u32,
     /// Batches waiting to be proposed.
     pub pending_batches: usize,
@@ -551,13 +562,21 @@ impl Consensus {
     /// else by the [`crate::LeaderElection`] of the parameters (under reputation, a replica that
     /// cannot know the leader yet uses round-robin: see [`reputation`]).
     pub fn leader(&self, round: Round) -> NodeId {
+        self.leader_choice(round).0
+    }
+
+    /// The leader of `round` and how this replica chose it (what the narration says).
+    pub fn leader_choice(&self, round: Round) -> (NodeId, LeaderChoice) {
         if let Some(leader) = self.committee.scheduled_leader(round) {
-            return leader;
+            return (leader, LeaderChoice::Scheduled);
         }
-        self.reputation
-            .as_ref()
-            .and_then(|reputation| reputation.leader(&self.committee, round))
-            .unwrap_or_else(|| self.committee.leader(round))
+        match &self.reputation {
+            None => (self.committee.leader(round), LeaderChoice::InTurn),
+            Some(reputation) => match reputation.leader(&self.committee, round) {
+                Some(leader) => (leader, LeaderChoice::Reputation),
+                None => (self.committee.leader(round), LeaderChoice::InTurnUntilHistory),
+            },
+        }
     }
 
     /// Records the batches committed at `height`, forgetting those more than the window below
@@ -792,12 +811,33 @@ impl Consensus {
     // ---------------------------------------------------------------------------------------
     // Rounds and the pacemaker.
 
-    /// The round timeout after `consecutive_timeouts` timed-out rounds in a row: the base
-    /// timeout after progress and after one timed-out round (one lost message, one crashed
-    /// leader must not slow the rounds after it), then doubling with each further one.
+    /// The round timeout: the base while the replica commits, then a fifth longer for each
+    /// round without a commit beyond [`BACKOFF_GRACE_ROUNDS`], at most [`BACKOFF_STEPS_MAX`]
+    /// times and at most `round_timeout_ms_max` (DiemBFT v4 / Aptos: `base × 1.2^min(k, 6)`,
+    /// `k` counted from the last commit).
+    ///
+    /// Why from the last commit and not from consecutive timeouts: with a crashed replica (or a
+    /// lossy link) rounds fail one or two at a time between certified ones, and doubling per
+    /// timed-out round made every such pair cost three base timeouts (1 s, then 2 s) even while
+    /// the committee kept committing; and right after a crash, before reputation leaves the
+    /// crashed replica out, a run of failed turns backed the committee off to the cap (10 s
+    /// rounds). Counting rounds since the last commit costs nothing while commits come, and
+    /// still lengthens rounds when they stop (a partition, too short a base for the network).
+    /// Integer arithmetic: the same on every host.
     fn round_timeout_ms(&self) -> u64 {
-        let doublings = self.consecutive_timeouts.saturating_sub(1).min(BACKOFF_EXPONENT_MAX);
-        self.params.round_timeout_ms.saturating_mul(1u64 << doublings).min(self.params.round_timeout_ms_max)
+        let grace =
+            BACKOFF_GRACE_ROUNDS + Round::from(self.params.commit_rule == crate::CommitRule::ThreeChain);
+        let steps =
+            self.round.saturating_sub(self.committed.round).saturating_sub(grace).min(BACKOFF_STEPS_MAX);
+        let max = self.params.round_timeout_ms_max;
+        let mut timeout = self.params.round_timeout_ms;
+        for _ in 0..steps {
+            if timeout >= max {
+                break;
+            }
+            timeout = timeout.saturating_add(timeout.div_ceil(5));
+        }
+        timeout.min(max)
     }
 
     fn advance_round(&mut self, round: Round, reason: RoundReason) {
@@ -805,7 +845,7 @@ impl Consensus {
             return;
         }
         if let RoundReason::Qc { .. } = reason {
-            // Progress: the backoff starts over.
+            // Progress: the count of timed-out rounds in a row starts over.
             self.consecutive_timeouts = 0;
         }
         self.round = round;
@@ -816,8 +856,8 @@ impl Consensus {
     fn enter_round(&mut self, reason: RoundReason) {
         self.round_started_at = self.now;
         let timeout_ms = self.round_timeout_ms();
-        let leader = self.leader(self.round);
-        self.observe(Event::RoundEntered { round: self.round, leader, reason, timeout_ms });
+        let (leader, chosen) = self.leader_choice(self.round);
+        self.observe(Event::RoundEntered { round: self.round, leader, chosen, reason, timeout_ms });
         let round = self.round;
         self.awaiting_payload.retain(|_, block| block.round >= round);
         self.set_timer(Timer::Round(self.round), self.now.plus_ms(timeout_ms));
@@ -864,7 +904,7 @@ impl Consensus {
     fn local_timeout(&mut self) {
         self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
         self.send_timeout(self.round, false);
-        // Keep re-sending (with backoff) until the round moves on, in case timeouts were lost.
+        // Keep re-sending until the round moves on, in case timeouts were lost.
         let deadline = self.now.plus_ms(self.round_timeout_ms());
         self.set_timer(Timer::Round(self.round), deadline);
     }
@@ -927,7 +967,7 @@ impl Consensus {
         if join {
             self.advance_round(timeout.round, RoundReason::TimeoutsJoined { count: progress.count as u32 });
             if self.round == timeout.round {
-                // Joining counts as timing out: back off like the replicas we join.
+                // Joining counts as timing out.
                 self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
                 self.send_timeout(timeout.round, true);
             }

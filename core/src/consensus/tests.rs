@@ -1,8 +1,9 @@
 //! Unit tests of the consensus core, one protocol rule per test.
 //!
 //! Committee: seed 1, n = 4, so f = 1 and a quorum is 3. The leader of round `r` is `n(r % 4)`:
-//! round 1 is led by n1, round 2 by n2, round 3 by n3, round 4 by n0. Votes for a round-`r`
-//! block go to the leader of `r + 1`.
+//! round 1 is led by n1, round 2 by n2, round 3 by n3, round 4 by n0 (leaders in turn:
+//! [`fixtures::params`]; the tests of reputation say so). Votes for a round-`r` block go to the
+//! leader of `r + 1`.
 
 use super::safety::{committed_by, vote_rule, VoterState};
 use super::*;
@@ -45,9 +46,14 @@ mod fixtures {
         (round % u64::from(N)) as u16
     }
 
-    /// A fresh replica with default parameters, started at time 0; also its start actions.
+    /// The default parameters with leaders in turn, as these tests name them.
+    pub(super) fn params() -> Parameters {
+        Parameters { leader_election: crate::LeaderElection::RoundRobin, ..Parameters::default() }
+    }
+
+    /// A fresh replica with [`params`], started at time 0; also its start actions.
     pub(super) fn replica(id: u16) -> (Consensus, Vec<Action>) {
-        replica_with(id, Parameters::default(), None)
+        replica_with(id, params(), None)
     }
 
     /// A replica with the given parameters and recovered state, started at time 0.
@@ -208,7 +214,13 @@ fn genesis() -> QuorumCert {
 }
 
 fn round_entered(round: Round, reason: RoundReason, timeout_ms: u64) -> Action {
-    Action::Observe(Event::RoundEntered { round, leader: NodeId(leader(round)), reason, timeout_ms })
+    Action::Observe(Event::RoundEntered {
+        round,
+        leader: NodeId(leader(round)),
+        chosen: LeaderChoice::InTurn,
+        reason,
+        timeout_ms,
+    })
 }
 
 fn resend_timer(round: Round, deadline: u64) -> Action {
@@ -832,6 +844,7 @@ fn next_leader_forms_qc_from_quorum_of_votes_and_proposes() {
     assert!(events.contains(&Event::RoundEntered {
         round: 2,
         leader: NodeId(2),
+        chosen: LeaderChoice::InTurn,
         reason: RoundReason::Qc { qc_round: 1 },
         timeout_ms: 1_000,
     }));
@@ -1058,10 +1071,9 @@ fn a_batch_commits_once_a_restarted_replica_remembers_the_batches_committed_befo
     let recent = crate::store::recent_commits(b2.height, read).unwrap();
     assert_eq!(recent, vec![(1, vec![batch(1)]), (2, vec![batch(2)])]);
 
-    let mut forgetful =
-        Consensus::new(NodeId(1), committee(N), keys(1), Parameters::default(), Some(recovered.clone()));
+    let mut forgetful = Consensus::new(NodeId(1), committee(N), keys(1), params(), Some(recovered.clone()));
     forgetful.handle(at(0), Input::Start);
-    let mut n1 = Consensus::new(NodeId(1), committee(N), keys(1), Parameters::default(), Some(recovered))
+    let mut n1 = Consensus::new(NodeId(1), committee(N), keys(1), params(), Some(recovered))
         .remembering_committed(recent);
     n1.handle(at(0), Input::Start);
     for replica in [&mut forgetful, &mut n1] {
@@ -1133,14 +1145,51 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
     }));
 }
 
+/// The round timeout n0 arms on entering each round the TCs `first..=last` lead it to.
+fn timeouts_through_tcs(n0: &mut Consensus, first: Round, last: Round) -> Vec<u64> {
+    (first..=last)
+        .map(|tc_round| {
+            let actions = n0.handle(at(100 * tc_round), msg(1, ConsensusMessage::Tc(genesis_tc(tc_round))));
+            events(&actions)
+                .iter()
+                .find_map(|event| match event {
+                    Event::RoundEntered { round, timeout_ms, .. } if *round == tc_round + 1 => {
+                        Some(*timeout_ms)
+                    }
+                    _ => None,
+                })
+                .expect("the TC moves n0 to the next round")
+        })
+        .collect()
+}
+
 #[test]
-fn round_timeout_backs_off_exponentially_after_the_first_timed_out_round_up_to_cap() {
-    let params = Parameters { round_timeout_ms: 1_000, round_timeout_ms_max: 5_000, ..Parameters::default() };
-    let (mut n3, start) = replica_with(3, params, None);
+fn round_timeout_grows_by_a_fifth_per_round_without_a_commit_beyond_three_six_times_at_most() {
+    let (mut n0, start) = replica(0);
     assert!(start.contains(&round_timer(1, 1_000)));
+    // Nothing committed (round 0): rounds 2 and 3 at the base, then × 1.2 per round (rounded
+    // up), six times.
+    assert_eq!(
+        timeouts_through_tcs(&mut n0, 1, 11),
+        vec![1_000, 1_000, 1_200, 1_440, 1_728, 2_074, 2_489, 2_987, 2_987, 2_987, 2_987]
+    );
+}
+
+#[test]
+fn round_timeout_is_capped_by_round_timeout_ms_max() {
+    let params = Parameters { round_timeout_ms: 1_000, round_timeout_ms_max: 1_500, ..params() };
+    let (mut n0, _) = replica_with(0, params, None);
+    assert_eq!(timeouts_through_tcs(&mut n0, 1, 6), vec![1_000, 1_000, 1_200, 1_440, 1_500, 1_500]);
+}
+
+#[test]
+fn round_timeout_does_not_grow_while_stuck_in_one_round() {
+    // A partition without a quorum of timeouts: no TC, the round never moves, and the timer
+    // is re-armed at the same timeout (each expiry broadcasts the timeout again).
+    let (mut n3, _) = replica(3);
     let mut now = 1_000;
     let mut delays = vec![];
-    for consecutive in 1..=5 {
+    for consecutive in 1..=3 {
         let actions = n3.handle(at(now), Input::Timer(Timer::Round(1)));
         assert!(events(&actions).contains(&Event::TimeoutSent {
             round: 1,
@@ -1158,24 +1207,24 @@ fn round_timeout_backs_off_exponentially_after_the_first_timed_out_round_up_to_c
         delays.push(deadline - now);
         now = deadline;
     }
-    assert_eq!(delays, vec![1_000, 2_000, 4_000, 5_000, 5_000]);
+    assert_eq!(delays, vec![1_000, 1_000, 1_000]);
 }
 
 #[test]
-fn round_timeout_resets_on_qc_progress() {
+fn round_timeout_returns_to_the_base_once_a_block_commits() {
     let (mut n0, _) = replica(0);
-    // Round 1 times out twice (its timer fires, and fires again a round timeout later).
-    n0.handle(at(1_000), Input::Timer(Timer::Round(1)));
-    n0.handle(at(2_000), Input::Timer(Timer::Round(1)));
-    // A TC moves n0 on, but that is not progress: the backoff stays.
-    let actions = n0.handle(at(2_500), msg(1, ConsensusMessage::Tc(genesis_tc(1))));
-    assert!(actions.contains(&round_entered(2, RoundReason::Tc { tc_round: 1 }, 2_000)), "{actions:#?}");
-    // A QC is progress: back to the base timeout.
-    let b1 = proposal(1, &genesis(), vec![]);
-    let b2 = signed_block(2, 2, qc(&b1), None, vec![]);
-    let b3 = proposal(3, &qc(&b2), vec![]);
-    let actions = n0.handle(at(2_600), propose(3, &b3));
-    assert!(actions.contains(&round_entered(3, RoundReason::Qc { qc_round: 2 }, 1_000)), "{actions:#?}");
+    // Rounds 1 to 5 time out: round 6 is three rounds past the grace, 1.2³ × 1 s.
+    assert_eq!(timeouts_through_tcs(&mut n0, 1, 5).last(), Some(&1_728));
+    // b6 (justified by the TC of round 5) and b7 are certified in consecutive rounds: b6
+    // commits, and round 8 runs at the base again.
+    let b6 = signed_block(leader(6), 6, genesis(), Some(genesis_tc(5)), vec![]);
+    n0.handle(at(700), propose(leader(6), &b6));
+    let b7 = proposal(7, &qc(&b6), vec![]);
+    n0.handle(at(710), propose(leader(7), &b7));
+    let b8 = proposal(8, &qc(&b7), vec![]);
+    let actions = n0.handle(at(720), propose(leader(8), &b8));
+    assert!(events(&actions).iter().any(|e| matches!(e, Event::BlockCommitted { .. })), "{actions:#?}");
+    assert!(actions.contains(&round_entered(8, RoundReason::Qc { qc_round: 7 }, 1_000)), "{actions:#?}");
     assert_eq!(n0.view().consecutive_timeouts, 0);
 }
 
@@ -1406,7 +1455,7 @@ fn a_chain_response_from_a_peer_not_asked_is_rejected() {
 
 /// A replica keeping the least history allowed (`RETAIN_HEIGHTS_MIN`).
 fn pruning_replica(id: u16) -> Consensus {
-    let params = Parameters { retain_heights: crate::params::RETAIN_HEIGHTS_MIN, ..Parameters::default() };
+    let params = Parameters { retain_heights: crate::params::RETAIN_HEIGHTS_MIN, ..params() };
     replica_with(id, params, None).0
 }
 
@@ -1490,7 +1539,7 @@ fn a_range_above_our_next_height_that_proves_nothing_committed_is_rejected_and_t
     assert_eq!(chain_requests(&actions), vec![(NodeId(2), 0)]);
     assert_eq!(n0.view().committed_height, 0);
     assert!(!actions.iter().any(|a| matches!(a, Action::Commit(_))));
-    let actions = n0.handle(at(20 + Parameters::default().sync_retry_ms), Input::Timer(Timer::SyncRetry));
+    let actions = n0.handle(at(20 + params().sync_retry_ms), Input::Timer(Timer::SyncRetry));
     assert_eq!(chain_requests(&actions), vec![(NodeId(3), 0)]);
 }
 
@@ -1545,7 +1594,7 @@ fn a_chain_response_whose_blocks_do_not_follow_one_another_fails_verification() 
 fn a_chain_request_is_answered_to_its_sender_with_the_committed_blocks_above_its_height() {
     let blocks = chain(12);
     for (gc_depth_rounds, from_memory) in [(50, true), (2, false)] {
-        let params = Parameters { gc_depth_rounds, ..Parameters::default() };
+        let params = Parameters { gc_depth_rounds, ..params() };
         let (mut n0, _) = replica_with(0, params, None);
         for (i, block) in blocks.iter().enumerate() {
             n0.handle(at(10 * i as u64 + 10), propose(leader(block.round), block));
@@ -1674,7 +1723,7 @@ fn a_leader_restarted_in_a_round_it_entered_by_a_tc_still_proposes() {
     assert_eq!(durable.high_tc.as_ref(), Some(&tc2));
 
     // It crashes before its proposal delay ends and restarts from that state.
-    let (mut n3, _) = replica_with(3, Parameters::default(), Some(durable));
+    let (mut n3, _) = replica_with(3, params(), Some(durable));
     let actions = n3.handle(at(200), Input::Timer(Timer::Propose(3)));
     let proposals = proposals_broadcast(&actions);
     assert_eq!(proposals.len(), 1, "{actions:#?}");
@@ -1684,7 +1733,7 @@ fn a_leader_restarted_in_a_round_it_entered_by_a_tc_still_proposes() {
 #[test]
 fn recovered_replica_does_not_vote_again_in_its_last_voted_round() {
     let recovered = state(1, 1);
-    let (mut n3, start) = replica_with(3, Parameters::default(), Some(recovered.clone()));
+    let (mut n3, start) = replica_with(3, params(), Some(recovered.clone()));
     assert_eq!(
         start,
         vec![
@@ -1764,7 +1813,7 @@ fn a_stalled_round_resends_the_same_vote_to_the_next_leader_until_the_round_move
     let (mut n3, _) = replica(3);
     let b1 = proposal(1, &genesis(), vec![]);
     n3.handle(at(10), propose(1, &b1));
-    let resend = Parameters::default().resend_ms;
+    let resend = params().resend_ms;
     for k in 1..=2 {
         let actions = n3.handle(at(10 + k * resend), Input::Timer(Timer::Resend(1)));
         assert_eq!(votes_sent(&actions), vec![(NodeId(2), vote(3, &b1))], "resend {k}");

@@ -447,6 +447,28 @@ mod tests {
     }
 
     #[test]
+    fn a_format_1_scenario_stays_the_same_run_under_format_2() {
+        use crate::LeaderElection::{Reputation, RoundRobin};
+        // Format 1 had round-robin as the default: an omitted `leader_election` still means it.
+        let old = Scenario::from_json(r#"{"format": 1, "config": {"nodes": 4, "seed": 2}}"#).unwrap();
+        assert_eq!(
+            (old.format, old.config.params.leader_election),
+            (crate::sim::SCENARIO_FORMAT, RoundRobin)
+        );
+        let given = r#"{"format": 1, "config": {"params": {"leader_election": "Reputation"}}}"#;
+        assert_eq!(Scenario::from_json(given).unwrap().config.params.leader_election, Reputation);
+        assert_eq!(
+            Scenario::from_json(r#"{"format": 1}"#).unwrap().config.params.leader_election,
+            RoundRobin
+        );
+        // Format 2: the default, reputation.
+        let new = Scenario::from_json(r#"{"format": 2, "config": {"nodes": 4, "seed": 2}}"#).unwrap();
+        assert_eq!(new.config.params.leader_election, Reputation);
+        // What a format-2 file says, it says explicitly; it reads back as the same run.
+        assert_eq!(Scenario::from_json(&old.to_json()).unwrap(), old);
+    }
+
+    #[test]
     fn a_scenario_file_uses_names_not_indices() {
         let json = r#"{
             "format": 1,

@@ -12,7 +12,7 @@
 //! JSON, with stable names (never indices) and a format number:
 //!
 //! ```json
-//! { "format": 1,
+//! { "format": 2,
 //!   "config": { "nodes": 4, "seed": 7, "params": { "commit_rule": "TwoChain" } },
 //!   "interventions": [
 //!     { "step": 1234, "time": 1500, "kind": "crash", "node": 1 },
@@ -40,8 +40,22 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
-/// The scenario file format this build reads and writes.
-pub const SCENARIO_FORMAT: u32 = 1;
+/// The scenario file format this build writes. It also reads format 1, in which an omitted
+/// `leader_election` meant round-robin (the default then; reputation is the default of format 2),
+/// so a file or link made before stays the same run.
+pub const SCENARIO_FORMAT: u32 = 2;
+
+/// A format-1 scenario as format 2: the same run.
+fn upgrade_from_format_1(value: &mut serde_json::Value) {
+    value["format"] = SCENARIO_FORMAT.into();
+    let Some(scenario) = value.as_object_mut() else { return };
+    let config = scenario.entry("config").or_insert_with(|| serde_json::json!({}));
+    let Some(config) = config.as_object_mut() else { return };
+    let params = config.entry("params").or_insert_with(|| serde_json::json!({}));
+    if let Some(params) = params.as_object_mut() {
+        params.entry("leader_election").or_insert_with(|| "RoundRobin".into());
+    }
+}
 
 /// The share-link format this build reads and writes (the number after `run=`).
 pub const LINK_FORMAT: u32 = 1;
@@ -483,17 +497,16 @@ impl Scenario {
         Ok(())
     }
 
-    /// Reads a scenario file (JSON).
+    /// Reads a scenario file (JSON), of this format or of format 1 (see [`SCENARIO_FORMAT`]).
     pub fn from_json(json: &str) -> Result<Self, ScenarioError> {
+        let parse = |e: serde_json::Error| ScenarioError::Parse(e.to_string());
         // Read the format first, so that a newer file says so instead of failing on a field.
-        #[derive(Deserialize)]
-        struct Format {
-            format: Option<serde_json::Value>,
-        }
-        let format: Format = serde_json::from_str(json).map_err(|e| ScenarioError::Parse(e.to_string()))?;
-        match format.format {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCENARIO_FORMAT)) => {}
-            found => {
+        let mut value: serde_json::Value = serde_json::from_str(json).map_err(parse)?;
+        let found = value.get("format").cloned();
+        match found.as_ref().and_then(serde_json::Value::as_u64) {
+            Some(format) if format == u64::from(SCENARIO_FORMAT) => {}
+            Some(1) => upgrade_from_format_1(&mut value),
+            _ => {
                 return Err(ScenarioError::UnknownFormat {
                     what: "scenario",
                     found: found.map_or_else(|| "missing".to_string(), |v| v.to_string()),
@@ -501,7 +514,7 @@ impl Scenario {
                 })
             }
         }
-        let scenario: Self = serde_json::from_str(json).map_err(|e| ScenarioError::Parse(e.to_string()))?;
+        let scenario: Self = serde_json::from_value(value).map_err(parse)?;
         scenario.validate()?;
         Ok(scenario)
     }
@@ -773,7 +786,11 @@ fn preset(key: &'static str, title: &'static str, note: &'static str, config: Si
 /// give both sides of a split a quorum, so safety holds; two twins (f + 1) make {n0, n1, n2} and
 /// {n0′, n1′, n3} both quorums, and the honest n2 and n3 commit different blocks.
 pub fn presets() -> Vec<Preset> {
-    let four = SimConfig { nodes: 4, seed: 1, ..SimConfig::default() };
+    // Leaders in turn: the notes name who leads which round, and a crashed node's turn failing
+    // (with the round before it) is what the crash presets show.
+    let round_robin =
+        crate::Parameters { leader_election: crate::LeaderElection::RoundRobin, ..Default::default() };
+    let four = SimConfig { nodes: 4, seed: 1, params: round_robin, ..SimConfig::default() };
     let mut f_twin = preset(
         "f-twin",
         "f Byzantine (one twin, split): safe",
@@ -878,7 +895,6 @@ pub fn presets() -> Vec<Preset> {
 
     let pruned = crate::Parameters {
         retain_heights: crate::params::RETAIN_HEIGHTS_MIN,
-        leader_election: crate::LeaderElection::Reputation,
         ..crate::Parameters::default()
     };
     let mut checkpoint = preset(
