@@ -47,10 +47,17 @@ function render(force) {
   drawSafety(sim.violation(), settings);
   const slider = $('time');
   slider.max = Math.max(1, Math.ceil(sim.horizon_ms()));
-  slider.value = Math.round(now);
-  setText($('time-out'), (now / 1000).toFixed(3) + ' s');
+  // While the learner holds the thumb, it is theirs: the seek happens when they let go.
+  if (!view.scrubbing) {
+    slider.value = Math.round(now);
+    setText($('time-out'), (now / 1000).toFixed(3) + ' s');
+  }
   setText($('digest'), 'trace ' + sim.trace_digest().slice(0, 16));
-  setText($('play'), run.playing ? 'Pause' : 'Play');
+  // A violation ends the run (the simulator goes no further); rewinding before it plays again.
+  const stopped = sim.violation() !== null;
+  setText($('play'), stopped ? 'Stopped: safety violated' : run.playing ? 'Pause' : 'Play');
+  $('play').disabled = stopped;
+  $('step').disabled = stopped;
   // The speed label says what the clock achieves when the machine cannot keep up.
   const label = formatSpeed(run.speed);
   const behind = run.playing && run.achieved !== null && run.achieved < run.speed * 0.97;
@@ -140,6 +147,8 @@ function wire() {
   $('step').addEventListener('click', step);
   document.addEventListener('keydown', (e) => {
     if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
+    // On a slider the arrows move the slider (speed, time), not the run.
+    if (e.target instanceof HTMLInputElement && e.code.startsWith('Arrow')) return;
     if (e.code === 'Space') { e.preventDefault(); togglePlay(); }
     if (e.code === 'ArrowRight') { e.preventDefault(); step(); }
   });
@@ -147,7 +156,15 @@ function wire() {
   const setSpeed = () => { run.speed = Math.pow(10, +speed.value); run.samples = []; render(true); };
   speed.addEventListener('input', setSpeed);
   run.speed = Math.pow(10, +speed.value);
-  $('time').addEventListener('change', (e) => { run.playing = false; seekTime(+e.target.value); });
+  const time = $('time');
+  time.addEventListener('pointerdown', () => { view.scrubbing = true; run.playing = false; render(true); });
+  time.addEventListener('input', (e) => {
+    if (view.scrubbing) setText($('time-out'), (+e.target.value / 1000).toFixed(3) + ' s');
+  });
+  const letGo = () => { view.scrubbing = false; };
+  window.addEventListener('pointerup', letGo);
+  window.addEventListener('pointercancel', letGo);
+  time.addEventListener('change', (e) => { view.scrubbing = false; run.playing = false; seekTime(+e.target.value); });
   $('drop').addEventListener('change', (e) => intervene({ kind: 'loss', ppm: +e.target.value }));
   $('split').addEventListener('click', () => {
     if (!view.splitting) {

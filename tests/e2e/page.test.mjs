@@ -320,6 +320,13 @@ test('scenario f + 1 Byzantine forkers (no twins) forks the committee: the safet
   assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'certified_extends_committed');
   const forkedAt = await page.evaluate(() => window.hotstuff.sim.now());
   assert.ok(forkedAt < 5000, `the fork comes within seconds (${forkedAt} ms)`);
+  // The run ends at the violation, and the controls say so (not "Pause" on a stopped clock).
+  await page.waitForFunction(() => document.getElementById('play').textContent.startsWith('Stopped'));
+  assert.ok(await page.locator('#play').isDisabled());
+  // Rewinding before the fork makes the run playable again.
+  await page.evaluate((t) => window.hotstuff.seekTime(t - 200), forkedAt);
+  await page.evaluate(() => window.hotstuff.pause());
+  await page.waitForFunction(() => document.getElementById('play').textContent === 'Play' && !document.getElementById('play').disabled);
   await page.screenshot({ path: SHOTS + 'page-f-plus-one-forkers.png' });
   assert.deepEqual(errors, []);
   await page.close();
@@ -377,6 +384,38 @@ test('scrubbing back and forward returns the same state', async () => {
   await page.screenshot({ path: SHOTS + 'page-rewound.png' });
   await page.evaluate(() => window.hotstuff.seekTime(6000));
   assert.deepEqual(await snapshot(), at6000, 'scrubbing forward again reproduces the state');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the time slider can be dragged with the mouse, playing or paused, and arrows move the speed slider', async () => {
+  const { page, errors } = await open('seed=4&n=4');
+  await page.evaluate(() => { const h = window.hotstuff; h.pause(); h.sim.advance_to(4000, 1e9); h.play(); });
+  const box = await page.locator('#time').boundingBox();
+  const y = box.y + box.height / 2;
+  const xAt = (ms, max) => box.x + 8 + (box.width - 16) * (ms / max);
+  const max = await page.evaluate(() => +document.getElementById('time').max);
+  // Grab the thumb where the clock is, drag it to a quarter of the run, hold, let go: the run
+  // follows the pointer, not the clock that was playing.
+  const now = await page.evaluate(() => window.hotstuff.sim.now());
+  await page.mouse.move(xAt(now, max), y);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(xAt(now - (now - max / 4) * i / 10, max), y);
+  await page.waitForTimeout(300);
+  const held = await page.evaluate(() => +document.getElementById('time').value);
+  assert.ok(Math.abs(held - max / 4) < max / 20, `the thumb stays under the pointer: ${held} of ${max}`);
+  await page.mouse.up();
+  const after = await page.evaluate(() => [window.hotstuff.sim.now(), window.hotstuff.run.playing]);
+  assert.ok(Math.abs(after[0] - max / 4) < max / 20, `the run went where the thumb was let go: ${after[0]} of ${max}`);
+  assert.equal(after[1], false, 'a drag pauses the run');
+  // Arrow keys on the speed slider change the speed, and do not step the run.
+  const before = await page.evaluate(() => [window.hotstuff.run.speed, window.hotstuff.sim.stats().steps]);
+  await page.focus('#speed');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  const later = await page.evaluate(() => [window.hotstuff.run.speed, window.hotstuff.sim.stats().steps]);
+  assert.ok(later[0] > before[0] * 1.2, `the speed went up: ${before[0]} → ${later[0]}`);
+  assert.equal(later[1], before[1], 'no step was taken');
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -512,7 +551,7 @@ test('Export gives a scenario file and a ready test; the file replays natively a
   const file = SHOTS + download.suggestedFilename();
   await download.saveAs(file);
   const scenario = JSON.parse(readFileSync(file, 'utf8'));
-  assert.equal(scenario.format, 1);
+  assert.equal(scenario.format, 2); // SCENARIO_FORMAT: leaders by reputation unless the file says otherwise
   assert.deepEqual(scenario.interventions.map((iv) => iv.kind), ['crash', 'partition', 'heal', 'restart']);
   assert.equal(scenario.expect.outcome.kind, 'safe');
   assert.equal(scenario.expect.digest, await page.evaluate(() => window.hotstuff.sim.trace_digest()));

@@ -16,8 +16,9 @@ export function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
-/// What the learner is looking at: a selected node instance or message, a split being drawn.
-export const view = { selected: null, splitting: null };
+/// What the learner is looking at: a selected node instance or message, a split being drawn,
+/// the time slider held (its thumb follows the pointer, not the clock, until let go).
+export const view = { selected: null, splitting: null, scrubbing: false };
 
 /// The menus and names the core defines (WebSim's `catalogue()`), filled in at start.
 export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [] };
