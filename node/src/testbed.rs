@@ -147,6 +147,11 @@ pub struct Summary {
     /// The replicas' CPU time over the wall time they ran, in percent of one core (all replicas
     /// together; the clients are not counted).
     pub cpu_percent: f64,
+    /// The replicas' CPU time (all of them together, over the whole run: start-up, warm-up and
+    /// shutdown included) per committed transaction, in microseconds: what a transaction costs,
+    /// which holds on a shared machine when wall-clock figures do not. `None` if nothing
+    /// committed.
+    pub cpu_us_per_tx: Option<f64>,
     /// Throughput, latency and timeouts.
     #[serde(flatten)]
     pub figures: Figures,
@@ -525,6 +530,8 @@ pub async fn run(
         },
         client_misses: reports.iter().map(|(_, r)| r.misses).sum(),
         cpu_percent: 100.0 * cpu.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+        cpu_us_per_tx: (figures.committed_txs > 0)
+            .then(|| cpu.as_secs_f64() * 1e6 / figures.committed_txs as f64),
         figures,
         store_bytes,
         kill,
@@ -542,7 +549,7 @@ impl Summary {
              consensus: {:.0} tx/s, latency {:.1} ms\n\
              end to end: {:.0} tx/s, latency p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms ({} of {} samples committed; {:.1} ms of it batching)\n\
              sustained: {:.0} tx/s ({} of {} sent transactions committed)\n\
-             committed height {}, {} blocks; {} timeouts; {} client misses; replicas' CPU {:.0}% of a core\n\
+             committed height {}, {} blocks; {} timeouts; {} client misses; replicas' CPU {:.0}% of a core, {} per committed transaction\n\
              deepest actor queues: {}{}",
             self.nodes,
             self.faults,
@@ -566,6 +573,7 @@ impl Summary {
             f.timeouts,
             self.client_misses,
             self.cpu_percent,
+            self.cpu_us_per_tx.map_or_else(|| "–".to_string(), |us| format!("{us:.1} µs")),
             deepest_queues(&f.queue_peaks),
             self.folder.as_ref().map(|p| format!("\nkept {}", p.display())).unwrap_or_default()
         ) + &self.render_extra()

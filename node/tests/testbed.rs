@@ -25,6 +25,7 @@ fn bench_runs_a_committee_of_processes_and_reports_committed_load_with_latency()
         "timeouts",
         "client_misses",
         "cpu_percent",
+        "cpu_us_per_tx",
     ] {
         assert!(number(field) >= 0.0, "{field}: {figures}");
     }
@@ -37,6 +38,9 @@ fn bench_runs_a_committee_of_processes_and_reports_committed_load_with_latency()
         number("e2e_latency_ms_p50") > 0.0 && number("e2e_latency_ms_p50") <= number("e2e_latency_ms_p99")
     );
     assert!(number("cpu_percent") > 0.0, "the replicas' CPU time is measured: {figures}");
+    // The same CPU time, per committed transaction (about 6,000 of them over a few seconds of
+    // replicas running: far more than 0.1 µs each, far less than a second).
+    assert!((0.1..1e6).contains(&number("cpu_us_per_tx")), "{figures}");
 }
 
 #[test]
