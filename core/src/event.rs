@@ -460,9 +460,15 @@ impl Observed {
                         "drawn by reputation from the blocks committed up to round {}, which favour replicas that proposed and voted and pass over those that failed their turns",
                         round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
                     ),
+                    LeaderChoice::InTurnUntilHistory if *round <= crate::consensus::reputation::EXCLUDE_ROUNDS => format!(
+                        "in turn: leaders are drawn by reputation from the blocks committed {} rounds before, and the first {} rounds have none to draw from",
+                        crate::consensus::reputation::EXCLUDE_ROUNDS,
+                        crate::consensus::reputation::EXCLUDE_ROUNDS
+                    ),
                     LeaderChoice::InTurnUntilHistory => format!(
-                        "in turn: leaders are drawn by reputation from the blocks committed up to round {}, and it has not committed that far",
-                        round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
+                        "in turn: leaders are drawn by reputation from the blocks committed up to round {}, and it has not committed that far (it is behind, restarted, or the committee has not committed for {} rounds)",
+                        round - crate::consensus::reputation::EXCLUDE_ROUNDS,
+                        crate::consensus::reputation::EXCLUDE_ROUNDS
                     ),
                 };
                 format!(

@@ -902,8 +902,25 @@ impl Consensus {
 
     /// The round timer expired: give up on the round.
     fn local_timeout(&mut self) {
-        self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
-        self.send_timeout(self.round, false);
+        match self.sent_in_round.timeout.clone().filter(|t| t.round == self.round) {
+            // Still no progress in a round we already gave up on (no side of a partition has a
+            // quorum of timeouts): the same timeout again, in case copies were lost. It is one
+            // timed-out round, not another.
+            Some(timeout) => {
+                let stalled_ms = self.now.ms_since(self.round_started_at);
+                self.observe(Event::Resent {
+                    round: self.round,
+                    what: Resent::Timeout,
+                    to: None,
+                    stalled_ms,
+                });
+                self.broadcast(ConsensusMessage::Timeout(timeout));
+            }
+            None => {
+                self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
+                self.send_timeout(self.round, false);
+            }
+        }
         // Keep re-sending until the round moves on, in case timeouts were lost.
         let deadline = self.now.plus_ms(self.round_timeout_ms());
         self.set_timer(Timer::Round(self.round), deadline);

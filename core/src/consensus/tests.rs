@@ -1183,31 +1183,35 @@ fn round_timeout_is_capped_by_round_timeout_ms_max() {
 }
 
 #[test]
-fn round_timeout_does_not_grow_while_stuck_in_one_round() {
+fn round_timeout_does_not_grow_while_stuck_in_one_round_and_its_timeout_is_sent_again() {
     // A partition without a quorum of timeouts: no TC, the round never moves, and the timer
-    // is re-armed at the same timeout (each expiry broadcasts the timeout again).
+    // is re-armed at the same timeout; each expiry after the first sends the same timeout
+    // again (one timed-out round, not several).
     let (mut n3, _) = replica(3);
-    let mut now = 1_000;
-    let mut delays = vec![];
-    for consecutive in 1..=3 {
-        let actions = n3.handle(at(now), Input::Timer(Timer::Round(1)));
-        assert!(events(&actions).contains(&Event::TimeoutSent {
-            round: 1,
-            high_qc_round: 0,
-            consecutive,
-            joined: false
-        }));
-        let deadline = actions
-            .iter()
-            .find_map(|a| match a {
-                Action::SetTimer { timer: Timer::Round(1), deadline } => Some(deadline.as_ms()),
-                _ => None,
-            })
-            .expect("the round timer is re-armed");
-        delays.push(deadline - now);
-        now = deadline;
+    let first = n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    assert!(events(&first).contains(&Event::TimeoutSent {
+        round: 1,
+        high_qc_round: 0,
+        consecutive: 1,
+        joined: false
+    }));
+    assert!(first.contains(&round_timer(1, 2_000)));
+    let timeout = first.iter().find_map(|a| match a {
+        Action::Broadcast { message: ConsensusMessage::Timeout(t) } => Some(t.clone()),
+        _ => None,
+    });
+    for now in [2_000, 3_000] {
+        let again = n3.handle(at(now), Input::Timer(Timer::Round(1)));
+        assert_eq!(
+            again,
+            vec![
+                Action::Observe(Event::Resent { round: 1, what: Resent::Timeout, to: None, stalled_ms: now }),
+                Action::Broadcast { message: ConsensusMessage::Timeout(timeout.clone().expect("sent")) },
+                round_timer(1, now + 1_000),
+            ]
+        );
     }
-    assert_eq!(delays, vec![1_000, 1_000, 1_000]);
+    assert_eq!(n3.view().consecutive_timeouts, 1);
 }
 
 #[test]

@@ -848,8 +848,8 @@ pub fn presets() -> Vec<Preset> {
         "leader-crash",
         "A node crashes, then restarts",
         "n2 crashes at 2 s. The three others are still a quorum (n − f = 3), so they keep committing, but \
-         every round n2 should lead times out first. At 8 s n2 restarts from its store, fetches what it \
-         missed, and joins in again.",
+         every round n2 should lead times out, and so does the round before it (its votes go to n2, the \
+         next leader). At 8 s n2 restarts from its store, fetches what it missed, and joins in again.",
         four.clone(),
     );
     leader_crash.scenario.interventions = down_between(2, 2_000, 8_000);
@@ -859,8 +859,10 @@ pub fn presets() -> Vec<Preset> {
         "split-2-2",
         "A 2–2 split, then heal",
         "At 2 s the network splits into {n0, n1} and {n2, n3}. Neither side holds a quorum of 3, so no \
-         block is certified: rounds time out on both sides, with longer and longer timeouts. At 8 s the \
-         network heals, a timeout certificate moves everyone to one round, and commits resume.",
+         block is certified, and neither side gathers the 3 timeouts of a timeout certificate either: \
+         everyone gives up on the same round and stays in it, saying so again every round timeout. At \
+         8 s the network heals, a timeout certificate moves everyone to the next round, and commits \
+         resume.",
         four.clone(),
     );
     split.scenario.interventions = vec![
