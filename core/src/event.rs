@@ -457,7 +457,7 @@ impl Observed {
                     LeaderChoice::InTurn => "in turn".to_string(),
                     LeaderChoice::Scheduled => "as the run's leader schedule says".to_string(),
                     LeaderChoice::Reputation => format!(
-                        "drawn by reputation from the blocks committed up to round {}, which favour replicas that proposed and voted and pass over those that failed their turns",
+                        "drawn by reputation: a draw, the same at every replica, weighted by the blocks committed up to round {}; replicas that proposed or voted in them weigh most, those that failed their turns there least (a crash shows only once a later block commits)",
                         round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
                     ),
                     LeaderChoice::InTurnUntilHistory if *round <= crate::consensus::reputation::EXCLUDE_ROUNDS => format!(

@@ -20,8 +20,9 @@
 //!    partition). The round timeout is the base while commits come and grows by a fifth for each
 //!    round since the last commit beyond the first three, up to 1.2⁶ ≈ 3 times the base (DiemBFT
 //!    v4 / Aptos): a lost message or a crashed leader costs a round at the base timeout, and a
-//!    committee that cannot commit (a partition) waits up to three times as long. Links lose messages: a replica whose round has not moved `resend_ms` after it
-//!    proposed, voted or timed out in it sends the same message again ([`Timer::Resend`]).
+//!    committee that cannot commit (a partition) waits up to three times as long. Links lose
+//!    messages: a replica whose round has not moved `resend_ms` after it proposed, voted or
+//!    timed out in it sends the same message again ([`Timer::Resend`]).
 //!
 //! Two more checks keep the ledger clean, whatever a Byzantine leader does. **A batch commits
 //! once**: a replica does not vote for a block that carries a batch its chain already carries (an
