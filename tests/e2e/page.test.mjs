@@ -320,6 +320,9 @@ test('scenario f + 1 Byzantine forkers (no twins) forks the committee: the safet
   assert.equal(await page.locator('#safety li.violated').getAttribute('data-inv'), 'certified_extends_committed');
   const forkedAt = await page.evaluate(() => window.hotstuff.sim.now());
   assert.ok(forkedAt < 5000, `the fork comes within seconds (${forkedAt} ms)`);
+  // The other checks judged nothing after the stop: no tick on them.
+  const checks = await page.locator('#safety li').count();
+  assert.equal(await page.locator('#safety li.unchecked').count(), checks - 1);
   // The run ends at the violation, and the controls say so (not "Pause" on a stopped clock).
   await page.waitForFunction(() => document.getElementById('play').textContent.startsWith('Stopped'));
   assert.ok(await page.locator('#play').isDisabled());

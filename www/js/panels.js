@@ -387,7 +387,15 @@ export function drawSafety(violation, settings) {
   $('safety-state').className = broken ? 'bad' : 'ok';
   $('violation').hidden = !broken;
   if (broken) setText($('violation'), violation.report);
-  for (const li of $('safety-list').querySelectorAll('li')) li.classList.toggle('violated', broken && li.dataset.inv === violation.invariant);
+  // The run stops at the first violation: the other checks saw nothing after it, so they show
+  // no tick (a fork may already be visible in the narration that they never got to judge).
+  for (const li of $('safety-list').querySelectorAll('li')) {
+    const violated = broken && li.dataset.inv === violation.invariant;
+    li.classList.toggle('violated', violated);
+    li.classList.toggle('unchecked', broken && !violated);
+    const title = broken && !violated ? 'not checked after the run stopped at the first violation' : '';
+    if (li.title !== title) li.title = title;
+  }
   const preset = catalogue.presets.find((p) => p.key === settings.preset);
   const note = preset ? preset.note : settings.twins.length ? `Twins: ${settings.twins.map((t) => 'n' + t).join(', ')} run twice with one key.` : '';
   $('scenario-note').hidden = !note;
