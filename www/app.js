@@ -116,6 +116,8 @@ function wire() {
   $('setup').addEventListener('submit', (e) => {
     e.preventDefault();
     view.selected = null;
+    // A new run starts playing, as a preset does (a paused one at 0 s looked like nothing happened).
+    run.playing = true;
     if (open(() => WebSim.from_settings(+nodes.value, (+$('seed').value) >>> 0, $('rule').value))) writeUrl(false);
   });
   $('scenario').addEventListener('change', (e) => {

@@ -79,6 +79,10 @@ test('pause stops time and step advances exactly one event', async () => {
   await page.click('#step');
   const s1 = await page.evaluate(() => window.hotstuff.sim.steps());
   assert.equal(s1, s0 + 1, 'one step is one event');
+  // Reset (and Random) while paused start a new run that plays: a learner sees it begin.
+  await page.click('#reset');
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 0);
+  assert.equal(await page.locator('#play').textContent(), 'Pause');
   assert.deepEqual(errors, []);
   await page.close();
 });
