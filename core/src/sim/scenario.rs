@@ -47,8 +47,9 @@ pub const SCENARIO_FORMAT: u32 = 2;
 
 /// A format-1 scenario as format 2: the same run.
 fn upgrade_from_format_1(value: &mut serde_json::Value) {
-    value["format"] = SCENARIO_FORMAT.into();
+    // Only an object has a format to read; anything else was refused before.
     let Some(scenario) = value.as_object_mut() else { return };
+    scenario.insert("format".to_string(), SCENARIO_FORMAT.into());
     let config = scenario.entry("config").or_insert_with(|| serde_json::json!({}));
     let Some(config) = config.as_object_mut() else { return };
     let params = config.entry("params").or_insert_with(|| serde_json::json!({}));

@@ -153,8 +153,8 @@ pub fn run_seed_recorded(seed: u64, sweep: &SweepConfig) -> (Result<(), SweepFai
     let honest: Vec<NodeId> =
         (0..nodes).map(NodeId).filter(|n| byzantine.iter().all(|(b, _)| b != n)).collect();
     let mut config = SimConfig { nodes, seed, byzantine: byzantine.clone(), ..SimConfig::default() };
-    // Both ways of choosing leaders, by the seed's parity (not a draw: the rest of the seed's
-    // run stays what it was before reputation became the default).
+    // Both ways of choosing leaders, by the seed's parity: not a draw from the seed's
+    // generator, so each seed still makes the faults it made before reputation was the default.
     if seed % 2 == 1 {
         config.params.leader_election = crate::LeaderElection::RoundRobin;
     }
