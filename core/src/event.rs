@@ -453,21 +453,21 @@ impl Observed {
                         format!("{count} replicas gave up on this round, so at least one honest replica did; it joins them")
                     }
                 };
-                let how = match chosen {
-                    LeaderChoice::InTurn => "in turn".to_string(),
-                    LeaderChoice::Scheduled => "as the run's leader schedule says".to_string(),
-                    LeaderChoice::Reputation => format!(
+                let horizon = crate::consensus::reputation::horizon(*round);
+                let how = match (chosen, horizon) {
+                    (LeaderChoice::InTurn, _) => "in turn".to_string(),
+                    (LeaderChoice::Scheduled, _) => "as the run's leader schedule says".to_string(),
+                    (LeaderChoice::Reputation, horizon) => format!(
                         "drawn by reputation: a draw, the same at every replica, weighted by the blocks committed up to round {}; replicas that proposed or voted in them weigh most, those that failed their turns there least (a crash shows only once a later block commits)",
-                        round.saturating_sub(crate::consensus::reputation::EXCLUDE_ROUNDS)
+                        horizon.unwrap_or_default()
                     ),
-                    LeaderChoice::InTurnUntilHistory if *round <= crate::consensus::reputation::EXCLUDE_ROUNDS => format!(
-                        "in turn: leaders are drawn by reputation from the blocks committed {} rounds before, and the first {} rounds have none to draw from",
+                    (LeaderChoice::InTurnUntilHistory, None) => format!(
+                        "in turn: leaders are drawn by reputation from the blocks committed {} rounds before, and before round {} there are none",
                         crate::consensus::reputation::EXCLUDE_ROUNDS,
                         crate::consensus::reputation::EXCLUDE_ROUNDS
                     ),
-                    LeaderChoice::InTurnUntilHistory => format!(
-                        "in turn: leaders are drawn by reputation from the blocks committed up to round {}, and it has not committed that far (it is behind, restarted, or the committee has not committed for {} rounds)",
-                        round - crate::consensus::reputation::EXCLUDE_ROUNDS,
+                    (LeaderChoice::InTurnUntilHistory, Some(horizon)) => format!(
+                        "in turn: leaders are drawn by reputation from the blocks committed up to round {horizon}, and it has not committed that far (it is behind, restarted, or the committee has not committed for {} rounds)",
                         crate::consensus::reputation::EXCLUDE_ROUNDS
                     ),
                 };

@@ -895,10 +895,16 @@ impl Consensus {
             self.send(to, ConsensusMessage::Vote(vote));
         }
         if let Some(timeout) = sent.timeout {
-            self.observe(Event::Resent { round, what: Resent::Timeout, to: None, stalled_ms });
-            self.broadcast(ConsensusMessage::Timeout(timeout));
+            self.resend_timeout(timeout);
         }
         self.set_timer(Timer::Resend(round), self.now.plus_ms(self.params.resend_ms));
+    }
+
+    /// Our timeout of the current round, again (the same signed message).
+    fn resend_timeout(&mut self, timeout: Timeout) {
+        let stalled_ms = self.now.ms_since(self.round_started_at);
+        self.observe(Event::Resent { round: self.round, what: Resent::Timeout, to: None, stalled_ms });
+        self.broadcast(ConsensusMessage::Timeout(timeout));
     }
 
     /// The round timer expired: give up on the round.
@@ -907,16 +913,7 @@ impl Consensus {
             // Still no progress in a round we already gave up on (no side of a partition has a
             // quorum of timeouts): the same timeout again, in case copies were lost. It is one
             // timed-out round, not another.
-            Some(timeout) => {
-                let stalled_ms = self.now.ms_since(self.round_started_at);
-                self.observe(Event::Resent {
-                    round: self.round,
-                    what: Resent::Timeout,
-                    to: None,
-                    stalled_ms,
-                });
-                self.broadcast(ConsensusMessage::Timeout(timeout));
-            }
+            Some(timeout) => self.resend_timeout(timeout),
             None => {
                 self.consecutive_timeouts = self.consecutive_timeouts.saturating_add(1);
                 self.send_timeout(self.round, false);

@@ -58,6 +58,12 @@ use std::collections::VecDeque;
 /// brings back round-robin.
 pub const EXCLUDE_ROUNDS: Round = 10;
 
+/// The round whose committed chain names the leader of `round` (`round − EXCLUDE_ROUNDS`), or
+/// `None` in the first rounds, which have nothing that far back (they go in turn).
+pub fn horizon(round: Round) -> Option<Round> {
+    round.checked_sub(EXCLUDE_ROUNDS)
+}
+
 /// How many committed blocks, up to and including its last commit, a restarted replica of a
 /// committee of `n` reads back from its store for the rule's history.
 pub fn remembered_blocks(n: usize) -> Height {
@@ -145,7 +151,7 @@ impl Reputation {
     /// The leader of `round` by reputation, or `None` if this replica cannot know it (then the
     /// caller uses round-robin; see the module docs).
     pub(crate) fn leader(&self, committee: &Committee, round: Round) -> Option<NodeId> {
-        let horizon = round.checked_sub(EXCLUDE_ROUNDS)?;
+        let horizon = horizon(round)?;
         let newest = self.history.back()?;
         if newest.round < horizon {
             return None;
@@ -199,8 +205,7 @@ impl Reputation {
             // from activity at its own anchor; round-robin where the history does not say).
             if entry.round > entry.qc_round + 1 {
                 let last_failed = entry.round - 1;
-                let leader = last_failed
-                    .checked_sub(EXCLUDE_ROUNDS)
+                let leader = horizon(last_failed)
                     .and_then(|horizon| self.history.iter().rposition(|e| e.round <= horizon))
                     .map_or_else(
                         || committee.leader(last_failed),
