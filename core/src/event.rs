@@ -418,6 +418,23 @@ pub enum Event {
         /// The peer asked.
         to: NodeId,
     },
+    /// The mempool asked a peer for batches of blocks this replica committed without them
+    /// (caught up by ranges or a checkpoint): the backfill, for the application's commit stream.
+    CommittedBatchesRequested {
+        /// The batches.
+        digests: Vec<Digest>,
+        /// The peer asked.
+        to: NodeId,
+    },
+    /// No peer served the batches of a committed height after
+    /// [`crate::mempool::BACKFILL_ROUNDS_MAX`] rounds of asking (peers pruned them): the commit
+    /// stream has the block at that height without its transactions.
+    CommittedBatchesGivenUp {
+        /// The committed height.
+        height: Height,
+        /// How many of its batches were still missing.
+        batches: u32,
+    },
 }
 
 /// An event stamped with when and where it happened.
@@ -659,6 +676,14 @@ impl Observed {
             Event::BatchesRequested { digests, to } => {
                 format!("{node} asks node {} for {} missing batch(es).", to.0, digests.len())
             }
+            Event::CommittedBatchesRequested { digests, to } => format!(
+                "{node} asks node {} for {} batch(es) of blocks it committed without them (caught up by ranges): the application reads their transactions from its store.",
+                to.0,
+                digests.len()
+            ),
+            Event::CommittedBatchesGivenUp { height, batches } => format!(
+                "{node} gives up {batches} batch(es) of its commit at height {height}: no peer served them (they pruned that height)."
+            ),
         }
     }
 }

@@ -97,6 +97,51 @@ fn corrupt(height: crate::types::Height) -> StoreError {
     StoreError(format!("the commit index entry at height {height} (or its block) does not decode"))
 }
 
+/// What a restarted replica's mempool must know of the batches of its committed blocks
+/// ([`committed_batches`], [`crate::Mempool::recovering`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommittedBatches {
+    /// The committed blocks whose batches this store lacks, as `(height, author, missing
+    /// batches)` in height order: the backfill still to do.
+    pub missing: Vec<(crate::types::Height, crate::types::NodeId, Vec<Digest>)>,
+    /// The committed batches it holds, oldest first: a copy of one arriving late (an answer to a
+    /// request sent before the crash) is not news to offer consensus, which would propose it
+    /// again.
+    pub stored: Vec<Digest>,
+}
+
+/// The batches of the blocks in the commit index, split into those this store lacks and those
+/// it holds, at most `limit` heights of the former. A replica commits blocks without their
+/// batches when it catches up by ranges or installs a checkpoint; the mempool then fetches the
+/// batches and stores them (the backfill), so the store itself records what is still missing,
+/// and a crash in the middle loses nothing. It walks the commit index (at most `retain_heights`
+/// entries) and reads each block; a block not on disk (written behind, lost in a crash) is
+/// skipped, its batches unknown here. Both hosts call it at boot.
+pub fn committed_batches(backend: &impl StoreBackend, limit: usize) -> Result<CommittedBatches, StoreError> {
+    let mut batches = CommittedBatches::default();
+    let mut cursor = commit_key(0);
+    while let Some((key, value)) = backend.next_entry(&cursor)? {
+        let Some(height) = commit_height(&key) else { break };
+        cursor = commit_key(height + 1);
+        let Ok(digest) = <[u8; 32]>::try_from(value.as_slice()) else { return Err(corrupt(height)) };
+        let Some(bytes) = backend.read(&block_key(&Digest(digest)))? else { continue };
+        let block: crate::messages::Block =
+            crate::codec::decode_value(&bytes).map_err(|_| corrupt(height))?;
+        let mut lacking = Vec::new();
+        for batch in &block.payload {
+            if backend.contains(&batch_key(batch))? {
+                batches.stored.push(*batch);
+            } else {
+                lacking.push(*batch);
+            }
+        }
+        if !lacking.is_empty() && batches.missing.len() < limit {
+            batches.missing.push((height, block.author, lacking));
+        }
+    }
+    Ok(batches)
+}
+
 /// Forgets the committed history below `below`: each commit index entry under it, the block it
 /// names and that block's batches (a batch commits once, so no later block needs them). Returns
 /// how many heights went. The consensus state machine decides `below` (its last commit minus
@@ -254,6 +299,11 @@ pub trait StoreBackend {
     fn write(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError>;
     /// Reads a value.
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError>;
+    /// Whether `key` has a value. A backend that can answer without copying the value (a batch
+    /// is up to half a megabyte) should.
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.read(key)?.is_some())
+    }
     /// Writes several values durably, in order (a later value for the same key wins). A backend
     /// that can make them durable together (one transaction, one fsync) should: the store actor
     /// groups the writes that queue up while it is busy, so one disk sync covers them all.
@@ -326,6 +376,10 @@ impl StoreBackend for MemStore {
         Ok(self.map.get(key).cloned())
     }
 
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.map.contains_key(key))
+    }
+
     fn delete(&mut self, keys: Vec<Key>) -> Result<(), StoreError> {
         for key in keys {
             self.map.remove(&key);
@@ -345,6 +399,10 @@ impl<B: StoreBackend + ?Sized> StoreBackend for Box<B> {
 
     fn read(&self, key: &[u8]) -> Result<Option<Value>, StoreError> {
         (**self).read(key)
+    }
+
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        (**self).contains(key)
     }
 
     fn write_many(&mut self, items: &[(Key, Value)]) -> Result<(), StoreError> {
@@ -398,6 +456,36 @@ mod tests {
         assert!(store.get(&block_key(&blocks[3].digest())).is_some());
         // Again at the same height: nothing left to do.
         assert_eq!(prune_committed(&mut store, 4).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_batches_to_backfill_are_those_of_committed_blocks_the_store_lacks_and_the_others_are_known_stored()
+    {
+        let mut store = MemStore::new();
+        let blocks = committed_chain(&mut store, 6);
+        let all: Vec<Digest> = blocks.iter().map(|block| block.payload[0]).collect();
+        assert_eq!(
+            committed_batches(&store, 100).unwrap(),
+            CommittedBatches { missing: vec![], stored: all.clone() }
+        );
+        // Heights 2 and 5 were committed without their batches (caught up by ranges), and the
+        // block of height 4 was lost from disk: its batches are unknown here.
+        store.delete(vec![batch_key(&blocks[1].payload[0]), batch_key(&blocks[4].payload[0])]).unwrap();
+        store.delete(vec![batch_key(&blocks[3].payload[0]), block_key(&blocks[3].digest())]).unwrap();
+        let batches = committed_batches(&store, 100).unwrap();
+        assert_eq!(
+            batches.missing,
+            vec![
+                (2, crate::NodeId(0), blocks[1].payload.clone()),
+                (5, crate::NodeId(0), blocks[4].payload.clone())
+            ]
+        );
+        assert_eq!(batches.stored, vec![all[0], all[2], all[5]]);
+        assert_eq!(
+            committed_batches(&store, 1).unwrap().missing,
+            batches.missing[..1],
+            "at most `limit` heights"
+        );
     }
 
     #[test]

@@ -54,10 +54,16 @@ struct CommitsArgs {
     /// At most this many blocks.
     #[arg(long, default_value_t = u64::MAX)]
     count: u64,
-    /// One JSON object per line: height, digest, round, author, batches (null if the block
-    /// itself was lost from disk in a crash; the index entry is durable, the block is not).
+    /// One JSON object per line: height, digest, round, author, batches, missing_batches (null
+    /// if the block itself was lost from disk in a crash; the index entry is durable, the block
+    /// is not).
     #[arg(long)]
     json: bool,
+    /// Also read each block's batches: the transactions (hex) in the JSON, their count in the
+    /// text. A batch still missing (a block committed by catch-up, its batches being fetched:
+    /// `missing_batches` > 0) contributes none.
+    #[arg(long)]
+    transactions: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +196,7 @@ fn main() -> ExitCode {
 
 /// Prints the commit stream from `--from`, in pages (the index may be long).
 fn commits(args: &CommitsArgs) -> Result<(), CliError> {
+    use hotstuff_core::store::StoreBackend as _;
     use std::io::Write as _;
     if !args.store.join(hotstuff_node::store::SAFETY_FILE).exists() {
         return Err(CliError::Store(hotstuff_core::store::StoreError(format!(
@@ -207,25 +214,58 @@ fn commits(args: &CommitsArgs) -> Result<(), CliError> {
         left -= page.len() as u64;
         for entry in &page {
             let block = entry.block.as_ref();
+            let payload = block.map_or(&[][..], |b| b.payload.as_slice());
+            let mut missing = 0;
+            let mut transactions = Vec::new();
+            for digest in payload {
+                let key = hotstuff_core::store::batch_key(digest);
+                if args.transactions {
+                    match store.read(&key)? {
+                        Some(bytes) => {
+                            let batch: hotstuff_core::mempool::Batch =
+                                hotstuff_core::codec::decode_value(&bytes).map_err(|e| {
+                                    CliError::Store(hotstuff_core::store::StoreError(format!(
+                                        "batch {digest} at height {}: {e}",
+                                        entry.height
+                                    )))
+                                })?;
+                            transactions.extend(batch.transactions);
+                        }
+                        None => missing += 1,
+                    }
+                } else if !store.contains(&key)? {
+                    missing += 1;
+                }
+            }
             let line = if args.json {
-                serde_json::json!({
+                let mut line = serde_json::json!({
                     "height": entry.height,
                     "digest": entry.digest.hex(),
                     "round": block.map(|b| b.round),
                     "author": block.map(|b| b.author.0),
                     "batches": block.map(|b| b.payload.iter().map(hotstuff_core::Digest::hex).collect::<Vec<_>>()),
-                })
-                .to_string()
+                    "missing_batches": block.map(|_| missing),
+                });
+                if args.transactions {
+                    line["transactions"] = transactions.iter().map(hex::encode).collect();
+                }
+                line.to_string()
             } else {
                 match block {
-                    Some(b) => format!(
-                        "height={} digest={} round={} author={} batches={}",
-                        entry.height,
-                        entry.digest.hex(),
-                        b.round,
-                        b.author.0,
-                        b.payload.len()
-                    ),
+                    Some(b) => {
+                        let mut line = format!(
+                            "height={} digest={} round={} author={} batches={} missing_batches={missing}",
+                            entry.height,
+                            entry.digest.hex(),
+                            b.round,
+                            b.author.0,
+                            b.payload.len()
+                        );
+                        if args.transactions {
+                            line.push_str(&format!(" transactions={}", transactions.len()));
+                        }
+                        line
+                    }
                     None => {
                         format!("height={} digest={} (block not on disk)", entry.height, entry.digest.hex())
                     }

@@ -9,7 +9,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt as _, StreamExt as _};
 use hotstuff_core::actor::{self, HostEnds};
 use hotstuff_core::codec;
-use hotstuff_core::mempool::Mempool;
+use hotstuff_core::mempool::{self, Mempool};
 use hotstuff_core::store::{recent_chain, recent_commits, StoreBackend as _, StoreError, STATE_KEY};
 use hotstuff_core::{Block, Consensus, Event, Height, KeyPair, NodeId, Observed, Parameters, Round};
 use std::fmt;
@@ -203,7 +203,14 @@ impl Replica {
         let consensus = Consensus::new(me, committee.clone(), keys, parameters.clone(), recovered)
             .remembering_committed(recent)
             .remembering_chain(chain);
-        let mempool = Mempool::new(me, committee.clone(), parameters);
+        // The batches of its committed blocks: those still to fetch (blocks committed without
+        // them, caught up by ranges), those it holds.
+        let committed = hotstuff_core::store::committed_batches(&store, mempool::BACKFILL_HEIGHTS_MAX)?;
+        if !committed.missing.is_empty() {
+            let heights = committed.missing.len();
+            span.in_scope(|| info!(heights, "committed blocks whose batches are still to fetch"));
+        }
+        let mempool = Mempool::new(me, committee.clone(), parameters).recovering(committed);
         let runtime = TokioRuntime::new();
         let (host, actors) = actor::wire(me, &committee, consensus, mempool, store, runtime);
         let HostEnds {

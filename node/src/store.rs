@@ -202,11 +202,22 @@ fn next_in_file(
 
 /// Reads one key from a database file.
 fn read_entry(db: &Database, path: &Path, key: &[u8]) -> Result<Option<Value>, StoreError> {
+    look_up(db, path, key, |value| value.to_vec())
+}
+
+/// Looks `key` up in one read transaction and maps the value found in place (a copy of it, or
+/// only whether there is one).
+fn look_up<T>(
+    db: &Database,
+    path: &Path,
+    key: &[u8],
+    map: impl FnOnce(&[u8]) -> T,
+) -> Result<Option<T>, StoreError> {
     let error = |e: &dyn std::fmt::Display| StoreError(format!("{}: {e}", path.display()));
     let txn = db.begin_read().map_err(|e| error(&e))?;
     let table = txn.open_table(TABLE).map_err(|e| error(&e))?;
     let value = table.get(key).map_err(|e| error(&e))?;
-    Ok(value.map(|v| v.value().to_vec()))
+    Ok(value.map(|v| map(v.value())))
 }
 
 /// The writer thread: gathers the queued groups for [`BEHIND_COMMIT_INTERVAL`] (or up to
@@ -297,6 +308,23 @@ impl StoreBackend for RedbStore {
         }
         drop(pending);
         read_entry(&self.bulk, &self.path, key)
+    }
+
+    /// As [`Self::read`], without copying the value out of the file.
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.check_writer()?;
+        if self.safety_deletes.contains(key) {
+            return Ok(false);
+        }
+        if look_up(&self.safety, &self.safety_path, key, |_| ())?.is_some() {
+            return Ok(true);
+        }
+        let pending = self.behind.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, value)) = pending.get(key) {
+            return Ok(value.is_some());
+        }
+        drop(pending);
+        Ok(look_up(&self.bulk, &self.path, key, |_| ())?.is_some())
     }
 
     /// A key of the safety file is deleted with its next transaction; every key also behind,

@@ -94,6 +94,7 @@ fn a_replica_ten_thousand_blocks_behind_catches_up_while_the_committee_keeps_its
     // Node 3 votes again: it keeps up from here.
     let target = height(&sim, 0) + 20;
     commit_to(&mut sim, target, 30_000);
+    backfill(&mut sim, 3, 120_000);
 }
 
 #[test]
@@ -107,6 +108,66 @@ fn a_replica_ten_thousand_blocks_behind_catches_up_when_another_crashes_at_once(
     let reached =
         sim.run_until(|s| [0, 1, 3].iter().all(|i| s.view(NodeId(*i)).committed_height >= target), 60_000);
     assert!(reached.expect("no violation"), "nodes 0, 1 and 3 commit together: {:#?}", sim.views());
+}
+
+/// The batches of blocks in `node`'s commit index from height `from` on that its store lacks.
+/// (Pruning also removes heights from the index: a test that wants to see the backfill at work
+/// counts above what will be pruned meanwhile.)
+fn batches_missing(sim: &Simulation, node: u16, from: Height) -> usize {
+    use hotstuff_core::store::committed_batches;
+    sim.with_store(NodeId(node), |store| {
+        let batches = committed_batches(store, usize::MAX).expect("the simulator's store does not fail");
+        batches
+            .missing
+            .iter()
+            .filter(|(height, _, _)| *height >= from)
+            .map(|(_, _, batches)| batches.len())
+            .sum()
+    })
+}
+
+/// Runs until `node`'s store holds the batches of every block in its commit index, so the
+/// application reading the stream gets every committed transaction: a replica that caught up by
+/// ranges (or a checkpoint) committed those blocks without their batches, and its mempool
+/// fetches them afterwards. Returns how long that took. `within_ms` must be well short of the
+/// time the committee takes to commit `retain_heights` blocks, after which pruning alone would
+/// empty the list.
+fn backfill(sim: &mut Simulation, node: u16, within_ms: u64) -> u64 {
+    let start = sim.now();
+    loop {
+        let missing = batches_missing(sim, node, 0);
+        let took = sim.now().ms_since(start);
+        if missing == 0 {
+            println!("node {node}'s store holds every committed batch {took} ms later");
+            return took;
+        }
+        assert!(took < within_ms, "node {node} still lacks {missing} committed batches after {took} ms");
+        if let Err(violation) = sim.run_for(500) {
+            panic!("{violation}");
+        }
+    }
+}
+
+#[test]
+fn a_replica_caught_up_by_ranges_fetches_the_batches_of_the_blocks_it_committed_even_across_a_restart() {
+    let (mut sim, _) = lagging_committee(44);
+    catch_up(&mut sim, 20_000);
+    // Above what a second of commits prunes from node 3's index.
+    let above =
+        sim.with_store(NodeId(3), |store| hotstuff_core::store::first_commit(store, 0).unwrap()).unwrap()
+            + 500;
+    let missing = batches_missing(&sim, 3, above);
+    println!("node 3 caught up lacking {missing} batches of the blocks it committed above height {above}");
+    assert!(missing > 1_000, "node 3 committed the ranges without their batches: {missing} missing");
+    // A restart in the middle: what is still missing is read back from the store.
+    if let Err(violation) = sim.run_for(1_000) {
+        panic!("{violation}");
+    }
+    let before = batches_missing(&sim, 3, above);
+    assert!(before > 0 && before < missing, "the backfill was under way: {before} of {missing} left");
+    sim.crash(NodeId(3));
+    sim.restart(NodeId(3));
+    backfill(&mut sim, 3, 120_000);
 }
 
 /// The fault-free pace of the same committee (all four up), over the same kind of window.
@@ -230,6 +291,8 @@ fn a_replica_further_behind_than_peers_keep_installs_a_certified_checkpoint_and_
     let reached =
         sim.run_until(|s| [0, 1, 3].iter().all(|i| s.view(NodeId(*i)).committed_height >= target), 60_000);
     assert!(reached.expect("no violation"), "nodes 0, 1 and 3 commit together: {:#?}", sim.views());
+    // (Peers keep `RETAIN` heights: about 50 s of commits.)
+    backfill(&mut sim, 3, 20_000);
     assert_store_holds_about_retain(&sim, 3);
 }
 

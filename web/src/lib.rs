@@ -663,9 +663,11 @@ impl WebSim {
             Event::ChainRequested { .. } | Event::ChainServed { .. } => ("sync", true),
             Event::CheckpointInstalled { .. } => ("sync", true),
             Event::Recovered { .. } => ("fault", true),
-            Event::BatchSealed { .. } | Event::BatchReceived { .. } | Event::BatchesRequested { .. } => {
-                ("batch", false)
-            }
+            Event::BatchSealed { .. }
+            | Event::BatchReceived { .. }
+            | Event::BatchesRequested { .. }
+            | Event::CommittedBatchesRequested { .. }
+            | Event::CommittedBatchesGivenUp { .. } => ("batch", false),
         };
         self.pending.push_back(UiEvent {
             time: observed.time.as_ms(),

@@ -122,7 +122,9 @@ impl<R: Runtime, C: ConsensusCore> ConsensusActor<R, C> {
                         return false;
                     }
                 }
-                deliver(&mut self.tx_consensus_to_mempool, mempool::Input::Committed { payload }).await
+                let committed =
+                    mempool::Input::Committed { height: block.height, author: block.author, payload };
+                deliver(&mut self.tx_consensus_to_mempool, committed).await
                     && deliver(&mut self.tx_commits, block).await
             }
             Action::Prune { below } => {

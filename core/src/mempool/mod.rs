@@ -15,6 +15,14 @@
 //! they arrive. That is what makes a QC a proof that the payload is available. Committed batches
 //! are released from memory (the store keeps them, to serve peers that lag behind).
 //!
+//! A replica can also commit blocks whose batches it never saw: blocks it caught up on by ranges
+//! of the committed chain, or by a checkpoint, without voting for them. [`Input::Committed`]
+//! tells the mempool each commit; the batches of it that are not here are **backfilled**: asked
+//! of peers, a bounded window at a time ([`BACKFILL_IN_FLIGHT_MAX`]), in height order, and stored,
+//! so the application's commit stream (read from the store by height) has their transactions.
+//! The record of what is missing is the store itself: a restarted replica's host reads it back
+//! with [`crate::store::committed_batches`] and hands it to [`Mempool::recovering`].
+//!
 //! Everything a peer can make us keep is bounded (see the `*_MAX` constants): batches in memory,
 //! blocks waiting for batches, the digests served per request, and how long a block's batches are
 //! fetched before the block is given up.
@@ -28,7 +36,7 @@ use crate::error::Error;
 use crate::event::{Event, SealReason};
 use crate::params::Parameters;
 use crate::time::Time;
-use crate::types::{Digest, NodeId};
+use crate::types::{Digest, Height, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -97,6 +105,23 @@ pub const FETCH_ROUNDS_MAX: u32 = 3;
 /// answered for: it bounds the work (and the outgoing traffic) one request can cause. It equals
 /// the most batches a block may carry, so one block's batches fit in one request.
 pub const BATCH_REQUEST_DIGESTS_MAX: usize = crate::messages::BLOCK_PAYLOAD_MAX;
+
+/// The most committed heights whose missing batches are remembered for backfill. Commits come
+/// from consensus (each proven by a QC), not from what a peer sends, so this is reached only by a
+/// replica caught up by ranges across more heights than peers keep batches for (the store's
+/// `retain_heights`, 10,000 by default): the oldest heights are given up first, and no peer still
+/// holds their batches anyway.
+pub const BACKFILL_HEIGHTS_MAX: usize = 100_000;
+
+/// The most committed batches asked for at once by the backfill. It bounds what is on its way to
+/// us (at most this many batches: 32 MB at the default 500 kB batch size) and what one round trip
+/// asks of the peers (spread over them in turn).
+pub const BACKFILL_IN_FLIGHT_MAX: usize = 64;
+
+/// How many rounds of asking every other member for a committed batch before giving it up. A
+/// batch of a committed block certainly existed (a quorum voted for the block only once it had
+/// the batches), so only pruning makes it unavailable: peers keep `retain_heights` heights.
+pub const BACKFILL_ROUNDS_MAX: u32 = 10;
 
 /// A client transaction: opaque bytes.
 pub type Transaction = Vec<u8>;
@@ -183,6 +208,8 @@ pub enum Timer {
     Seal(u64),
     /// Re-ask peers for batches still missing.
     FetchRetry,
+    /// Re-ask peers for committed batches still missing (the backfill).
+    Backfill,
 }
 
 impl Timer {
@@ -191,6 +218,7 @@ impl Timer {
         match self {
             Self::Seal(_) => 0,
             Self::FetchRetry => 1,
+            Self::Backfill => 2,
         }
     }
 }
@@ -218,9 +246,13 @@ pub enum Input {
         /// Its author.
         author: NodeId,
     },
-    /// A block committed: its batches can leave memory.
+    /// A block committed: its batches can leave memory, and those not here are backfilled.
     Committed {
-        /// The committed block's batches.
+        /// The committed block's height.
+        height: Height,
+        /// Its author (asked first for its batches).
+        author: NodeId,
+        /// Its batches.
         payload: Vec<Digest>,
     },
 }
@@ -282,6 +314,9 @@ pub struct MempoolView {
     pub blocks_awaiting_payload: usize,
     /// Batches being fetched from peers.
     pub batches_missing: usize,
+    /// Batches of committed blocks still to be fetched (the backfill).
+    #[serde(default)]
+    pub batches_backfilling: usize,
 }
 
 /// The batch being filled.
@@ -318,6 +353,33 @@ struct AwaitingBlock {
     registered: u64,
 }
 
+/// A committed batch asked of a peer and not yet here.
+#[derive(Debug)]
+struct Asked {
+    /// Its height (the key of its entry in `Backfill::heights`).
+    height: Height,
+    /// Requests sent so far.
+    attempts: u32,
+    /// Its place in the rotation of peers: the next request goes to `fetch_peer(…, turn)`.
+    /// Batches asked together start at successive turns, so one window is spread over peers.
+    turn: u32,
+    /// When it is asked again.
+    due: Time,
+}
+
+/// The batches of committed blocks this replica lacks (see the module docs).
+#[derive(Debug, Default)]
+struct Backfill {
+    /// By committed height: the block's author and its batches still missing (never empty).
+    heights: BTreeMap<Height, (NodeId, BTreeSet<Digest>)>,
+    /// Each missing committed batch, with its height.
+    index: BTreeMap<Digest, Height>,
+    /// The batches asked for (at most [`BACKFILL_IN_FLIGHT_MAX`]).
+    asked: BTreeMap<Digest, Asked>,
+    /// The deadline of the armed `Backfill` timer, if one is armed.
+    timer: Option<Time>,
+}
+
 /// A replica's mempool state machine. See the module docs for the behaviour and the contract.
 #[derive(Debug)]
 pub struct Mempool {
@@ -349,6 +411,8 @@ pub struct Mempool {
     missing: BTreeMap<Digest, BTreeSet<Digest>>,
     /// The deadline of the armed `FetchRetry` timer, if one is armed.
     fetch_timer: Option<Time>,
+    /// Batches of committed blocks to fetch.
+    backfill: Backfill,
 }
 
 impl Mempool {
@@ -373,7 +437,23 @@ impl Mempool {
             awaiting_seq: 0,
             missing: BTreeMap::new(),
             fetch_timer: None,
+            backfill: Backfill::default(),
         }
+    }
+
+    /// The same mempool, restarted on a store that holds `committed` (read at boot with
+    /// [`crate::store::committed_batches`]): the batches of committed blocks the store lacks are
+    /// backfilled, asked for from the first input on; those it holds are known to be stored, so
+    /// a late copy of one (an answer to a request sent before the crash) is neither offered to
+    /// consensus, which would propose it again, nor fetched again for a block.
+    pub fn recovering(mut self, committed: crate::store::CommittedBatches) -> Self {
+        for digest in committed.stored {
+            self.remember_stored(digest);
+        }
+        for (height, author, batches) in committed.missing {
+            self.remember_missing_committed(height, author, batches);
+        }
+        self
     }
 
     /// Feeds one input; returns what the host must do, in order.
@@ -388,8 +468,13 @@ impl Mempool {
             }
             Input::Timer(Timer::Seal(seq)) => self.on_seal_timer(seq),
             Input::Timer(Timer::FetchRetry) => self.on_fetch_retry(),
+            Input::Timer(Timer::Backfill) => self.on_backfill_timer(),
             Input::FetchPayload { block, payload, author } => self.on_fetch_payload(block, payload, author),
-            Input::Committed { payload } => self.on_committed(payload),
+            Input::Committed { height, author, payload } => self.on_committed(height, author, payload),
+        }
+        // Batches to backfill and none asked for: only right after `recovering` at a restart.
+        if self.backfill.timer.is_none() && !self.backfill.heights.is_empty() {
+            self.ask_backfill();
         }
         self.check_invariants();
         std::mem::take(&mut self.actions)
@@ -402,6 +487,7 @@ impl Mempool {
             batches_in_memory: self.batches.len(),
             blocks_awaiting_payload: self.awaiting.len(),
             batches_missing: self.missing.len(),
+            batches_backfilling: self.backfill.index.len(),
         }
     }
 
@@ -531,7 +617,8 @@ impl Mempool {
         if self.holds(&digest) {
             return;
         }
-        let requested = self.missing.contains_key(&digest);
+        let backfilled = self.backfill.index.contains_key(&digest);
+        let requested = backfilled || self.missing.contains_key(&digest);
         if !requested {
             if !self.committee.contains(batch.author) {
                 self.observe(Event::MessageRejected {
@@ -547,6 +634,15 @@ impl Mempool {
             }
         }
         let author = batch.author;
+        if backfilled {
+            // Committed already: stored for the commit stream, not held for a vote or a proposal.
+            self.actions.push(Action::StoreBatch { digest, batch });
+            self.remember_stored(digest);
+            self.observe(Event::BatchReceived { digest, author });
+            self.backfilled(digest);
+            self.release(digest);
+            return;
+        }
         self.actions.push(Action::StoreBatch { digest, batch: batch.clone() });
         self.hold(digest, batch);
         self.observe(Event::BatchReceived { digest, author });
@@ -702,8 +798,12 @@ impl Mempool {
     // ---------------------------------------------------------------------------------------
     // Commits.
 
-    fn on_committed(&mut self, payload: Vec<Digest>) {
+    fn on_committed(&mut self, height: Height, author: NodeId, payload: Vec<Digest>) {
+        let mut lacking = Vec::new();
         for digest in payload {
+            if !self.holds(&digest) {
+                lacking.push(digest);
+            }
             self.release_memory(&digest);
             // A block waiting on a committed batch no longer needs our vote: either it is the
             // committed block itself, or it re-proposes a committed batch, which no honest leader
@@ -714,6 +814,124 @@ impl Mempool {
                 }
             }
         }
+        if !lacking.is_empty() {
+            self.remember_missing_committed(height, author, lacking);
+            self.ask_backfill();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Backfill: the batches of blocks committed without them (see the module docs).
+
+    fn remember_missing_committed(&mut self, height: Height, author: NodeId, batches: Vec<Digest>) {
+        let fresh: BTreeSet<Digest> =
+            batches.into_iter().filter(|digest| !self.backfill.index.contains_key(digest)).collect();
+        if fresh.is_empty() || self.backfill.heights.contains_key(&height) {
+            return;
+        }
+        while self.backfill.heights.len() >= BACKFILL_HEIGHTS_MAX {
+            let Some((&oldest, _)) = self.backfill.heights.first_key_value() else { break };
+            self.give_up_backfill(oldest);
+        }
+        for digest in &fresh {
+            self.backfill.index.insert(*digest, height);
+        }
+        self.backfill.heights.insert(height, (author, fresh));
+    }
+
+    /// Asks again for the committed batches whose request is overdue, then for new ones up to
+    /// the window, lowest heights first; gives up the heights asked of every peer
+    /// [`BACKFILL_ROUNDS_MAX`] times.
+    fn ask_backfill(&mut self) {
+        let peers = self.committee.size().saturating_sub(1);
+        if peers == 0 {
+            return;
+        }
+        let attempts_max = BACKFILL_ROUNDS_MAX.saturating_mul(u32::try_from(peers).unwrap_or(u32::MAX));
+        let due = self.now.plus_ms(self.params.sync_retry_ms);
+        let mut asks: BTreeMap<NodeId, Vec<Digest>> = BTreeMap::new();
+        let mut given_up = BTreeSet::new();
+        for (digest, asked) in &mut self.backfill.asked {
+            if asked.due > self.now {
+                continue;
+            }
+            if asked.attempts >= attempts_max {
+                given_up.insert(asked.height);
+                continue;
+            }
+            let author = self.backfill.heights.get(&asked.height).map_or(self.id, |(author, _)| *author);
+            asks.entry(fetch_peer(&self.committee, self.id, author, asked.turn)).or_default().push(*digest);
+            asked.attempts += 1;
+            asked.turn = asked.turn.wrapping_add(1);
+            asked.due = due;
+        }
+        for height in given_up {
+            self.give_up_backfill(height);
+        }
+        // New ones, in height order. The lowest heights are asked first, so the window holds
+        // (nearly) the lowest missing batches and this walk stops after a few entries.
+        let room = BACKFILL_IN_FLIGHT_MAX.saturating_sub(self.backfill.asked.len());
+        let mut fresh = Vec::new();
+        'heights: for (height, (author, digests)) in &self.backfill.heights {
+            for digest in digests {
+                if fresh.len() >= room {
+                    break 'heights;
+                }
+                if !self.backfill.asked.contains_key(digest) {
+                    fresh.push((*digest, *height, *author));
+                }
+            }
+        }
+        for (i, (digest, height, author)) in fresh.into_iter().enumerate() {
+            // Spread over the peers: the author for every other batch, the others in turn.
+            let turn = u32::try_from(i).unwrap_or(u32::MAX);
+            asks.entry(fetch_peer(&self.committee, self.id, author, turn)).or_default().push(digest);
+            self.backfill
+                .asked
+                .insert(digest, Asked { height, attempts: 1, turn: turn.wrapping_add(1), due });
+        }
+        for (peer, digests) in asks {
+            for chunk in digests.chunks(BATCH_REQUEST_DIGESTS_MAX) {
+                self.send(peer, MempoolMessage::BatchRequest { digests: chunk.to_vec() });
+                self.observe(Event::CommittedBatchesRequested { digests: chunk.to_vec(), to: peer });
+            }
+        }
+        let next = self.backfill.asked.values().map(|asked| asked.due).min();
+        if let Some(next) = next {
+            // An earlier armed deadline just fires for nothing and re-arms for this one.
+            if self.backfill.timer.is_none_or(|armed| armed > next) {
+                self.backfill.timer = Some(next);
+                self.set_timer(Timer::Backfill, next);
+            }
+        }
+    }
+
+    fn on_backfill_timer(&mut self) {
+        self.backfill.timer = None;
+        self.ask_backfill();
+    }
+
+    /// A committed batch arrived: its height may be complete, and the window has room.
+    fn backfilled(&mut self, digest: Digest) {
+        let Some(height) = self.backfill.index.remove(&digest) else { return };
+        self.backfill.asked.remove(&digest);
+        if let Some((_, digests)) = self.backfill.heights.get_mut(&height) {
+            digests.remove(&digest);
+            if digests.is_empty() {
+                self.backfill.heights.remove(&height);
+            }
+        }
+        self.ask_backfill();
+    }
+
+    /// Stops fetching the batches of a committed height: no peer served them.
+    fn give_up_backfill(&mut self, height: Height) {
+        let Some((_, digests)) = self.backfill.heights.remove(&height) else { return };
+        for digest in &digests {
+            self.backfill.index.remove(digest);
+            self.backfill.asked.remove(digest);
+        }
+        self.observe(Event::CommittedBatchesGivenUp { height, batches: digests.len() as u32 });
     }
 
     // ---------------------------------------------------------------------------------------
@@ -734,6 +952,16 @@ impl Mempool {
         );
         debug_assert!(self.missing.values().all(|blocks| !blocks.is_empty()));
         debug_assert!(self.missing.keys().all(|digest| !self.holds(digest)), "a held batch is not missing");
+        let backfill = &self.backfill;
+        assert!(backfill.heights.len() <= BACKFILL_HEIGHTS_MAX, "the backfill is bounded");
+        assert!(backfill.asked.len() <= BACKFILL_IN_FLIGHT_MAX, "the backfill's window is bounded");
+        assert!(backfill.asked.is_empty() || backfill.timer.is_some(), "an asked batch has a retry armed");
+        debug_assert_eq!(
+            backfill.index.len(),
+            backfill.heights.values().map(|(_, digests)| digests.len()).sum::<usize>(),
+            "the backfill index names exactly the missing committed batches"
+        );
+        debug_assert!(backfill.asked.iter().all(|(d, a)| backfill.index.get(d) == Some(&a.height)));
     }
 }
 

@@ -45,6 +45,22 @@ fn request(digests: &[Digest], to: u16) -> Vec<Action> {
     ]
 }
 
+fn committed(height: Height, author: u16, payload: &[Digest]) -> Input {
+    Input::Committed { height, author: NodeId(author), payload: payload.to_vec() }
+}
+
+/// The actions that ask `to` for committed batches (the backfill).
+fn backfill_request(digests: &[Digest], to: u16) -> Vec<Action> {
+    vec![
+        Action::Send { to: NodeId(to), message: MempoolMessage::BatchRequest { digests: digests.to_vec() } },
+        Action::Observe(Event::CommittedBatchesRequested { digests: digests.to_vec(), to: NodeId(to) }),
+    ]
+}
+
+fn backfill_timer(deadline: u64) -> Action {
+    Action::SetTimer { timer: Timer::Backfill, deadline: at(deadline) }
+}
+
 fn retry_timer(deadline: u64) -> Action {
     Action::SetTimer { timer: Timer::FetchRetry, deadline: at(deadline) }
 }
@@ -358,7 +374,7 @@ fn committed_batches_leave_memory() {
     let mut mempool = mempool();
     let batch = peer_batch(2, 1);
     mempool.handle(at(0), batch_message(2, &batch));
-    assert_eq!(mempool.handle(at(1), Input::Committed { payload: vec![batch.digest()] }), vec![]);
+    assert_eq!(mempool.handle(at(1), committed(1, 2, &[batch.digest()])), vec![]);
     assert_eq!(mempool.view().batches_in_memory, 0);
     // Still available (the store has it): a block carrying it needs no fetch...
     assert_eq!(
@@ -383,11 +399,121 @@ fn block_waiting_on_a_committed_batch_is_dropped() {
     let mut mempool = mempool();
     let (a, b) = (peer_batch(2, 1), peer_batch(2, 2));
     mempool.handle(at(0), fetch(block(1), &[a.digest(), b.digest()], 2));
-    assert_eq!(mempool.handle(at(1), Input::Committed { payload: vec![a.digest(), b.digest()] }), vec![]);
-    assert_eq!(mempool.view(), MempoolView::default());
-    // Nothing to ask any more; the batch arriving late is no reason to release the block.
+    // The block committed without its batches here: they are backfilled, no longer fetched for
+    // a vote.
+    // Asked in digest order within the height, spread over peers: the first of the two from the
+    // author, the second from the next peer.
+    let (first, second) = (a.digest().min(b.digest()), a.digest().max(b.digest()));
+    let mut backfill = backfill_request(&[first], 2);
+    backfill.extend(backfill_request(&[second], 3));
+    backfill.push(backfill_timer(301));
+    assert_eq!(mempool.handle(at(1), committed(1, 2, &[a.digest(), b.digest()])), backfill);
+    assert_eq!(mempool.view(), MempoolView { batches_backfilling: 2, ..MempoolView::default() });
+    // Nothing to ask for the vote any more; the batch arriving is no reason to release the block.
     assert_eq!(mempool.handle(at(300), Input::Timer(Timer::FetchRetry)), vec![]);
     assert!(!mempool.handle(at(301), batch_message(2, &a)).contains(&Action::PayloadReady(block(1))));
+}
+
+#[test]
+fn a_committed_block_whose_batches_are_not_here_has_them_fetched_from_its_author_and_stored() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 1);
+    let mut expected = backfill_request(&[batch.digest()], 2);
+    expected.push(backfill_timer(300));
+    assert_eq!(mempool.handle(at(0), committed(7, 2, &[batch.digest()])), expected);
+    assert_eq!(mempool.view().batches_backfilling, 1);
+    // Stored for the commit stream; not held in memory, not offered to consensus (committed).
+    assert_eq!(mempool.handle(at(20), batch_message(2, &batch)), received(&batch));
+    assert_eq!(mempool.view(), MempoolView::default());
+    // Nothing more to ask.
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::Backfill)), vec![]);
+}
+
+#[test]
+fn a_committed_batch_not_served_is_asked_again_of_another_peer() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 1);
+    mempool.handle(at(0), committed(7, 2, &[batch.digest()]));
+    let mut expected = backfill_request(&[batch.digest()], 3);
+    expected.push(backfill_timer(600));
+    assert_eq!(mempool.handle(at(300), Input::Timer(Timer::Backfill)), expected);
+}
+
+#[test]
+fn the_backfill_asks_a_bounded_window_lowest_heights_first_and_refills_it_as_batches_arrive() {
+    let mut mempool = mempool();
+    let batches: Vec<Batch> = (0..BACKFILL_IN_FLIGHT_MAX as u32 + 10)
+        .map(|i| Batch { author: NodeId(2), transactions: vec![i.to_le_bytes().to_vec()] })
+        .collect();
+    let asked = |actions: &[Action]| -> Vec<Digest> {
+        actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Observe(Event::CommittedBatchesRequested { digests, .. }) => Some(digests.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    let mut all = Vec::new();
+    for (i, batch) in batches.iter().enumerate() {
+        all.extend(asked(&mempool.handle(at(0), committed(i as u64 + 1, 2, &[batch.digest()]))));
+    }
+    let window: Vec<Digest> = batches[..BACKFILL_IN_FLIGHT_MAX].iter().map(Batch::digest).collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    let mut expected = window.clone();
+    expected.sort();
+    assert_eq!(sorted, expected, "the lowest heights' batches, each asked once, and no more");
+    assert_eq!(mempool.view().batches_backfilling, batches.len());
+    // One arrives: the next height's batch is asked.
+    let next = asked(&mempool.handle(at(10), batch_message(2, &batches[0])));
+    assert_eq!(next, vec![batches[BACKFILL_IN_FLIGHT_MAX].digest()]);
+}
+
+#[test]
+fn a_committed_batch_no_peer_serves_is_given_up_after_rounds_of_asking_every_peer() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 1);
+    mempool.handle(at(0), committed(7, 2, &[batch.digest()]));
+    let mut now = 0;
+    let mut requests = 1;
+    let given_up = loop {
+        now += 300;
+        let actions = mempool.handle(at(now), Input::Timer(Timer::Backfill));
+        if let Some(event) = actions.iter().find_map(|action| match action {
+            Action::Observe(event @ Event::CommittedBatchesGivenUp { .. }) => Some(event.clone()),
+            _ => None,
+        }) {
+            break event;
+        }
+        requests += 1;
+        assert!(requests <= 100, "never given up");
+    };
+    assert_eq!(given_up, Event::CommittedBatchesGivenUp { height: 7, batches: 1 });
+    assert_eq!(requests, BACKFILL_ROUNDS_MAX * 3, "each of the three peers asked that many times");
+    assert_eq!(mempool.view(), MempoolView::default());
+}
+
+#[test]
+fn a_restarted_mempool_backfills_what_its_store_lacks_and_takes_no_committed_batch_it_holds_for_news() {
+    let batch = peer_batch(0, 1);
+    let kept = peer_batch(0, 2);
+    let committed = crate::store::CommittedBatches {
+        missing: vec![(9, NodeId(0), vec![batch.digest()])],
+        stored: vec![kept.digest()],
+    };
+    let mut mempool = Mempool::new(US, Committee::from_seed(1, 4), params()).recovering(committed);
+    let mut expected = backfill_request(&[batch.digest()], 0);
+    expected.push(backfill_timer(305));
+    // Any input: here a seal timer of the batch it was filling before the crash.
+    assert_eq!(mempool.handle(at(5), Input::Timer(Timer::Seal(1))), expected);
+    // A committed batch it holds, arriving late: not news, not offered to consensus again.
+    assert_eq!(mempool.handle(at(6), batch_message(0, &kept)), vec![]);
+    assert_eq!(
+        mempool.handle(at(7), fetch(block(1), &[kept.digest()], 0)),
+        vec![Action::PayloadReady(block(1))]
+    );
 }
 
 #[test]

@@ -366,6 +366,10 @@ impl StoreBackend for SharedStore {
         self.0.borrow().read(key)
     }
 
+    fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.0.borrow().contains(key)
+    }
+
     fn delete(&mut self, keys: Vec<crate::store::Key>) -> Result<(), StoreError> {
         self.0.borrow_mut().delete(keys)
     }
@@ -838,7 +842,12 @@ impl Simulation {
             Consensus::new(node, self.committee.clone(), keys.clone(), self.config.params.clone(), recovered)
                 .remembering_committed(recent)
                 .remembering_chain(chain);
-        let mempool = Mempool::new(node, self.committee.clone(), self.config.params.clone());
+        // The batches of its committed blocks: those to fetch still, those it holds.
+        let committed =
+            crate::store::committed_batches(&*store.0.borrow(), crate::mempool::BACKFILL_HEIGHTS_MAX)
+                .expect("the simulator wrote this store itself");
+        let mempool =
+            Mempool::new(node, self.committee.clone(), self.config.params.clone()).recovering(committed);
         let runtime = SimRuntime { instance, shared: self.shared.clone() };
         let behaviour = self.config.byzantine.iter().find(|(n, _)| *n == node).map(|(_, b)| *b);
         let (host, depths, futures) = match behaviour {
