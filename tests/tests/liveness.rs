@@ -171,3 +171,30 @@ fn a_replica_that_crashes_mid_run_leads_no_round_once_a_commit_shows_its_failed_
         assert!(led_after.is_empty(), "seed {seed}: node 3 still led rounds {led_after:?}");
     }
 }
+
+/// What a crash mid-run costs before reputation stops drawing the crashed replica: until a commit
+/// shows its failed turn, and for `EXCLUDE_ROUNDS` rounds after (the rule's lag), it is drawn as
+/// often as any other, so its turns, and the rounds before them (whose votes go to it), fail
+/// after full round timeouts that grow by a fifth once three rounds pass without a commit. At
+/// n = 4, 100 commits after the crash took 7–30 s of simulated time over 30 crash points
+/// (median 15 s; at the steady f-crashed pace they take 5 s). A shorter lag made it worse, not
+/// better (`EXCLUDE_ROUNDS` 4: median 17 s, up to 115 s; 2: 150 s), because replicas that have
+/// not committed that far fall back to round-robin and disagree on the leader. This bounds the
+/// cost at the measured worst case with some room, so a change that makes it minutes fails.
+#[test]
+fn a_crash_mid_run_costs_the_committee_seconds_of_stalled_rounds_not_minutes() {
+    let mut took = Vec::new();
+    for seed in 1..=10 {
+        let mut sim = committee(4, seed, LeaderElection::Reputation);
+        commit_to(&mut sim, 300 + 13 * seed, 3_600_000);
+        sim.crash(NodeId(3));
+        let (h, t) = (height(&sim, 0), sim.now());
+        commit_to(&mut sim, h + 100, 3_600_000);
+        took.push(sim.now().ms_since(t));
+    }
+    println!("100 commits after a crash took {took:?} ms of simulated time");
+    assert!(
+        took.iter().all(|ms| *ms <= 45_000),
+        "a crash stalled the committee: {took:?} ms for 100 commits"
+    );
+}
