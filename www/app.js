@@ -194,7 +194,8 @@ function wire() {
 async function main() {
   await init();
   Object.assign(catalogue, coreCatalogue());
-  on('rebuilt', () => { resetLog(); forgetSignatures(); });
+  on('opened', resetLog);
+  on('rebuilt', forgetSignatures);
   on('changed', () => { drainEvents(); syncSetup(); render(true); });
   onRedraw(() => render(true));
   wire();

@@ -540,6 +540,46 @@ test('a learner clicks narration lines, scrubs, toggles detail, intervenes and s
   await page.close();
 });
 
+test('a click on an earlier narration line keeps the later lines as the recorded future; playing on tells none twice; an intervention there drops them', async () => {
+  const { page, errors } = await open('seed=12&n=4');
+  await page.evaluate(() => { window.hotstuff.run.speed = 1; });
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 3000, null, { timeout: 60_000 });
+  await page.evaluate(() => window.hotstuff.pause());
+  const lines = () => page.$$eval('#log li', (lis) => lis.map((li) => [+li.dataset.step, li.textContent, li.classList.contains('future')]));
+  const before = await lines();
+  assert.ok(before.length > 30, `a narration to click in: ${before.length} lines`);
+  const target = page.locator('#log li').nth(Math.floor(before.length / 3));
+  await target.scrollIntoViewIfNeeded();
+  await target.click();
+  const point = await page.evaluate(() => window.hotstuff.sim.steps());
+  const after = await lines();
+  assert.deepEqual(after.map(([s, t]) => [s, t]), before.map(([s, t]) => [s, t]), 'the narration keeps every line');
+  assert.ok(after.some(([s]) => s > point), 'lines after the point');
+  for (const [s, , dim] of after) assert.equal(dim, s > point, `line of step ${s} at step ${point}: dimmed exactly when after the point`);
+  await page.screenshot({ path: SHOTS + 'page-recorded-future.png' });
+  // Play on past the furthest point: the lines come back to full, none told twice.
+  const furthest = before[before.length - 1][0];
+  await page.evaluate(() => window.hotstuff.play());
+  await page.waitForFunction((s) => window.hotstuff.sim.steps() > s + 200, furthest, { timeout: 60_000 });
+  await page.evaluate(() => window.hotstuff.pause());
+  const played = await lines();
+  assert.deepEqual(played.slice(0, before.length).map(([s, t]) => [s, t]), before.map(([s, t]) => [s, t]), 'the same lines first');
+  assert.ok(played.length > before.length && played.slice(before.length).every(([s]) => s > furthest), 'then only new ones');
+  assert.ok(played.every(([, , dim]) => !dim), 'nothing dimmed at the furthest point');
+  // Back again, and an intervention there: the run forks, and the lines after it go.
+  const again = page.locator('#log li').nth(Math.floor(before.length / 3));
+  await again.scrollIntoViewIfNeeded();
+  await again.click();
+  const fork = await page.evaluate(() => window.hotstuff.sim.steps());
+  await page.evaluate(() => window.hotstuff.intervene({ kind: 'crash', node: 2 }));
+  await page.waitForFunction(() => document.querySelector('#log li:last-child')?.textContent.includes('crash'), null, { timeout: 10_000 });
+  const forked = await lines();
+  assert.ok(forked.every(([s]) => s <= fork), `no line after the fork at step ${fork}: ${JSON.stringify(forked.filter(([s]) => s > fork).slice(0, 3))}`);
+  assert.ok(forked.every(([, , dim]) => !dim), 'no recorded future left to dim');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('Export gives a scenario file and a ready test; the file replays natively and meets its expectation', async () => {
   const { page, errors } = await open('seed=15&n=4');
   await page.evaluate(() => {

@@ -184,7 +184,18 @@ pub struct WebSim {
     blocks: BTreeMap<Digest, (BlockInfo, u64, u64)>,
     certified: BTreeMap<Digest, ()>,
     committed: BTreeMap<Digest, ()>,
+    /// Narration lines not yet taken by the page ([`WebSim::take_events`]).
     pending: VecDeque<UiEvent>,
+    /// The last step whose narration lines went to `pending`, since the run last forked. The
+    /// page keeps every line it was given, so a rewind leaves it the recorded future too (shown
+    /// as such: the run plays it again unless the learner intervenes).
+    narrated: Option<u64>,
+    /// While a rebuilt run plays again what the page was already told: lines up to this step are
+    /// not given again.
+    replaying: Option<u64>,
+    /// Set by an intervention: the page drops its lines after this step (the future it showed
+    /// is no longer this run's; see [`WebSim::take_narration_cut`]).
+    cut: Option<u64>,
     history: VecDeque<UiMessage>,
     /// Set when a seek rebuilt the run (see [`WebSim::take_rebuilt`]).
     rebuilt: bool,
@@ -342,8 +353,22 @@ impl WebSim {
         // anyway) instead of a second copy of every scenario type's code in the wasm.
         let intervention: Intervention = serde_json::from_str(intervention).map_err(js_error)?;
         let result = self.run.intervene(intervention).map_err(js_error);
+        if result.is_ok() {
+            // The run forks here: what the page was told of the recorded future is not this run's.
+            let step = self.run.point().step;
+            self.pending.retain(|line| line.step <= step);
+            self.narrated = self.narrated.map(|told| told.min(step));
+            self.replaying = None;
+            self.cut = Some(step);
+        }
         self.collect();
         result
+    }
+
+    /// After an intervention: the step after which the page must drop the narration lines it
+    /// holds (the recorded future it showed is gone), once; `undefined` otherwise.
+    pub fn take_narration_cut(&mut self) -> Option<f64> {
+        self.cut.take().map(|step| step as f64)
     }
 
     /// The share link's fragment (without `#`), at the current point or at the start.
@@ -527,6 +552,9 @@ impl WebSim {
             certified: BTreeMap::new(),
             committed: BTreeMap::new(),
             pending: VecDeque::new(),
+            narrated: None,
+            replaying: None,
+            cut: None,
             history: VecDeque::new(),
             rebuilt: false,
             opened_at_point: false,
@@ -541,12 +569,25 @@ impl WebSim {
             self.blocks.clear();
             self.certified.clear();
             self.committed.clear();
-            self.pending.clear();
             self.history.clear();
+            // The narration the page holds (and what it has not taken yet) is still this run's:
+            // the rebuilt run tells it again, and those lines are not given twice.
+            self.replaying = self.narrated;
             self.rebuilt = true;
         }
         self.collect();
         how.map(|_| ()).map_err(js_error)
+    }
+
+    /// Queues a narration line for the page, unless the page already has it (a rebuilt run
+    /// playing again what it was told before the rewind).
+    fn narrate(&mut self, line: UiEvent) {
+        if self.replaying.is_some_and(|told| line.step <= told) {
+            return;
+        }
+        self.replaying = None;
+        self.narrated = Some(self.narrated.map_or(line.step, |told| told.max(line.step)));
+        self.pending.push_back(line);
     }
 
     /// Turns new trace entries into narration and block-tree updates.
@@ -574,7 +615,7 @@ impl WebSim {
                     if let Some(message) = self.history.iter_mut().rev().find(|m| m.id == id) {
                         message.arrives = None;
                     }
-                    self.pending.push_back(UiEvent {
+                    self.narrate(UiEvent {
                         time: time.as_ms(),
                         step,
                         node: None,
@@ -583,7 +624,7 @@ impl WebSim {
                         text: describe_fault(&Fault::DropMessage(id)),
                     });
                 }
-                TraceEntry::Fault { time, fault } => self.pending.push_back(UiEvent {
+                TraceEntry::Fault { time, fault } => self.narrate(UiEvent {
                     time: time.as_ms(),
                     step,
                     node: None,
@@ -594,7 +635,7 @@ impl WebSim {
                 TraceEntry::Delivered { id, time, dropped: Some(reason) }
                     if reason != DropReason::ReceiverDown =>
                 {
-                    self.pending.push_back(UiEvent {
+                    self.narrate(UiEvent {
                         time: time.as_ms(),
                         step,
                         node: None,
@@ -669,7 +710,7 @@ impl WebSim {
             | Event::CommittedBatchesRequested { .. }
             | Event::CommittedBatchesGivenUp { .. } => ("batch", false),
         };
-        self.pending.push_back(UiEvent {
+        self.narrate(UiEvent {
             time: observed.time.as_ms(),
             step,
             node: Some(observed.node.0),
@@ -789,29 +830,53 @@ mod tests {
         assert!(lines.len() > 500);
         assert!(lines.windows(2).all(|w| w[0].step <= w[1].step), "steps never decrease");
         assert!(lines.first().unwrap().step < lines.last().unwrap().step, "lines carry their own steps");
-        let mut shown = 0; // lines the page has
         for index in [lines.len() / 2, lines.len() / 5, lines.len() - 1, 3, lines.len() / 2] {
             let line = &lines[index];
             web.seek(line.step as f64, line.time as f64).unwrap();
             assert_eq!((web.run.point().step, web.now() as u64), (line.step, line.time));
-            // Backward, the narration starts again; forward, it goes on. Either way it is the
-            // original narration up to that line's step, each line with its own step.
-            if web.take_rebuilt() {
-                shown = 0;
-            }
-            let replayed: Vec<UiEvent> = web.pending.drain(..).collect();
-            let upto = lines.iter().filter(|e| e.step <= line.step).count();
-            let original: Vec<&UiEvent> = lines[shown..upto].iter().collect();
-            shown = upto;
-            for (a, b) in replayed.iter().zip(&original) {
-                assert_eq!((a.step, a.time, &a.text), (b.step, b.time, &b.text), "line {index}");
-            }
-            assert_eq!(replayed.len(), original.len());
+            // Backward or forward, the page already holds every line up to the furthest point
+            // (the recorded future included): none is given twice.
+            web.take_rebuilt();
+            let again: Vec<UiEvent> = web.pending.drain(..).collect();
+            assert!(again.is_empty(), "line {index}: {} lines given again", again.len());
         }
+        // Beyond the furthest point, the new lines, each once.
+        web.seek_time(6_000.0).unwrap();
+        let new: Vec<UiEvent> = web.pending.drain(..).collect();
+        let last = lines.last().unwrap().step;
+        assert!(!new.is_empty() && new.iter().all(|e| e.step > last), "only lines after step {last}");
         // A point the run never passes through is an error, and the run goes on afterwards.
         assert!(web.run.seek(Point { step: 22, time: Time(4_999) }).is_err());
         web.run.seek_time(Time(6_000)).unwrap();
         assert!(web.run.step().unwrap());
+    }
+
+    /// A rewind leaves the page the recorded future; an intervention there forks the run, and the
+    /// page is told to drop what it holds after that point, then given the new future.
+    #[test]
+    fn an_intervention_after_a_rewind_cuts_the_recorded_future_from_the_narration() {
+        let mut web = web(4, 1);
+        web.seek_time(4_000.0).unwrap();
+        let lines: Vec<UiEvent> = web.pending.drain(..).collect();
+        let middle = &lines[lines.len() / 2];
+        web.seek(middle.step as f64, middle.time as f64).unwrap();
+        assert!(web.pending.is_empty());
+        assert_eq!(web.take_narration_cut(), None, "a rewind alone cuts nothing");
+        web.intervene(r#"{"kind": "crash", "node": 2}"#).unwrap();
+        assert_eq!(web.take_narration_cut(), Some(middle.step as f64));
+        assert_eq!(web.take_narration_cut(), None, "once");
+        let crash: Vec<UiEvent> = web.pending.drain(..).collect();
+        assert!(crash.iter().any(|e| e.kind == "fault"), "the crash is narrated");
+        web.seek_time(4_000.0).unwrap();
+        let future: Vec<UiEvent> = web.pending.drain(..).collect();
+        assert!(
+            future.len() > 10 && future.iter().all(|e| e.step >= middle.step),
+            "the new future, from the fork on"
+        );
+        // The page's lines before the cut and these: the crashed node no longer speaks after it.
+        let node2 = |e: &&UiEvent| e.node == Some(2);
+        assert!(lines.iter().filter(|e| e.step > middle.step).any(|e| node2(&e)));
+        assert!(!future.iter().filter(|e| e.step > middle.step).any(|e| node2(&e)));
     }
 
     /// The page can stand between two events of one millisecond (a frame's step budget ran

@@ -12,12 +12,32 @@ export const LAMPORT_WINDOW_MS = 500;   // simulated time shown by the space-tim
 
 // ---------------------------------------------------------------------------------------------
 // Narration. Each line carries the step and time it belongs to (from Rust): a click goes there.
+// After a rewind the lines after the current point stay, dimmed: the recorded future, which the
+// run plays again unless the learner intervenes (then Rust says where to cut them).
 
-const narration = { events: [] };
+const narration = { events: [], markedAt: -1 };
 
 export function resetLog() {
   narration.events = [];
+  narration.markedAt = -1;
   $('log').replaceChildren();
+}
+
+/// Drops the lines after `step` (an intervention forked the run there).
+function cutLog(step) {
+  while (narration.events.length && narration.events[narration.events.length - 1].step > step) narration.events.pop();
+  const list = $('log');
+  while (list.lastElementChild && +list.lastElementChild.dataset.step > step) list.lastElementChild.remove();
+}
+
+/// Marks the lines after the current point as the recorded future (lines are in step order).
+function markFuture() {
+  const now = run.sim.steps();
+  if (now === narration.markedAt) return;
+  narration.markedAt = now;
+  const list = $('log');
+  for (const li of list.querySelectorAll('li.future')) if (+li.dataset.step <= now) li.classList.remove('future');
+  for (let li = list.lastElementChild; li && +li.dataset.step > now; li = li.previousElementSibling) li.classList.add('future');
 }
 
 function line(e) {
@@ -45,11 +65,15 @@ function append(events) {
 }
 
 export function drainEvents() {
+  const cut = run.sim.take_narration_cut();
+  if (cut !== undefined) cutLog(cut);
   const events = run.sim.take_events();
-  if (!events.length) return;
-  narration.events.push(...events);
-  if (narration.events.length > LOG_KEPT_MAX) narration.events.splice(0, narration.events.length - LOG_KEPT_MAX);
-  append(events);
+  if (events.length) {
+    narration.events.push(...events);
+    if (narration.events.length > LOG_KEPT_MAX) narration.events.splice(0, narration.events.length - LOG_KEPT_MAX);
+    append(events);
+  }
+  markFuture();
 }
 
 export function wireLog() {
@@ -63,6 +87,8 @@ export function wireLog() {
   $('all-events').addEventListener('change', () => {
     $('log').replaceChildren();
     append(narration.events);
+    narration.markedAt = -1;
+    markFuture();
   });
 }
 

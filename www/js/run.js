@@ -21,10 +21,11 @@ export const run = {
   frames: 0,
   frameWork: [],                 // ms of work in each of the last frames (simulate + draw)
   simWork: [],                   // ms of simulation in each of the last frames
-  listeners: { rebuilt: [], changed: [] },
+  listeners: { opened: [], rebuilt: [], changed: [] },
 };
 
-/// `rebuilt`: the run started again (the narration and the drawings start over);
+/// `opened`: a new run (the narration starts over); `rebuilt`: the run was rebuilt to rewind
+/// (the drawings start over; the narration keeps its lines, the recorded future included);
 /// `changed`: anything else the page must redraw at once.
 export function on(event, fn) { run.listeners[event].push(fn); }
 function emit(event) { for (const fn of run.listeners[event]) fn(); }
@@ -46,6 +47,7 @@ export function open(make) {
   run.sim = sim;
   run.virtualMs = sim.now();
   run.samples = [];
+  emit('opened');
   emit('rebuilt');
   emit('changed');
   return true;
