@@ -111,14 +111,18 @@ pub struct CommittedBatches {
 }
 
 /// The batches of the blocks in the commit index, split into those this store lacks and those
-/// it holds, at most `limit` heights of the former. A replica commits blocks without their
+/// it holds: the newest `limit` heights of the former, the newest
+/// [`crate::mempool::STORED_DIGESTS_MAX`] of the latter. A replica commits blocks without their
 /// batches when it catches up by ranges or installs a checkpoint; the mempool then fetches the
 /// batches and stores them (the backfill), so the store itself records what is still missing,
 /// and a crash in the middle loses nothing. It walks the commit index (at most `retain_heights`
 /// entries) and reads each block; a block not on disk (written behind, lost in a crash) is
 /// skipped, its batches unknown here. Both hosts call it at boot.
 pub fn committed_batches(backend: &impl StoreBackend, limit: usize) -> Result<CommittedBatches, StoreError> {
-    let mut batches = CommittedBatches::default();
+    // The newest of each: the mempool gives up the oldest heights first, and remembers only the
+    // newest stored digests.
+    let stored_max = crate::mempool::STORED_DIGESTS_MAX;
+    let (mut missing, mut stored) = (std::collections::VecDeque::new(), std::collections::VecDeque::new());
     let mut cursor = commit_key(0);
     while let Some((key, value)) = backend.next_entry(&cursor)? {
         let Some(height) = commit_height(&key) else { break };
@@ -130,16 +134,22 @@ pub fn committed_batches(backend: &impl StoreBackend, limit: usize) -> Result<Co
         let mut lacking = Vec::new();
         for batch in &block.payload {
             if backend.contains(&batch_key(batch))? {
-                batches.stored.push(*batch);
+                stored.push_back(*batch);
+                if stored.len() > stored_max {
+                    stored.pop_front();
+                }
             } else {
                 lacking.push(*batch);
             }
         }
-        if !lacking.is_empty() && batches.missing.len() < limit {
-            batches.missing.push((height, block.author, lacking));
+        if !lacking.is_empty() {
+            missing.push_back((height, block.author, lacking));
+            if missing.len() > limit {
+                missing.pop_front();
+            }
         }
     }
-    Ok(batches)
+    Ok(CommittedBatches { missing: missing.into(), stored: stored.into() })
 }
 
 /// Forgets the committed history below `below`: each commit index entry under it, the block it
@@ -483,8 +493,8 @@ mod tests {
         assert_eq!(batches.stored, vec![all[0], all[2], all[5]]);
         assert_eq!(
             committed_batches(&store, 1).unwrap().missing,
-            batches.missing[..1],
-            "at most `limit` heights"
+            batches.missing[1..],
+            "the newest `limit` heights"
         );
     }
 

@@ -545,17 +545,19 @@ test('a click on an earlier narration line keeps the later lines as the recorded
   await page.evaluate(() => { window.hotstuff.run.speed = 1; });
   await page.waitForFunction(() => window.hotstuff.sim.now() > 3000, null, { timeout: 60_000 });
   await page.evaluate(() => window.hotstuff.pause());
-  const lines = () => page.$$eval('#log li', (lis) => lis.map((li) => [+li.dataset.step, li.textContent, li.classList.contains('future')]));
+  const lines = () => page.$$eval('#log li', (lis) => lis.map((li) => [+li.dataset.step, li.textContent, li.classList.contains('future'), +li.dataset.time]));
   const before = await lines();
   assert.ok(before.length > 30, `a narration to click in: ${before.length} lines`);
   const target = page.locator('#log li').nth(Math.floor(before.length / 3));
   await target.scrollIntoViewIfNeeded();
   await target.click();
-  const point = await page.evaluate(() => window.hotstuff.sim.steps());
+  const [point, now] = await page.evaluate(() => [window.hotstuff.sim.steps(), window.hotstuff.sim.now()]);
   const after = await lines();
   assert.deepEqual(after.map(([s, t]) => [s, t]), before.map(([s, t]) => [s, t]), 'the narration keeps every line');
   assert.ok(after.some(([s]) => s > point), 'lines after the point');
-  for (const [s, , dim] of after) assert.equal(dim, s > point, `line of step ${s} at step ${point}: dimmed exactly when after the point`);
+  for (const [s, , dim, t] of after) {
+    assert.equal(dim, s > point || (s === point && t > now), `line at (${s}, ${t}) with the run at (${point}, ${now}): dimmed exactly when after it`);
+  }
   await page.screenshot({ path: SHOTS + 'page-recorded-future.png' });
   // Play on past the furthest point: the lines come back to full, none told twice.
   const furthest = before[before.length - 1][0];

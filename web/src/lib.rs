@@ -186,16 +186,18 @@ pub struct WebSim {
     committed: BTreeMap<Digest, ()>,
     /// Narration lines not yet taken by the page ([`WebSim::take_events`]).
     pending: VecDeque<UiEvent>,
-    /// The last step whose narration lines went to `pending`, since the run last forked. The
-    /// page keeps every line it was given, so a rewind leaves it the recorded future too (shown
-    /// as such: the run plays it again unless the learner intervenes).
-    narrated: Option<u64>,
-    /// While a rebuilt run plays again what the page was already told: lines up to this step are
-    /// not given again.
-    replaying: Option<u64>,
-    /// Set by an intervention: the page drops its lines after this step (the future it showed
+    /// The point `(step, time)` of the last narration line that went to `pending`, since the
+    /// run last forked. The page keeps every line it was given, so a rewind leaves it the
+    /// recorded future too (shown as such: the run plays it again unless the learner
+    /// intervenes). Points, not steps: an intervention recorded by time alone is narrated at the
+    /// step of the event before it, and a later time.
+    narrated: Option<(u64, u64)>,
+    /// While a rebuilt run plays again what the page was already told: lines up to this point
+    /// are not given again.
+    replaying: Option<(u64, u64)>,
+    /// Set by an intervention: the page drops its lines after this point (the future it showed
     /// is no longer this run's; see [`WebSim::take_narration_cut`]).
-    cut: Option<u64>,
+    cut: Option<(u64, u64)>,
     history: VecDeque<UiMessage>,
     /// Set when a seek rebuilt the run (see [`WebSim::take_rebuilt`]).
     rebuilt: bool,
@@ -355,20 +357,22 @@ impl WebSim {
         let result = self.run.intervene(intervention).map_err(js_error);
         if result.is_ok() {
             // The run forks here: what the page was told of the recorded future is not this run's.
-            let step = self.run.point().step;
-            self.pending.retain(|line| line.step <= step);
-            self.narrated = self.narrated.map(|told| told.min(step));
+            // (The point is the one before the intervention's own line.)
+            let at = (self.run.point().step, self.run.point().time.as_ms());
+            self.pending.retain(|line| (line.step, line.time) <= at);
+            self.narrated = self.narrated.map(|told| told.min(at));
             self.replaying = None;
-            self.cut = Some(step);
+            self.cut = Some(at);
         }
         self.collect();
         result
     }
 
-    /// After an intervention: the step after which the page must drop the narration lines it
-    /// holds (the recorded future it showed is gone), once; `undefined` otherwise.
-    pub fn take_narration_cut(&mut self) -> Option<f64> {
-        self.cut.take().map(|step| step as f64)
+    /// After an intervention: the point `[step, time]` after which the page must drop the
+    /// narration lines it holds (the recorded future it showed is gone), once; `undefined`
+    /// otherwise.
+    pub fn take_narration_cut(&mut self) -> Option<Vec<f64>> {
+        self.cut.take().map(|(step, time)| vec![step as f64, time as f64])
     }
 
     /// The share link's fragment (without `#`), at the current point or at the start.
@@ -582,11 +586,12 @@ impl WebSim {
     /// Queues a narration line for the page, unless the page already has it (a rebuilt run
     /// playing again what it was told before the rewind).
     fn narrate(&mut self, line: UiEvent) {
-        if self.replaying.is_some_and(|told| line.step <= told) {
+        let point = (line.step, line.time);
+        if self.replaying.is_some_and(|told| point <= told) {
             return;
         }
         self.replaying = None;
-        self.narrated = Some(self.narrated.map_or(line.step, |told| told.max(line.step)));
+        self.narrated = Some(self.narrated.map_or(point, |told| told.max(point)));
         self.pending.push_back(line);
     }
 
@@ -863,7 +868,7 @@ mod tests {
         assert!(web.pending.is_empty());
         assert_eq!(web.take_narration_cut(), None, "a rewind alone cuts nothing");
         web.intervene(r#"{"kind": "crash", "node": 2}"#).unwrap();
-        assert_eq!(web.take_narration_cut(), Some(middle.step as f64));
+        assert_eq!(web.take_narration_cut(), Some(vec![middle.step as f64, middle.time as f64]));
         assert_eq!(web.take_narration_cut(), None, "once");
         let crash: Vec<UiEvent> = web.pending.drain(..).collect();
         assert!(crash.iter().any(|e| e.kind == "fault"), "the crash is narrated");

@@ -15,29 +15,36 @@ export const LAMPORT_WINDOW_MS = 500;   // simulated time shown by the space-tim
 // After a rewind the lines after the current point stay, dimmed: the recorded future, which the
 // run plays again unless the learner intervenes (then Rust says where to cut them).
 
-const narration = { events: [], markedAt: -1 };
+const narration = { events: [], markedAt: '' };
 
 export function resetLog() {
   narration.events = [];
-  narration.markedAt = -1;
+  narration.markedAt = '';
   $('log').replaceChildren();
 }
 
-/// Drops the lines after `step` (an intervention forked the run there).
-function cutLog(step) {
-  while (narration.events.length && narration.events[narration.events.length - 1].step > step) narration.events.pop();
+/// Whether the point (step, time) is after (atStep, atTime). Points, not steps: an intervention
+/// recorded by time is narrated at the step of the event before it, at a later time.
+const after = (step, time, atStep, atTime) => step > atStep || (step === atStep && time > atTime);
+const liAfter = (li, atStep, atTime) => after(+li.dataset.step, +li.dataset.time, atStep, atTime);
+
+/// Drops the lines after the point `[step, time]` (an intervention forked the run there).
+function cutLog([step, time]) {
+  const events = narration.events;
+  while (events.length && after(events[events.length - 1].step, events[events.length - 1].time, step, time)) events.pop();
   const list = $('log');
-  while (list.lastElementChild && +list.lastElementChild.dataset.step > step) list.lastElementChild.remove();
+  while (list.lastElementChild && liAfter(list.lastElementChild, step, time)) list.lastElementChild.remove();
 }
 
-/// Marks the lines after the current point as the recorded future (lines are in step order).
+/// Marks the lines after the current point as the recorded future (lines are in point order).
 function markFuture() {
-  const now = run.sim.steps();
-  if (now === narration.markedAt) return;
-  narration.markedAt = now;
+  const [step, time] = [run.sim.steps(), run.sim.now()];
+  const key = step + ':' + time;
+  if (key === narration.markedAt) return;
+  narration.markedAt = key;
   const list = $('log');
-  for (const li of list.querySelectorAll('li.future')) if (+li.dataset.step <= now) li.classList.remove('future');
-  for (let li = list.lastElementChild; li && +li.dataset.step > now; li = li.previousElementSibling) li.classList.add('future');
+  for (const li of list.querySelectorAll('li.future')) if (!liAfter(li, step, time)) li.classList.remove('future');
+  for (let li = list.lastElementChild; li && liAfter(li, step, time); li = li.previousElementSibling) li.classList.add('future');
 }
 
 function line(e) {
@@ -87,7 +94,7 @@ export function wireLog() {
   $('all-events').addEventListener('change', () => {
     $('log').replaceChildren();
     append(narration.events);
-    narration.markedAt = -1;
+    narration.markedAt = '';
     markFuture();
   });
 }

@@ -113,6 +113,11 @@ pub const BATCH_REQUEST_DIGESTS_MAX: usize = crate::messages::BLOCK_PAYLOAD_MAX;
 /// holds their batches anyway.
 pub const BACKFILL_HEIGHTS_MAX: usize = 100_000;
 
+/// The most missing committed batches remembered for backfill, over all heights (a block may
+/// carry up to 4,096 batches, so heights alone do not bound it): the oldest heights are given up
+/// first. 32 bytes a digest in each of two tables: about 64 MB at most.
+pub const BACKFILL_BATCHES_MAX: usize = 1_000_000;
+
 /// The most committed batches asked for at once by the backfill. It bounds what is on its way to
 /// us (at most this many batches: 16 MB at the default 500 kB batch size) and what one round trip
 /// asks of the peers (spread over them in turn). It is also the backfill's pace: one window per
@@ -126,8 +131,10 @@ pub const BACKFILL_IN_FLIGHT_MAX: usize = 32;
 
 /// How many rounds of asking every other member for a committed batch before giving it up. A
 /// batch of a committed block certainly existed (a quorum voted for the block only once it had
-/// the batches), so only pruning makes it unavailable: peers keep `retain_heights` heights.
-pub const BACKFILL_ROUNDS_MAX: u32 = 10;
+/// the batches), so only pruning makes it unavailable: peers keep `retain_heights` heights, and
+/// heights below that are given up at once (see `on_committed`). At n = 4 and the default
+/// `sync_retry_ms` this is 18 s of asking.
+pub const BACKFILL_ROUNDS_MAX: u32 = 20;
 
 /// A client transaction: opaque bytes.
 pub type Transaction = Vec<u8>;
@@ -384,6 +391,11 @@ struct Backfill {
     asked: BTreeMap<Digest, Asked>,
     /// The deadline of the armed `Backfill` timer, if one is armed.
     timer: Option<Time>,
+    /// Committed batches given up (bounded, oldest forgotten first): an answer that arrives
+    /// later is stored, never offered to consensus, which would propose it again (it may be far
+    /// below the window in which consensus recognises committed batches).
+    given_up: BTreeSet<Digest>,
+    given_up_order: VecDeque<Digest>,
 }
 
 /// A replica's mempool state machine. See the module docs for the behaviour and the contract.
@@ -568,8 +580,9 @@ impl Mempool {
         self.observe(Event::BatchSealed { digest, transactions, bytes, samples, reason });
         self.hold(digest, batch);
         // Only a replay of identical transactions can make a missing batch ours, but if it does,
-        // the blocks waiting for it can go.
+        // the blocks waiting for it can go, and a backfill for it is done.
         self.release(digest);
+        self.backfilled(digest);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -623,7 +636,7 @@ impl Mempool {
         if self.holds(&digest) {
             return;
         }
-        let backfilled = self.backfill.index.contains_key(&digest);
+        let backfilled = self.backfill.index.contains_key(&digest) || self.backfill.given_up.remove(&digest);
         let requested = backfilled || self.missing.contains_key(&digest);
         if !requested {
             if !self.committee.contains(batch.author) {
@@ -820,6 +833,11 @@ impl Mempool {
                 }
             }
         }
+        // Peers keep `retain_heights` heights: what is below that, no one can serve any more.
+        let floor = height.saturating_sub(self.params.retain_heights);
+        while let Some((&oldest, _)) = self.backfill.heights.first_key_value().filter(|(h, _)| **h <= floor) {
+            self.give_up_backfill(oldest);
+        }
         if !lacking.is_empty() {
             self.remember_missing_committed(height, author, lacking);
             self.ask_backfill();
@@ -835,10 +853,13 @@ impl Mempool {
         if fresh.is_empty() || self.backfill.heights.contains_key(&height) {
             return;
         }
-        while self.backfill.heights.len() >= BACKFILL_HEIGHTS_MAX {
+        while self.backfill.heights.len() >= BACKFILL_HEIGHTS_MAX
+            || self.backfill.index.len() + fresh.len() > BACKFILL_BATCHES_MAX
+        {
             let Some((&oldest, _)) = self.backfill.heights.first_key_value() else { break };
             self.give_up_backfill(oldest);
         }
+        let fresh: BTreeSet<Digest> = fresh.into_iter().take(BACKFILL_BATCHES_MAX).collect();
         for digest in &fresh {
             self.backfill.index.insert(*digest, height);
         }
@@ -936,6 +957,14 @@ impl Mempool {
         for digest in &digests {
             self.backfill.index.remove(digest);
             self.backfill.asked.remove(digest);
+            if self.backfill.given_up.insert(*digest) {
+                self.backfill.given_up_order.push_back(*digest);
+            }
+        }
+        while self.backfill.given_up_order.len() > STORED_DIGESTS_MAX {
+            if let Some(forgotten) = self.backfill.given_up_order.pop_front() {
+                self.backfill.given_up.remove(&forgotten);
+            }
         }
         self.observe(Event::CommittedBatchesGivenUp { height, batches: digests.len() as u32 });
     }
@@ -960,6 +989,8 @@ impl Mempool {
         debug_assert!(self.missing.keys().all(|digest| !self.holds(digest)), "a held batch is not missing");
         let backfill = &self.backfill;
         assert!(backfill.heights.len() <= BACKFILL_HEIGHTS_MAX, "the backfill is bounded");
+        assert!(backfill.index.len() <= BACKFILL_BATCHES_MAX, "the backfill is bounded in batches");
+        debug_assert!(backfill.given_up.len() <= STORED_DIGESTS_MAX);
         assert!(backfill.asked.len() <= BACKFILL_IN_FLIGHT_MAX, "the backfill's window is bounded");
         assert!(backfill.asked.is_empty() || backfill.timer.is_some(), "an asked batch has a retry armed");
         debug_assert_eq!(

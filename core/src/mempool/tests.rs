@@ -599,3 +599,32 @@ fn a_peer_asking_past_its_allowance_of_batches_is_refused_until_it_refills() {
     // The allowance comes back at its rate: a block's worth in half a second.
     assert_eq!(mempool.handle(at(500), request()), vec![served]);
 }
+
+#[test]
+fn a_committed_batch_given_up_and_arriving_later_is_stored_and_never_offered_to_consensus() {
+    let mut mempool = mempool();
+    let batch = peer_batch(2, 1);
+    mempool.handle(at(0), committed(7, 2, &[batch.digest()]));
+    let mut now = 0;
+    loop {
+        now += 300;
+        let actions = mempool.handle(at(now), Input::Timer(Timer::Backfill));
+        if actions.iter().any(|a| matches!(a, Action::Observe(Event::CommittedBatchesGivenUp { .. }))) {
+            break;
+        }
+    }
+    // A late answer: consensus would propose it again (it may be far below the window in which
+    // consensus recognises committed batches), so it is only stored.
+    assert_eq!(mempool.handle(at(now + 1), batch_message(3, &batch)), received(&batch));
+}
+
+#[test]
+fn committed_batches_below_what_peers_keep_are_given_up_at_once() {
+    let mut mempool = mempool();
+    let retain = params().retain_heights;
+    let (old, new) = (peer_batch(2, 1), peer_batch(2, 2));
+    mempool.handle(at(0), committed(5, 2, &[old.digest()]));
+    let actions = mempool.handle(at(1), committed(5 + retain, 2, &[new.digest()]));
+    assert!(actions.contains(&Action::Observe(Event::CommittedBatchesGivenUp { height: 5, batches: 1 })));
+    assert_eq!(mempool.view().batches_backfilling, 1, "only the batch peers still keep");
+}
