@@ -88,44 +88,61 @@ fn with_one_replica_never_booted_the_others_commit_and_the_timeouts_are_counted(
 /// its store, as an application would) names no batch it lacks. Before the backfill, every block
 /// it caught up on by ranges lacked its batches.
 ///
-/// Round timeouts of 250 ms: right after the kill, leaders are still drawn from a history in
+/// Round timeouts of 200 ms: right after the kill, leaders are still drawn from a history in
 /// which node 3 was live, and each of its turns (and the round before, whose votes go to it)
 /// fails after a round timeout; at the default 1 s a debug build spent most of a short outage
 /// there (see the README, *Status*).
 #[test]
 fn a_replica_caught_up_by_ranges_fetches_the_batches_of_the_blocks_it_committed() {
     let parameters = tempfile::NamedTempFile::new().expect("a temporary file");
-    std::fs::write(parameters.path(), r#"{"round_timeout_ms":250,"max_block_delay_ms":50,"resend_ms":100}"#)
+    std::fs::write(parameters.path(), r#"{"round_timeout_ms":200,"max_block_delay_ms":50,"resend_ms":100}"#)
         .expect("parameters written");
-    let output = Command::new(env!("CARGO_BIN_EXE_hotstuff"))
-        .args([
-            "bench",
-            "--nodes",
-            "4",
-            "--rate",
-            "4000",
-            "--tx-size",
-            "128",
-            "--duration",
-            "12",
-            "--kill-node",
-            "3",
-            "--kill-at",
-            "2",
-            "--down-for",
-            "5",
-            "--keep",
-            "--json",
-            "--parameters",
-        ])
-        .arg(parameters.path())
-        .output()
-        .expect("hotstuff bench starts");
-    assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
-    let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    // The others must get well ahead while node 3 is away, or there is nothing to catch up by
+    // ranges. On a loaded machine the stall right after the kill (see the doc above) can take
+    // the whole outage: such a run is tried again, at most three times.
+    let mut attempt = 0;
+    let (figures, behind) = loop {
+        attempt += 1;
+        let output = Command::new(env!("CARGO_BIN_EXE_hotstuff"))
+            .args([
+                "bench",
+                "--nodes",
+                "4",
+                "--rate",
+                "4000",
+                "--tx-size",
+                "128",
+                "--duration",
+                "12",
+                "--kill-node",
+                "3",
+                "--kill-at",
+                "2",
+                "--down-for",
+                "5",
+                "--keep",
+                "--json",
+                "--parameters",
+            ])
+            .arg(parameters.path())
+            .output()
+            .expect("hotstuff bench starts");
+        assert!(output.status.success(), "bench failed: {}", String::from_utf8_lossy(&output.stderr));
+        let figures: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        let kill = &figures["kill"];
+        let behind = kill["others_height_at_restart"]
+            .as_u64()
+            .unwrap()
+            .saturating_sub(kill["height_at_kill"].as_u64().unwrap());
+        if behind > 100 || attempt == 3 {
+            break (figures, behind);
+        }
+        println!("attempt {attempt}: node 3 came back only {behind} blocks behind; again");
+        if let Some(folder) = figures["folder"].as_str() {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    };
     let kill = &figures["kill"];
-    let behind =
-        kill["others_height_at_restart"].as_u64().unwrap() - kill["height_at_kill"].as_u64().unwrap();
     assert!(behind > 100, "node 3 came back far enough behind to catch up by ranges: {kill}");
     assert!(kill["caught_up_s"].is_number(), "node 3 caught up: {kill}");
     let folder = std::path::PathBuf::from(figures["folder"].as_str().expect("the folder was kept"));
