@@ -17,8 +17,8 @@
 use hotstuff_core::codec::{self, WireMessage};
 use hotstuff_core::event::{BlockInfo, Event, Observed};
 use hotstuff_core::sim::{
-    presets, Behaviour, DropReason, Fault, Intervention, Invariant, Point, Run, Scenario, Seek, SimConfig,
-    TraceEntry,
+    lesson, lessons, presets, Behaviour, DropReason, Fault, Intervention, Invariant, Point, ResolvedLesson,
+    Run, Scenario, Seek, SimConfig, TraceEntry,
 };
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
@@ -94,11 +94,18 @@ pub fn catalogue() -> JsValue {
         note: &'static str,
     }
     #[derive(Serialize)]
+    struct LessonEntry {
+        key: &'static str,
+        title: &'static str,
+        summary: &'static str,
+    }
+    #[derive(Serialize)]
     struct Catalogue {
         behaviours: Vec<Named>,
         commit_rules: Vec<Named>,
         invariants: Vec<Named>,
         presets: Vec<PresetEntry>,
+        lessons: Vec<LessonEntry>,
     }
     to_js(&Catalogue {
         behaviours: Behaviour::ALL.iter().map(|b| Named { name: b.name(), title: b.describe() }).collect(),
@@ -107,6 +114,10 @@ pub fn catalogue() -> JsValue {
         presets: presets()
             .into_iter()
             .map(|p| PresetEntry { key: p.key, title: p.title, note: p.note })
+            .collect(),
+        lessons: lessons()
+            .into_iter()
+            .map(|l| LessonEntry { key: l.key, title: l.title, summary: l.summary })
             .collect(),
     })
 }
@@ -202,6 +213,13 @@ pub struct WebSim {
     /// Set when a seek rebuilt the run (see [`WebSim::take_rebuilt`]).
     rebuilt: bool,
     opened_at_point: bool,
+    /// The guided lesson this run is, with its stops found ([`WebSim::from_lesson`]).
+    lesson: Option<(ResolvedLesson, Scenario)>,
+    /// A point the run plays up to and stops at (a lesson's next stop; see
+    /// [`WebSim::lesson_go`]).
+    stop: Option<Point>,
+    /// Set when the run reached `stop` (see [`WebSim::take_stopped`]).
+    stopped: bool,
 }
 
 fn js_error(error: impl std::fmt::Display) -> JsError {
@@ -262,6 +280,78 @@ impl WebSim {
         Self::from_scenario(preset.scenario)
     }
 
+    /// A guided lesson (from [`catalogue`], by key): its run, with every stop of its script found
+    /// in it ([`hotstuff_core::sim::Lesson::resolve`]).
+    pub fn from_lesson(key: &str) -> Result<Self, JsError> {
+        let lesson = lesson(key).ok_or_else(|| js_error(format!("no lesson {key}")))?;
+        let resolved = lesson.resolve().map_err(js_error)?;
+        let mut web = Self::build(lesson.scenario.clone())?;
+        web.lesson = Some((resolved, lesson.scenario));
+        Ok(web)
+    }
+
+    /// The lesson this run is: `{key, title, summary, steps: [{title, text, point: {step, time},
+    /// node, to, round, block, height, focus: [node…]}], question: {prompt, choices,
+    /// explanation}}`, or `null`.
+    pub fn lesson(&self) -> JsValue {
+        self.lesson.as_ref().map_or(JsValue::NULL, |(resolved, _)| to_js(resolved))
+    }
+
+    /// Whether the run is still the lesson's: an intervention forks it, and the lesson's stops
+    /// after the fork are then not this run's (the page opens the lesson again to go on).
+    pub fn lesson_intact(&self) -> bool {
+        self.lesson
+            .as_ref()
+            .is_some_and(|(_, scenario)| self.run.scenario().interventions == scenario.interventions)
+    }
+
+    /// Whether choice `index` answers the lesson's question (judged here, from the run).
+    pub fn lesson_answer(&self, index: u32) -> bool {
+        self.lesson.as_ref().is_some_and(|(resolved, _)| resolved.check(index as usize))
+    }
+
+    /// Goes to the lesson's stop `index`. Ahead of the current point: the run plays up to it
+    /// and stops there (returns true: the page plays, and [`WebSim::take_stopped`] tells it when
+    /// to pause). At or behind it: the run goes there at once (returns false).
+    pub fn lesson_go(&mut self, index: u32) -> Result<bool, JsError> {
+        let target = self.lesson_stop(index).map_err(js_error)?;
+        if self.run.point() < target {
+            self.stop = Some(target);
+            self.stopped = false;
+            return Ok(true);
+        }
+        self.stop = None;
+        let how = self.run.seek(target);
+        self.after_seek(how)?;
+        Ok(false)
+    }
+
+    /// Where the lesson's stop `index` is, if the run is still the lesson's.
+    fn lesson_stop(&self, index: u32) -> Result<Point, String> {
+        let target = self
+            .lesson
+            .as_ref()
+            .and_then(|(resolved, _)| resolved.steps.get(index as usize))
+            .map(|step| step.at.point)
+            .ok_or_else(|| format!("no lesson step {index}"))?;
+        if !self.lesson_intact() {
+            return Err(
+                "the run has left the lesson (an intervention forked it): open the lesson again".into()
+            );
+        }
+        Ok(target)
+    }
+
+    /// Whether the run reached the stop [`WebSim::lesson_go`] set since the last call.
+    pub fn take_stopped(&mut self) -> bool {
+        std::mem::take(&mut self.stopped)
+    }
+
+    /// Forgets the stop (the learner took over: played on, scrubbed, intervened).
+    pub fn clear_stop(&mut self) {
+        self.stop = None;
+    }
+
     /// A run from a scenario file's JSON (the format of `tests/scenarios/`).
     pub fn from_scenario_json(json: &str) -> Result<Self, JsError> {
         Self::from_scenario(Scenario::from_json(json).map_err(js_error)?)
@@ -320,8 +410,23 @@ impl WebSim {
     /// Plays events up to `until_ms` with at most `max_steps` steps; true once `until_ms` is
     /// reached. Stops (returning true) at a violation: the safety panel shows it.
     pub fn advance_to(&mut self, until_ms: f64, max_steps: u32) -> Result<bool, JsError> {
-        let until = Time(until_ms.max(0.0) as u64);
-        let reached = self.run.advance_to(until, u64::from(max_steps)).map_err(js_error)?;
+        let mut until = Time(until_ms.max(0.0) as u64);
+        let mut max_steps = u64::from(max_steps);
+        // A stop set by `lesson_go`: never past it.
+        if let Some(stop) = self.stop {
+            until = until.min(stop.time);
+            max_steps = max_steps.min(stop.step.saturating_sub(self.run.point().step));
+        }
+        let reached = self.run.advance_to(until, max_steps).map_err(js_error)?;
+        if let Some(stop) = self.stop.filter(|stop| self.run.point().step >= stop.step) {
+            self.stop = None;
+            self.stopped = true;
+            if self.run.point() < stop {
+                self.run.seek(stop).map_err(js_error)?;
+            }
+            self.collect();
+            return Ok(true);
+        }
         self.collect();
         Ok(reached)
     }
@@ -547,7 +652,22 @@ impl WebSim {
 }
 
 impl WebSim {
-    fn from_scenario(mut scenario: Scenario) -> Result<Self, JsError> {
+    fn from_scenario(scenario: Scenario) -> Result<Self, JsError> {
+        let mut web = Self::build(scenario)?;
+        // A link to a lesson's run (its scenario, unchanged) opens the lesson.
+        if let Some(found) = web.run.scenario().name.strip_prefix("lesson:").and_then(lesson) {
+            let mut same = found.scenario.clone();
+            same.config.record_trace = true;
+            if same == *web.run.scenario() {
+                if let Ok(resolved) = found.resolve() {
+                    web.lesson = Some((resolved, found.scenario));
+                }
+            }
+        }
+        Ok(web)
+    }
+
+    fn build(mut scenario: Scenario) -> Result<Self, JsError> {
         // The page shows every event; the trace is a host matter and leaves the digest alone.
         scenario.config.record_trace = true;
         let mut web = Self {
@@ -562,6 +682,9 @@ impl WebSim {
             history: VecDeque::new(),
             rebuilt: false,
             opened_at_point: false,
+            lesson: None,
+            stop: None,
+            stopped: false,
         };
         web.collect();
         Ok(web)
@@ -905,5 +1028,40 @@ mod tests {
         if let Err(failure) = scenario.check() {
             panic!("{failure}");
         }
+    }
+
+    /// Next plays to the lesson's stop and stops exactly there, however large the page's slices
+    /// of time; Back goes there at once; an intervention forks the run off the lesson.
+    #[test]
+    fn a_lesson_plays_to_each_stop_and_stops_exactly_there() {
+        for entry in lessons() {
+            let mut web = WebSim::from_lesson(entry.key).unwrap();
+            let stops: Vec<Point> = web.lesson.as_ref().unwrap().0.steps.iter().map(|s| s.at.point).collect();
+            for (index, stop) in stops.iter().enumerate() {
+                if web.lesson_go(index as u32).unwrap() {
+                    // As the page's frames do: slices of time, a step budget each.
+                    let mut slices = 0;
+                    while !web.take_stopped() {
+                        web.advance_to(web.now() + 500.0, 50).unwrap();
+                        slices += 1;
+                        assert!(slices < 100_000, "{}: stop {index} never reached", entry.key);
+                    }
+                }
+                assert_eq!(web.run.point(), *stop, "{}: stop {index}", entry.key);
+            }
+            assert!(!web.lesson_go(1).unwrap(), "back: at once");
+            assert_eq!(web.run.point(), stops[1]);
+            assert!(web.lesson_intact());
+            // The link reopens the lesson.
+            let again = WebSim::from_link(&web.link(false)).unwrap();
+            assert_eq!(again.lesson.as_ref().map(|l| l.0.key), Some(entry.key));
+        }
+        let mut web = WebSim::from_lesson("life-of-a-block").unwrap();
+        web.run.advance_to(Time(50), u64::MAX).unwrap();
+        web.intervene(r#"{"kind": "crash", "node": 2}"#).unwrap();
+        assert!(!web.lesson_intact());
+        assert!(web.lesson_stop(2).is_err(), "the forked run is no longer the lesson's");
+        let answers: Vec<bool> = (0..4).map(|i| web.lesson_answer(i)).collect();
+        assert_eq!(answers.iter().filter(|a| **a).count(), 1, "one right answer: {answers:?}");
     }
 }

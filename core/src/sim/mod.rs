@@ -25,6 +25,7 @@
 
 pub mod byzantine;
 mod invariants;
+mod lesson;
 mod net;
 mod run;
 mod runtime;
@@ -34,6 +35,10 @@ pub mod twins;
 
 pub use byzantine::Behaviour;
 pub use invariants::{Breach, Checker, Invariant};
+pub use lesson::{
+    lesson, lessons, Answer, At, Choices, Cue, Lesson, LessonError, LessonStep, Match, Question,
+    ResolvedLesson, ResolvedQuestion, ResolvedStep, What,
+};
 pub use net::{DropReason, NetConfig};
 pub use run::{Point, Run, Seek};
 pub use runtime::{SimRuntime, SimSleep};
