@@ -5,6 +5,7 @@
 //   js/run.js        run control: the WebSim, the page clock, interventions, seeks, links
 //   js/committee.js  the committee drawing and the drag that splits the network
 //   js/panels.js     narration, block tree, space-time diagram, inside a node, inspector, safety
+//   js/lesson.js     guided lessons (Rust's: stops, texts, questions) and the first-visit introduction
 //   js/dom.js        DOM helpers, the view state (selection), the core's catalogue of names
 //
 // Rewind is the core's (`Run::seek`): a run is a scenario (settings plus timed interventions),
@@ -19,6 +20,7 @@ import {
   drawTree, drawLamport, drawStats, drawInspector, drawInside, drawSafety, buildSafety,
   drainEvents, resetLog, wireLog, forgetSignatures, LAMPORT_WINDOW_MS,
 } from './js/panels.js';
+import { wireLessons, onOpened as lessonOpened, onStopped as lessonStopped, show as showLesson } from './js/lesson.js';
 
 // The panels that are rebuilt rather than updated in place (block tree, space-time diagram,
 // run figures and inspector, inside-a-node view) take turns: one per frame, so each refreshes
@@ -45,6 +47,7 @@ function render(force) {
     nextPanel = (nextPanel + 1) % PANELS.length;
   }
   drawSafety(sim.violation(), settings);
+  showLesson();
   const slider = $('time');
   slider.max = Math.max(1, Math.ceil(sim.horizon_ms()));
   // While the learner holds the thumb, it is theirs: the seek happens when they let go.
@@ -158,6 +161,7 @@ function wire() {
   const setSpeed = () => { run.speed = Math.pow(10, +speed.value); run.samples = []; render(true); };
   speed.addEventListener('input', setSpeed);
   run.speed = Math.pow(10, +speed.value);
+  wireLessons((s) => { speed.value = Math.log10(s); setSpeed(); });
   const time = $('time');
   time.addEventListener('pointerdown', () => { view.scrubbing = true; run.playing = false; render(true); });
   time.addEventListener('input', (e) => {
@@ -195,6 +199,8 @@ async function main() {
   await init();
   Object.assign(catalogue, coreCatalogue());
   on('opened', resetLog);
+  on('opened', lessonOpened);
+  on('stopped', () => { lessonStopped(); render(true); });
   on('rebuilt', forgetSignatures);
   on('changed', () => { drainEvents(); syncSetup(); render(true); });
   onRedraw(() => render(true));
@@ -209,6 +215,7 @@ async function main() {
     get sim() { return run.sim; },
     run,
     pause() { run.playing = false; },
+    redraw() { render(true); },
     play() { run.playing = true; },
     seek,
     seekTime,

@@ -672,6 +672,81 @@ test('the clock runs at the speed its label shows (fractional milliseconds carri
   await page.close();
 });
 
+test('a newcomer opens the basics and walks every lesson: Next plays to each stop and stops exactly there, the text points at its nodes, Back returns, and the question is judged from the run', async () => {
+  const { page, errors } = await open('');
+  assert.equal(await page.locator('#welcome').isVisible(), true, 'a first visit is offered the introduction');
+  await page.click('#welcome-learn');
+  assert.equal(await page.locator('#intro-dialog').isVisible(), true);
+  assert.match(await page.locator('#intro-dialog').textContent(), /3f \+ 1[\s\S]*Quorum[\s\S]*QC[\s\S]*TC/);
+  await page.screenshot({ path: SHOTS + 'page-intro.png' });
+  const keys = await page.evaluate(() => [...document.querySelectorAll('#lesson-list button')].map((b) => b.dataset.lesson));
+  assert.ok(keys.length >= 6, `the lessons are listed (${keys})`);
+  const at = () => page.evaluate(() => [window.hotstuff.sim.steps(), window.hotstuff.sim.now()]);
+  for (const [index, key] of keys.entries()) {
+    if (index > 0) await page.click('#learn');
+    await page.click(`#lesson-list button[data-lesson="${key}"]`);
+    const lesson = await page.evaluate(() => window.hotstuff.sim.lesson());
+    assert.equal(lesson.key, key);
+    for (const [i, step] of lesson.steps.entries()) {
+      if (i > 0) {
+        // N, as a learner would; then faster than a learner would watch (the stop does not depend on it).
+        await page.keyboard.press('n');
+        await page.evaluate(() => { window.hotstuff.run.speed = Math.max(window.hotstuff.run.speed, 0.5); });
+      }
+      await page.waitForFunction(([s, t]) => window.hotstuff.sim.steps() === s && window.hotstuff.sim.now() === t && !window.hotstuff.run.playing,
+        [step.point.step, step.point.time], { timeout: 60_000 });
+      await page.waitForTimeout(50);
+      assert.deepEqual(await at(), [step.point.step, step.point.time], `${key} stop ${i}: stays there, paused`);
+      assert.equal(await page.locator('#lesson-step-title').textContent(), step.title);
+      assert.equal(await page.locator('#lesson-text').textContent(), step.text);
+      const ringed = await page.evaluate(() => [...document.querySelectorAll('#committee .node.focus')].map((g) => +g.dataset.node));
+      assert.deepEqual(ringed.sort(), [...step.focus].sort(), `${key} stop ${i}: the nodes the text names are ringed`);
+      if (step.digest) {
+        await page.evaluate(() => window.hotstuff.redraw());
+        const inTree = await page.evaluate((d) => window.hotstuff.sim.blocks().some((b) => b.digest === d), step.digest);
+        assert.equal(await page.locator('#tree .tree-block.focus').count(), inTree ? 1 : 0, `${key} stop ${i}: the block the text names is marked in the tree`);
+      }
+    }
+    if (key === keys[0]) {
+      await page.screenshot({ path: SHOTS + 'page-lesson.png' });
+      // Back returns to the stop before at once.
+      await page.keyboard.press('b');
+      const before = lesson.steps[lesson.steps.length - 2].point;
+      assert.deepEqual(await at(), [before.step, before.time], 'Back: the stop before');
+      await page.keyboard.press('n');
+      await page.waitForFunction(() => !window.hotstuff.run.playing && !document.querySelector('#lesson-question').hidden, null, { timeout: 60_000 });
+    }
+    // The question: exactly one choice is right, and the verdict explains it.
+    assert.equal(await page.locator('#lesson-question').isVisible(), true, `${key}: the question at the end`);
+    const choices = await page.locator('#lesson-choices button').count();
+    let right = 0;
+    for (let c = 0; c < choices; c++) {
+      await page.locator('#lesson-choices button').nth(c).click();
+      const verdict = await page.locator('#lesson-verdict').textContent();
+      if (verdict.startsWith('Right.')) right += 1; else assert.match(verdict, /^Not quite\./);
+    }
+    assert.equal(right, 1, `${key}: one right answer of ${choices}`);
+  }
+  // Crash a node in the middle of a lesson: the run forks off the lesson, and Next returns to it.
+  await page.click('#learn');
+  await page.click(`#lesson-list button[data-lesson="${keys[0]}"]`);
+  const lesson = await page.evaluate(() => window.hotstuff.sim.lesson());
+  await page.keyboard.press('n');
+  await page.evaluate(() => { window.hotstuff.run.speed = 0.5; });
+  await page.waitForFunction((s) => window.hotstuff.sim.steps() === s && !window.hotstuff.run.playing, lesson.steps[1].point.step, { timeout: 60_000 });
+  await page.evaluate(() => window.hotstuff.intervene({ kind: 'crash', node: 2 }));
+  assert.match(await page.locator('#lesson-status').textContent(), /You changed the run/);
+  await page.keyboard.press('n');
+  await page.evaluate(() => { window.hotstuff.run.speed = 0.5; });
+  const third = lesson.steps[2].point;
+  await page.waitForFunction(([s, t]) => window.hotstuff.sim.steps() === s && window.hotstuff.sim.now() === t, [third.step, third.time], { timeout: 60_000 });
+  assert.equal(await page.evaluate(() => window.hotstuff.sim.lesson_intact()), true, 'back on the lesson\'s own run');
+  await page.click('#lesson-leave');
+  assert.equal(await page.locator('#lesson').isHidden(), true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);

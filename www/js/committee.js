@@ -59,6 +59,8 @@ function layout(n, twins) {
   for (let id = 0; id < n + twins.length; id++) {
     const [x, y] = instancePosition(id, n, twins);
     const g = el('g', { class: 'node' + (id >= n ? ' twin' : ''), 'data-node': id, transform: `translate(${x},${y})` }, svg);
+    // A lesson's pointer: a ring outside the node, apart from the leader's and the selection's.
+    el('circle', { class: 'focus-ring', r: r + 10 }, g);
     el('circle', { class: 'body', r }, g);
     const title = el('text', { class: 'title', y: -4 }, g);
     const sub = el('text', { class: 'sub', y: 12 }, g);
@@ -122,6 +124,7 @@ export function drawCommittee(views, messages, now, groups, settings) {
     if (v.up && v.leader === v.id) classes.push('leader');
     if (!v.up) classes.push('down');
     if (view.selected && view.selected.node === index) classes.push('selected');
+    if (view.focus && !v.twin && view.focus.nodes.includes(v.id)) classes.push('focus');
     if (split) classes.push('side' + (sides[index] === 0 ? 1 : 2));
     if (drag.active && drag.id === index) classes.push('dragging');
     const cls = classes.join(' ');

@@ -18,7 +18,8 @@ export function setText(node, text) {
 
 /// What the learner is looking at: a selected node instance or message, a split being drawn,
 /// the time slider held (its thumb follows the pointer, not the clock, until let go).
-export const view = { selected: null, splitting: null, scrubbing: false };
+/// `focus`: what a lesson's text points at, `{nodes: [id…], digest}` (null: nothing).
+export const view = { selected: null, splitting: null, scrubbing: false, focus: null };
 
 /// The menus and names the core defines (WebSim's `catalogue()`), filled in at start.
-export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [] };
+export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [], lessons: [] };

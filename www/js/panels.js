@@ -137,7 +137,8 @@ export function drawTree(blocks) {
   }
   for (const b of shown) {
     const [x, y] = position.get(b.digest);
-    const g = el('g', { class: 'tree-block' + (b.certified ? ' certified' : '') + (b.committed ? ' committed' : ''), transform: `translate(${x},${y})` }, svg);
+    const focus = view.focus && view.focus.digest === b.digest ? ' focus' : '';
+    const g = el('g', { class: 'tree-block' + (b.certified ? ' certified' : '') + (b.committed ? ' committed' : '') + focus, transform: `translate(${x},${y})` }, svg);
     el('rect', { x: -26, y: -14, width: 52, height: 28, rx: 5 }, g);
     el('text', { y: -1 }, g).textContent = `B${b.round}` + (b.tc_round !== null ? ' +TC' : '');
     el('text', { y: 10, style: 'font-size:9px;fill:#8b95ab' }, g).textContent = `h${b.height} · n${b.author}`;

@@ -21,12 +21,13 @@ export const run = {
   frames: 0,
   frameWork: [],                 // ms of work in each of the last frames (simulate + draw)
   simWork: [],                   // ms of simulation in each of the last frames
-  listeners: { opened: [], rebuilt: [], changed: [] },
+  listeners: { opened: [], rebuilt: [], changed: [], stopped: [] },
 };
 
 /// `opened`: a new run (the narration starts over); `rebuilt`: the run was rebuilt to rewind
 /// (the drawings start over; the narration keeps its lines, the recorded future included);
-/// `changed`: anything else the page must redraw at once.
+/// `changed`: anything else the page must redraw at once; `stopped`: the run reached the stop a
+/// lesson set (and was paused there).
 export function on(event, fn) { run.listeners[event].push(fn); }
 function emit(event) { for (const fn of run.listeners[event]) fn(); }
 
@@ -63,18 +64,21 @@ function afterSeek(result) {
 
 /// Goes to a narration line's moment, `(step, time)`: any line, in any order.
 export function seek(step, time) {
+  run.sim.clear_stop();
   try { run.sim.seek(step, time); } catch (e) { notice(e); }
   return afterSeek();
 }
 
 /// Goes to a virtual time (the time slider).
 export function seekTime(time) {
+  run.sim.clear_stop();
   try { run.sim.seek_time(time); } catch (e) { notice(e); }
   return afterSeek();
 }
 
 /// Makes an intervention (`{kind: 'crash', node: 2}`, the scenario format): the run forks here.
 export function intervene(intervention) {
+  run.sim.clear_stop();
   try {
     run.sim.intervene(JSON.stringify(intervention));
   } catch (e) {
@@ -116,6 +120,8 @@ export function tick(dt) {
   try {
     while (!reached && performance.now() - start < FRAME_BUDGET_MS) reached = sim.advance_to(Math.floor(target), STEPS_PER_SLICE);
   } catch (e) { notice(e); run.playing = false; }
+  // A lesson's stop: the run stopped there by itself; pause on it.
+  if (sim.take_stopped()) { run.playing = false; run.virtualMs = sim.now(); emit('stopped'); return performance.now() - start; }
   run.virtualMs = reached ? target : sim.now();
   const work = performance.now() - start;
   const wall = performance.now();

@@ -182,6 +182,8 @@ pub struct Match {
     pub block: Option<String>,
     /// The block's height.
     pub height: Option<u64>,
+    /// The block's digest, short (as the block tree names it).
+    pub digest: Option<String>,
     /// For a commit, the rounds of the certified chain that committed it.
     pub chain: Option<Vec<Round>>,
     /// The nodes a fault names (the crashed node, the sides of a split), for the page to point at.
@@ -459,6 +461,7 @@ fn observed_match(
         round: Some(info.round),
         block: Some(block_name(&info.digest, info.round)),
         height: Some(info.height),
+        digest: Some(info.digest.short()),
         ..base.clone()
     };
     match (&observed.event, what) {
@@ -469,12 +472,16 @@ fn observed_match(
         (Event::VoteSent { block: digest, round, to, .. }, What::Vote) => Some(Match {
             round: Some(*round),
             block: Some(block_name(digest, *round)),
+            digest: Some(digest.short()),
             to: Some(to.0),
             ..base
         }),
-        (Event::QcFormed { qc }, What::Qc) => {
-            Some(Match { round: Some(qc.round), block: Some(block_name(&qc.block, qc.round)), ..base })
-        }
+        (Event::QcFormed { qc }, What::Qc) => Some(Match {
+            round: Some(qc.round),
+            block: Some(block_name(&qc.block, qc.round)),
+            digest: Some(qc.block.short()),
+            ..base
+        }),
         (Event::TimeoutSent { round, .. }, What::Timeout) => Some(Match { round: Some(*round), ..base }),
         (Event::TcFormed { tc }, What::Tc) => Some(Match { round: Some(tc.round), ..base }),
         (Event::BlockCommitted { block: info, chain }, What::Commit) => {
@@ -486,7 +493,12 @@ fn observed_match(
         (Event::BatchSealed { .. }, What::BatchSealed) => Some(base),
         (Event::PayloadAwaited { block: digest, .. }, What::PayloadAwaited) => {
             let round = rounds.get(digest).copied();
-            Some(Match { round, block: round.map(|r| block_name(digest, r)), ..base })
+            Some(Match {
+                round,
+                block: round.map(|r| block_name(digest, r)),
+                digest: Some(digest.short()),
+                ..base
+            })
         }
         _ => None,
     }

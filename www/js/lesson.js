@@ -1,0 +1,169 @@
+// Guided lessons and the first-visit introduction. A lesson is Rust's (core/src/sim/lesson.rs):
+// its run, its stops (found by playing the run), the texts (filled from what the run did) and
+// the question (judged by `WebSim::lesson_answer`). This module shows the current stop, plays to
+// the next one (`WebSim::lesson_go`: the run stops there by itself) and points at what the text
+// talks about (`view.focus`: nodes ringed in the committee, the block in the tree).
+
+import { WebSim } from '../pkg/hotstuff_web.js';
+import { $, setText, view, catalogue } from './dom.js';
+import { run, open, writeUrl, notice } from './run.js';
+
+const VISITED_KEY = 'hotstuff-scope-visited';
+// Playing to a stop takes a few seconds of wall time at most, and never runs faster than 1×
+// or slower than the page's default (a vote must still be seen flying).
+const PLAY_WALL_MS = 5000, SPEED_MIN = 0.0316, SPEED_MAX = 1;
+
+const lesson = { data: null, index: 0, answer: null };
+let setSpeed = () => {};
+
+/// The run just opened: is it a lesson? (a lesson's share link reopens it).
+export function onOpened() {
+  lesson.data = run.sim.lesson();
+  lesson.index = 0;
+  lesson.answer = null;
+  view.focus = null;
+  show();
+}
+
+function openLesson(key) {
+  $('intro-dialog').close();
+  $('welcome').hidden = true;
+  localStorage.setItem(VISITED_KEY, '1');
+  if (!open(() => WebSim.from_lesson(key))) return;
+  writeUrl(false);
+  go(0);
+}
+
+/// Goes to stop `index`: plays to it if it lies ahead, jumps back to it otherwise.
+function go(index) {
+  if (!lesson.data) return;
+  index = Math.max(0, Math.min(lesson.data.steps.length - 1, index));
+  // The learner intervened: the lesson's stops after the fork are not this run's. Start the
+  // lesson's run again (the learner's run is gone; the notice says so).
+  if (!run.sim.lesson_intact()) {
+    const at = index;
+    if (!open(() => WebSim.from_lesson(lesson.data.key))) return;
+    notice('Back to the lesson\'s own run (your changes made a different run).');
+    lesson.index = at;
+  }
+  let playing = false;
+  try { playing = run.sim.lesson_go(index); } catch (e) { notice(e); return; }
+  lesson.index = index;
+  const target = lesson.data.steps[index].point;
+  if (playing) {
+    const speed = Math.min(SPEED_MAX, Math.max(SPEED_MIN, (target.time - run.sim.now()) / PLAY_WALL_MS));
+    if (run.speed < speed || run.speed > 4 * speed) setSpeed(speed);
+  }
+  run.playing = playing;
+  view.focus = null;   // pointed at once the run is there
+  show();
+}
+
+/// The run reached the stop it was playing to (run.js pauses it).
+export function onStopped() { show(); }
+
+/// Draws the lesson panel for the current stop.
+export function show() {
+  const panel = $('lesson');
+  const data = lesson.data;
+  panel.hidden = !data;
+  document.body.classList.toggle('in-lesson', !!data);
+  if (!data) return;
+  const step = data.steps[lesson.index];
+  const last = lesson.index === data.steps.length - 1;
+  const there = run.sim.steps() === step.point.step && run.sim.now() === step.point.time;
+  view.focus = there ? { nodes: step.focus, digest: step.digest } : null;
+  setText($('lesson-title'), data.title);
+  setText($('lesson-count'), `${lesson.index + 1} / ${data.steps.length}`);
+  setText($('lesson-step-title'), step.title);
+  setText($('lesson-text'), step.text);
+  const intact = run.sim.lesson_intact();
+  setText($('lesson-status'), !intact
+    ? 'You changed the run: Next or Back returns to the lesson\'s own run.'
+    : there ? '' : run.playing ? 'Playing up to this moment…' : 'Paused before this moment: Next plays on to it.');
+  $('lesson-back').disabled = lesson.index === 0;
+  $('lesson-next').disabled = last && there && intact;
+  const question = $('lesson-question');
+  question.hidden = !(last && there);
+  if (!question.hidden) {
+    setText($('lesson-prompt'), data.question.prompt);
+    const choices = $('lesson-choices');
+    if (choices.dataset.lesson !== data.key) {
+      choices.dataset.lesson = data.key;
+      choices.replaceChildren(...data.question.choices.map((label, i) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = label;
+        b.dataset.choice = String(i);
+        b.addEventListener('click', () => answer(i));
+        return b;
+      }));
+    }
+    for (const b of choices.children) {
+      b.classList.toggle('right', lesson.answer !== null && lesson.answer.choice === +b.dataset.choice && lesson.answer.right);
+      b.classList.toggle('wrong', lesson.answer !== null && lesson.answer.choice === +b.dataset.choice && !lesson.answer.right);
+    }
+    const verdict = $('lesson-verdict');
+    verdict.hidden = lesson.answer === null;
+    if (lesson.answer) {
+      setText(verdict, (lesson.answer.right ? 'Right. ' : 'Not quite. ') + data.question.explanation);
+      verdict.className = lesson.answer.right ? 'right' : 'wrong';
+    }
+  }
+}
+
+function answer(choice) {
+  lesson.answer = { choice, right: run.sim.lesson_answer(choice) };
+  show();
+}
+
+function leave() {
+  lesson.data = null;
+  view.focus = null;
+  show();
+}
+
+/// Wires the panel, the introduction and the lesson list. `speed(s)` sets the page's speed.
+export function wireLessons(speed) {
+  setSpeed = speed;
+  // Next goes on to the next stop, or first to the current one if the run is not there (paused
+  // on the way, or played past it); after an intervention, on to the next stop of the lesson's
+  // own run. Back likewise.
+  $('lesson-next').addEventListener('click', () => go(lesson.index + (atStop() || !run.sim.lesson_intact() ? 1 : 0)));
+  $('lesson-back').addEventListener('click', () => go(lesson.index - (atStop() ? 1 : 0)));
+  $('lesson-leave').addEventListener('click', leave);
+  const list = $('lesson-list');
+  list.replaceChildren(...catalogue.lessons.map((l) => {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = l.title;
+    b.dataset.lesson = l.key;
+    b.addEventListener('click', () => openLesson(l.key));
+    const p = document.createElement('span');
+    p.className = 'muted';
+    p.textContent = ' ' + l.summary;
+    li.append(b, p);
+    return li;
+  }));
+  $('learn').addEventListener('click', () => $('intro-dialog').showModal());
+  $('welcome-learn').addEventListener('click', () => { $('welcome').hidden = true; $('intro-dialog').showModal(); });
+  $('welcome-close').addEventListener('click', () => { $('welcome').hidden = true; localStorage.setItem(VISITED_KEY, '1'); });
+  $('intro-play').addEventListener('click', () => { $('intro-dialog').close(); localStorage.setItem(VISITED_KEY, '1'); });
+  $('intro-first').addEventListener('click', () => openLesson(catalogue.lessons[0].key));
+  // A first visit is offered the introduction (a banner: it blocks nothing).
+  $('welcome').hidden = localStorage.getItem(VISITED_KEY) === '1';
+  // N / B: next and back, unless a text field has the keys.
+  document.addEventListener('keydown', (e) => {
+    if (!lesson.data || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLSelectElement || e.target instanceof HTMLTextAreaElement) return;
+    if (e.key === 'n' || e.key === 'N') { e.preventDefault(); $('lesson-next').click(); }
+    if (e.key === 'b' || e.key === 'B') { e.preventDefault(); $('lesson-back').click(); }
+  });
+}
+
+/// Whether the run stands at the current stop (else Next and Back first go to it).
+function atStop() {
+  const p = lesson.data.steps[lesson.index].point;
+  return run.sim.steps() === p.step && run.sim.now() === p.time && run.sim.lesson_intact();
+}
