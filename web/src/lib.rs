@@ -291,7 +291,7 @@ impl WebSim {
     }
 
     /// The lesson this run is: `{key, title, summary, steps: [{title, text, point: {step, time},
-    /// node, to, round, block, height, focus: [node…]}], question: {prompt, choices,
+    /// node, to, round, block, height, digest, chain, focus: [node…]}], question: {prompt, choices,
     /// explanation}}`, or `null`.
     pub fn lesson(&self) -> JsValue {
         self.lesson.as_ref().map_or(JsValue::NULL, |(resolved, _)| to_js(resolved))

@@ -66,9 +66,10 @@ function layout(n, twins) {
     const sub = el('text', { class: 'sub', y: 12 }, g);
     const info = el('text', { class: 'sub', y: r + 14 }, g);
     const crown = el('text', { class: 'crown', y: -r - 6 }, g);
+    const tip = el('title', {}, g);
     g.addEventListener('click', () => onNodeClick(id));
     g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
-    committee.nodes.push({ g, title, sub, info, crown, home: [x, y] });
+    committee.nodes.push({ g, title, sub, info, crown, tip, home: [x, y] });
   }
   committee.messageLayer = el('g', {}, svg);
 }
@@ -103,6 +104,17 @@ function detailLine(v, rule) {
   return (rule === 'three_chain' ? `lock ${v.locked_round} · ` : '') + `QC ${v.high_qc_round} · voted ${v.last_voted_round}`;
 }
 
+/// What each label on a node means (its tooltip; the Learn dialog has the same glossary).
+function nodeTip(v, rule) {
+  return `${instanceName(v)}${v.twin ? ' (a twin: a second instance with the same key)' : ''}${v.up ? '' : ', down'}\n` +
+    `r${v.round}: the round it is in (its leader: n${v.leader})\n` +
+    `h${v.committed_height}: the height of the last block it committed\n` +
+    (rule === 'three_chain' ? `lock ${v.locked_round}: it votes only for blocks whose QC is at least this round\n` : '') +
+    `QC ${v.high_qc_round}: the highest round it has seen certified (its high QC)\n` +
+    `voted ${v.last_voted_round}: the last round it voted or timed out in (it never votes there or below again)\n` +
+    'Click to inspect, crash or restart it; drag it to the other side to split the network.';
+}
+
 export function drawCommittee(views, messages, now, groups, settings) {
   const n = settings.nodes;
   const key = `${n}/${settings.twins.join(',')}`;
@@ -116,12 +128,16 @@ export function drawCommittee(views, messages, now, groups, settings) {
   setText(committee.zoneText, away.length ? away.map((i) => instanceName(views[i])).join(' ') : 'drag a node here');
   const zoneCls = 'split-zone' + (away.length ? ' used' : '') + (drag.active && drag.inZone ? ' hot' : '');
   if (committee.zone.getAttribute('class') !== zoneCls) committee.zone.setAttribute('class', zoneCls);
+  // One leader mark: the leader of the highest round a live replica is in, as that replica
+  // sees it, shown even when it is down (replicas a round behind would each mark their own).
+  const ahead = views.filter((v) => v.up).reduce((a, v) => (!a || v.round > a.round ? v : a), null);
   views.forEach((v, index) => {
     const node = committee.nodes[index];
+    const leads = ahead !== null && !v.twin && v.id === ahead.leader;
     const classes = ['node'];
     if (v.twin) classes.push('twin');
     if (!v.twin && settings.behaviours[v.id]) classes.push('byzantine');
-    if (v.up && v.leader === v.id) classes.push('leader');
+    if (leads && v.up) classes.push('leader');
     if (!v.up) classes.push('down');
     if (view.selected && view.selected.node === index) classes.push('selected');
     if (view.focus && !v.twin && view.focus.nodes.includes(v.id)) classes.push('focus');
@@ -133,7 +149,8 @@ export function drawCommittee(views, messages, now, groups, settings) {
     setText(node.sub, `r${v.round} · h${v.committed_height}`);
     // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
     setText(node.info, n > 8 ? '' : detailLine(v, settings.commit_rule));
-    setText(node.crown, v.up && v.leader === v.id ? `leads round ${v.round}` : '');
+    setText(node.crown, !leads ? '' : v.up ? `leads round ${ahead.round}` : `should lead round ${ahead.round}`);
+    setText(node.tip, nodeTip(v, settings.commit_rule));
   });
   const seen = new Set();
   // Above eight nodes the n² mempool batches would be most of the dots (and of the drawing

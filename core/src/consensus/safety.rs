@@ -22,8 +22,9 @@ pub(crate) struct VoterState {
 /// May a replica in state `voter` vote for `block`? Returns the rule that allows it, or why not.
 ///
 /// 1. **Vote once per round, in increasing rounds** (both variants): `block.round` is the current
-///    round and above `last_voted_round`. Timing out in a round also counts as having voted in it,
-///    so that a TC and a QC can never both form with an honest replica in each.
+///    round and above `last_voted_round`. Timing out in a round also counts as having voted in it:
+///    a replica that timed out never votes in that round afterwards (it may still time out after
+///    voting, so a QC and a TC can both form for one round; the TC's high QCs then include it).
 /// 2. **2-chain (Jolteon)**: the block extends the QC of the previous round
 ///    (`qc.round + 1 == round`), or the previous round timed out and the block's QC is at least
 ///    the highest QC any of the `n - f` timeout signers had. Any block that may have been

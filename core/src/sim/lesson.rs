@@ -605,8 +605,9 @@ fn life_of_a_block() -> Lesson {
                 "Votes go to the next leader",
                 // n1: neither the proposer (n3) nor the next leader (n0), leaders being in turn.
                 Cue { node: Some(NodeId(1)), ..Cue::of(Vote, 1, 0) },
-                "{node} checks {block}: signed by the round's leader, its QC valid, and it extends what \
-                 {node} may vote for (the voting rule). It votes. The vote does not go back to the \
+                "{node} checks {block}: signed by the round's leader, its QC valid and from the round \
+                 just before, and {node} has neither voted nor timed out in round {round} (the voting \
+                 rule). It votes. The vote does not go back to the \
                  proposer: it goes to {to}, the leader of round {next_round}, who will need it to build \
                  the next block.",
             ),
@@ -614,14 +615,16 @@ fn life_of_a_block() -> Lesson {
                 "A quorum certificate",
                 Cue::of(Qc, 1, 0),
                 "{node} has {quorum} votes for {block}: a quorum, so it forms a QC. {block} is now \
-                 certified (solid in the block tree). A certificate alone does not commit anything: a \
-                 replica that missed it could still certify something else in a later round.",
+                 certified (solid in the block tree). A certificate alone does not commit anything: \
+                 replicas that missed it could time out reporting an older QC, and a later leader \
+                 could build a block that skips it.",
             ),
             step(
                 "The QC rides in the next block",
                 Cue::of(Proposal, 1, 1),
                 "{node} leads round {round} and proposes {block}, carrying the QC of {block@1}. Every \
-                 replica that receives it learns that {block@1} is certified, and votes for {block}.",
+                 replica that receives it learns that {block@1} is certified and, the QC being from the \
+                 round just before, may vote for {block}.",
             ),
             step(
                 "Two certified blocks in a row",
@@ -632,12 +635,14 @@ fn life_of_a_block() -> Lesson {
             step(
                 "The commit",
                 Cue::of(Commit, 1, 0),
-                "{node} commits {block@1} (height {height}), and everything below it. Why it is final: \
-                 a quorum voted for its child in round {round@5}, and each of those replicas locked on \
-                 {block@1}'s QC (round {round@1}). Any later certificate needs one of them (two quorums \
-                 share an honest replica), and an honest replica votes only for a block whose QC is at \
-                 least as high as its lock. So every block certified in a later round extends \
-                 {block@1}: no conflicting block can be committed.",
+                "{node} commits {block@1} (height {height}), and everything below it; the others \
+                 commit it when the next block brings them this QC. Why it is final: a quorum voted \
+                 for its child in round {round@5}, so each of them holds {block@1}'s QC, and every \
+                 timeout they send reports a QC of round {round@1} or higher. A later block gets votes \
+                 only if its QC is from the round just before, or it carries a TC whose highest QC is \
+                 no higher than its own; and every TC includes one of those voters (two quorums share \
+                 an honest replica). So every block certified in a later round extends {block@1}: \
+                 no conflicting block can be committed.",
             ),
         ],
         question: Question {
@@ -688,7 +693,9 @@ fn leader_crash() -> Lesson {
                 "A timeout certificate",
                 Cue::of(Tc, 2, 0),
                 "{node} has {quorum} timeouts for round {round}: a timeout certificate (TC). It proves a \
-                 quorum gave up on the round, so everyone may move on to round {next_round}.",
+                 quorum gave up on the round, so everyone may move on to round {next_round}. It does \
+                 not prove that nothing was certified in round {round}: it carries each signer's \
+                 highest QC, and the next block must not fall below the highest of them.",
             ),
             step(
                 "The crashed leader's own round",
@@ -698,16 +705,18 @@ fn leader_crash() -> Lesson {
             step(
                 "The next live leader",
                 Cue::of(Proposal, 2, 2),
-                "{node} leads round {round}. It proposes {block} with the TC of the round before, \
-                 extending the highest QC the timeouts reported, so nothing certified is abandoned.",
+                "{node} leads round {round}. It proposes {block} with the TC of the round before and \
+                 its own highest QC, at least as high as any the timeouts reported, so no block that \
+                 may have been committed is abandoned.",
             ),
             step(
                 "Commits resume",
                 Cue::next(Commit),
-                "{node} commits {block}: the blocks certified in rounds {chain} are consecutive again, and \
-                 they commit everything below them. Each time n2's \
-                 turn comes round, two rounds fail; leaders chosen by reputation (the default outside \
-                 the lessons) stop choosing a replica that failed its turns.",
+                "{node} commits {block}: the blocks certified in rounds {chain} form a 2-chain. That \
+                 commits the first of them and every uncommitted block below it, {block} included, \
+                 whose own child was never certified. Each time n2's turn comes round, two rounds \
+                 fail; leaders chosen by reputation (the default outside the lessons) rarely choose a \
+                 replica that failed its turns.",
             ),
         ],
         question: Question {
@@ -921,9 +930,10 @@ fn byzantine_bound() -> Lesson {
             prompt: "How many Byzantine replicas does it take to break the safety of a committee of {n}?",
             choices: Choices::Numbers(vec![1, 2, 3, 4]),
             answer: Answer::FaultsPlusOne,
-            explanation: "f + 1 = {f1}. With n = 3f + 1 and quorums of n − f, two quorums share f + 1 \
-                          replicas; with at most f Byzantine, at least one of them is honest and will not \
-                          vote for both sides.",
+            explanation: "f + 1 = {f1}. With n = 3f + 1 and quorums of n − f, two quorums share at least \
+                          f + 1 replicas; with at most f Byzantine, at least one of them is honest, and an \
+                          honest replica never votes for two blocks in one round, nor for a block that \
+                          the voting rule rules out later.",
         },
     }
 }
