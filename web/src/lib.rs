@@ -290,9 +290,9 @@ impl WebSim {
         Ok(web)
     }
 
-    /// The lesson this run is: `{key, title, summary, steps: [{title, text, point: {step, time},
-    /// node, to, round, block, height, digest, chain, focus: [node…]}], question: {prompt, choices,
-    /// explanation}}`, or `null`.
+    /// The lesson this run is: `{key, title, summary, steps: [{title, text, at: {point: {step,
+    /// time}, node, to, round, block, height, digest, chain, fault_nodes}, focus: [node…]}],
+    /// question: {prompt, choices, explanation}}`, or `null`.
     pub fn lesson(&self) -> JsValue {
         self.lesson.as_ref().map_or(JsValue::NULL, |(resolved, _)| to_js(resolved))
     }

@@ -49,7 +49,7 @@ function go(index) {
   let playing = false;
   try { playing = run.sim.lesson_go(index); } catch (e) { notice(e); return; }
   lesson.index = index;
-  const target = lesson.data.steps[index].point;
+  const target = lesson.data.steps[index].at.point;
   if (playing) {
     const speed = Math.min(SPEED_MAX, Math.max(SPEED_MIN, (target.time - run.sim.now()) / PLAY_WALL_MS));
     if (run.speed < speed || run.speed > 4 * speed) setSpeed(speed);
@@ -71,8 +71,8 @@ export function show() {
   if (!data) return;
   const step = data.steps[lesson.index];
   const last = lesson.index === data.steps.length - 1;
-  const there = run.sim.steps() === step.point.step && run.sim.now() === step.point.time;
-  view.focus = there ? { nodes: step.focus, digest: step.digest } : null;
+  const there = run.sim.steps() === step.at.point.step && run.sim.now() === step.at.point.time;
+  view.focus = there ? { nodes: step.focus, digest: step.at.digest } : null;
   setText($('lesson-title'), data.title);
   setText($('lesson-count'), `${lesson.index + 1} / ${data.steps.length}`);
   setText($('lesson-step-title'), step.title);
@@ -164,6 +164,6 @@ export function wireLessons(speed) {
 
 /// Whether the run stands at the current stop (else Next and Back first go to it).
 function atStop() {
-  const p = lesson.data.steps[lesson.index].point;
+  const p = lesson.data.steps[lesson.index].at.point;
   return run.sim.steps() === p.step && run.sim.now() === p.time && run.sim.lesson_intact();
 }

@@ -197,8 +197,7 @@ pub struct ResolvedStep {
     pub title: &'static str,
     /// Its text, filled in from the run.
     pub text: String,
-    /// The match.
-    #[serde(flatten)]
+    /// The match (`at.point` is where the run stops).
     pub at: Match,
     /// The nodes to point at: the cue's node, the vote's recipient, a fault's nodes.
     pub focus: Vec<u16>,
