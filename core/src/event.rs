@@ -145,6 +145,22 @@ pub enum SealReason {
     Timer,
 }
 
+/// What a stalled round was waiting for ([`Event::RoundStalled`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Awaited {
+    /// No block it could vote for came from the round's leader.
+    Proposal {
+        /// The round's leader.
+        leader: NodeId,
+    },
+    /// It voted; the next round's leader collects the votes, and no block of its with their QC
+    /// came.
+    Qc {
+        /// The next round's leader, who got the vote.
+        collector: NodeId,
+    },
+}
+
 /// What a replica sends again while its round stalls (see `Parameters::resend_ms`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Resent {
@@ -271,6 +287,20 @@ pub enum Event {
     LockUpdated {
         /// The new locked round.
         locked_round: Round,
+    },
+    /// The round timer expired with the round still open: what the node was waiting for, and
+    /// how far the timeouts of the round have got here. Emitted at each expiry (the first, just
+    /// before its own timeout; later ones while no certificate moves it on), so a stall is
+    /// explained, not silent.
+    RoundStalled {
+        /// The round.
+        round: Round,
+        /// What did not come.
+        awaited: Awaited,
+        /// The timeouts for the round this node holds (its own included once sent).
+        timeouts: u32,
+        /// The timeouts a TC needs (`n - f`).
+        needed: u32,
     },
     /// The round timer expired: the node stops voting in `round` and broadcasts a timeout.
     TimeoutSent {
@@ -569,6 +599,25 @@ impl Observed {
                 format!("{node}'s highest certified block is now {}.", block_name(block, *round))
             }
             Event::LockUpdated { locked_round } => format!("{node} locks on round {locked_round}."),
+            Event::RoundStalled { round, awaited, timeouts, needed } => {
+                let what = match awaited {
+                    Awaited::Proposal { leader } => format!(
+                        "no block it could vote for came from node {}, the round's leader",
+                        leader.0
+                    ),
+                    Awaited::Qc { collector } => format!(
+                        "it voted, and its vote went to node {}, who leads round {} and collects the votes; no block carrying their QC came",
+                        collector.0,
+                        round + 1
+                    ),
+                };
+                let tally = if *timeouts == 0 {
+                    format!("a TC needs {needed} timeouts")
+                } else {
+                    format!("it holds {timeouts} of the {needed} timeouts a TC needs")
+                };
+                format!("{node}'s round {round} brings no progress: {what}. Only a QC or a TC moves it on: {tally}.")
+            }
             Event::TimeoutSent { round, high_qc_round, consecutive, joined } => format!(
                 "{node} gives up on round {round} ({}; {consecutive} in a row): it stops voting in it and broadcasts a timeout carrying its highest QC (round {high_qc_round}).",
                 if *joined {

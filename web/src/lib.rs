@@ -15,14 +15,14 @@
 //! reason.
 
 use hotstuff_core::codec::{self, WireMessage};
-use hotstuff_core::event::{BlockInfo, Event, Observed};
+use hotstuff_core::event::{Awaited, BlockInfo, Event, Observed};
 use hotstuff_core::sim::{
     lesson, lessons, presets, Behaviour, DropReason, Fault, Intervention, Invariant, Point, ResolvedLesson,
     Run, Scenario, Seek, SimConfig, TraceEntry,
 };
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use wasm_bindgen::prelude::*;
 
 /// Events handed to the page per call are capped: a page left in the background must not
@@ -220,6 +220,11 @@ pub struct WebSim {
     stop: Option<Point>,
     /// Set when the run reached `stop` (see [`WebSim::take_stopped`]).
     stopped: bool,
+    /// The network as the trace read so far left it (crashed nodes; each node's side of a
+    /// split, `None` when whole): what the narration of an event says of other nodes is what
+    /// held when it happened, not when the page collected it.
+    down: BTreeSet<u16>,
+    sides: Option<BTreeMap<u16, usize>>,
 }
 
 fn js_error(error: impl std::fmt::Display) -> JsError {
@@ -685,6 +690,8 @@ impl WebSim {
             lesson: None,
             stop: None,
             stopped: false,
+            down: BTreeSet::new(),
+            sides: None,
         };
         web.collect();
         Ok(web)
@@ -697,6 +704,8 @@ impl WebSim {
             self.certified.clear();
             self.committed.clear();
             self.history.clear();
+            self.down.clear();
+            self.sides = None;
             // The narration the page holds (and what it has not taken yet) is still this run's:
             // the rebuilt run tells it again, and those lines are not given twice.
             self.replaying = self.narrated;
@@ -752,14 +761,17 @@ impl WebSim {
                         text: describe_fault(&Fault::DropMessage(id)),
                     });
                 }
-                TraceEntry::Fault { time, fault } => self.narrate(UiEvent {
-                    time: time.as_ms(),
-                    step,
-                    node: None,
-                    kind: "fault",
-                    major: true,
-                    text: describe_fault(&fault),
-                }),
+                TraceEntry::Fault { time, fault } => {
+                    self.note_fault(&fault);
+                    self.narrate(UiEvent {
+                        time: time.as_ms(),
+                        step,
+                        node: None,
+                        kind: "fault",
+                        major: true,
+                        text: describe_fault(&fault),
+                    });
+                }
                 TraceEntry::Delivered { id, time, dropped: Some(reason) }
                     if reason != DropReason::ReceiverDown =>
                 {
@@ -832,6 +844,7 @@ impl WebSim {
             Event::ChainRequested { .. } | Event::ChainServed { .. } => ("sync", true),
             Event::CheckpointInstalled { .. } => ("sync", true),
             Event::Recovered { .. } => ("fault", true),
+            Event::RoundStalled { .. } => ("stall", true),
             Event::BatchSealed { .. }
             | Event::BatchReceived { .. }
             | Event::BatchesRequested { .. }
@@ -844,8 +857,50 @@ impl WebSim {
             node: Some(observed.node.0),
             kind,
             major,
-            text: observed.narrate(),
+            text: observed.narrate() + &self.why_it_did_not_come(observed),
         });
+    }
+
+    /// Follows crashes, restarts and splits through the trace (see `down`, `sides`).
+    fn note_fault(&mut self, fault: &Fault) {
+        match fault {
+            Fault::Crash(node) => {
+                self.down.insert(node.0);
+            }
+            Fault::Restart(node) => {
+                self.down.remove(&node.0);
+            }
+            Fault::Partition(groups) => {
+                let sides =
+                    groups.iter().enumerate().flat_map(|(side, g)| g.iter().map(move |n| (n.0, side)));
+                self.sides = Some(sides.collect());
+            }
+            // By instance: twins' instances share a node id, so sides by node are not defined.
+            Fault::PartitionInstances(_) | Fault::Heal => self.sides = None,
+            _ => {}
+        }
+    }
+
+    /// For a stalled round, what the simulator knows and the replica cannot: the node it waited
+    /// for is down, or on the other side of a split.
+    fn why_it_did_not_come(&self, observed: &Observed) -> String {
+        let Event::RoundStalled { awaited, .. } = &observed.event else { return String::new() };
+        let other = match awaited {
+            Awaited::Proposal { leader } => *leader,
+            Awaited::Qc { collector } => *collector,
+        };
+        if other == observed.node {
+            return String::new();
+        }
+        // A node a split leaves unnamed is cut off from everyone.
+        let side = |n: NodeId| self.sides.as_ref().map(|sides| sides.get(&n.0).copied());
+        if self.down.contains(&other.0) {
+            format!(" (Node {} is down.)", other.0)
+        } else if side(other) != side(observed.node) || side(other).is_some_and(|s| s.is_none()) {
+            format!(" (Node {} is on the other side of the split.)", other.0)
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -1063,5 +1118,35 @@ mod tests {
         assert!(web.lesson_stop(2).is_err(), "the forked run is no longer the lesson's");
         let answers: Vec<bool> = (0..4).map(|i| web.lesson_answer(i)).collect();
         assert_eq!(answers.iter().filter(|a| **a).count(), 1, "one right answer: {answers:?}");
+    }
+
+    /// A stalled round's line says who it waited for and, from the simulator, why that node
+    /// stayed silent, as things stood when it happened (n2 restarts at 8 s in the preset, and the
+    /// page may collect the lines later, after a seek).
+    #[test]
+    fn a_stalled_round_is_narrated_with_who_it_waited_for_and_why_they_were_silent() {
+        let mut web = WebSim::from_preset("leader-crash").unwrap();
+        web.seek_time(9_000.0).unwrap();
+        let stalls: Vec<UiEvent> = web.pending.drain(..).filter(|l| l.kind == "stall").collect();
+        let texts = |ls: &[&UiEvent]| ls.iter().map(|l| format!("{} {}", l.time, l.text)).collect::<Vec<_>>();
+        let (down, after): (Vec<&UiEvent>, Vec<&UiEvent>) = stalls.iter().partition(|l| l.time < 8_000);
+        assert!(down.iter().all(|l| l.time > 2_000), "none before the crash: {:#?}", texts(&down));
+        assert!(after.iter().all(|l| !l.text.contains("is down")), "n2 is up again: {:#?}", texts(&after));
+        let stalls = down;
+        assert!(!stalls.is_empty());
+        assert!(
+            stalls.iter().all(|l| l.text.contains("node 2") && l.text.ends_with("(Node 2 is down.)")),
+            "{:#?}",
+            stalls.iter().map(|l| &l.text).collect::<Vec<_>>()
+        );
+        assert!(stalls.iter().any(|l| l.text.contains("its vote went to node 2")), "the round before n2's");
+        assert!(stalls.iter().any(|l| l.text.contains("came from node 2, the round's leader")), "n2's own");
+
+        let mut web = WebSim::from_preset("split-2-2").unwrap();
+        web.seek_time(7_000.0).unwrap();
+        let stalls: Vec<String> =
+            web.pending.drain(..).filter(|l| l.kind == "stall").map(|l| l.text).collect();
+        assert!(stalls.iter().any(|t| t.contains("it holds 2 of the 3 timeouts a TC needs")), "{stalls:#?}");
+        assert!(stalls.iter().any(|t| t.ends_with("is on the other side of the split.)")), "{stalls:#?}");
     }
 }

@@ -61,6 +61,9 @@ function layout(n, twins) {
     const g = el('g', { class: 'node' + (id >= n ? ' twin' : ''), 'data-node': id, transform: `translate(${x},${y})` }, svg);
     // A lesson's pointer: a ring outside the node, apart from the leader's and the selection's.
     el('circle', { class: 'focus-ring', r: r + 10 }, g);
+    // The round timer: an arc that fills as the timer runs (RaftScope's timer arcs), a full
+    // turn when it expires; it starts again when the node enters a round or re-arms the timer.
+    const timer = el('path', { class: 'timer' }, g);
     el('circle', { class: 'body', r }, g);
     const title = el('text', { class: 'title', y: -4 }, g);
     const sub = el('text', { class: 'sub', y: 12 }, g);
@@ -69,7 +72,7 @@ function layout(n, twins) {
     const tip = el('title', {}, g);
     g.addEventListener('click', () => onNodeClick(id));
     g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
-    committee.nodes.push({ g, title, sub, info, crown, tip, home: [x, y] });
+    committee.nodes.push({ g, title, sub, info, crown, tip, timer, r, home: [x, y] });
   }
   committee.messageLayer = el('g', {}, svg);
 }
@@ -104,6 +107,21 @@ function detailLine(v, rule) {
   return (rule === 'three_chain' ? `lock ${v.locked_round} · ` : '') + `QC ${v.high_qc_round} · voted ${v.last_voted_round}`;
 }
 
+/// The arc of a node's round timer: the share of its timeout elapsed since it was armed.
+function drawTimer(node, v, now) {
+  const share = v.up && v.timer_ms > 0 ? Math.min(1, Math.max(0, (now - v.timer_armed_at) / v.timer_ms)) : 0;
+  const R = node.r + 5;
+  let d = '';
+  if (share > 0) {
+    const angle = 2 * Math.PI * Math.min(share, 0.9999);
+    const x = R * Math.sin(angle), y = -R * Math.cos(angle);
+    d = `M0,${-R} A${R},${R} 0 ${angle > Math.PI ? 1 : 0} 1 ${x.toFixed(1)},${y.toFixed(1)}`;
+  }
+  if (node.timer.getAttribute('d') !== d) node.timer.setAttribute('d', d);
+  const cls = 'timer' + (share > 0.75 ? ' late' : '');
+  if (node.timer.getAttribute('class') !== cls) node.timer.setAttribute('class', cls);
+}
+
 /// What each label on a node means (its tooltip; the Learn dialog has the same glossary).
 function nodeTip(v, rule) {
   return `${instanceName(v)}${v.twin ? ' (a twin: a second instance with the same key)' : ''}${v.up ? '' : ', down'}\n` +
@@ -112,6 +130,7 @@ function nodeTip(v, rule) {
     (rule === 'three_chain' ? `lock ${v.locked_round}: it votes only for blocks whose QC is at least this round\n` : '') +
     `QC ${v.high_qc_round}: the highest round it has seen certified (its high QC)\n` +
     `voted ${v.last_voted_round}: the last round it voted or timed out in (it never votes there or below again)\n` +
+    (v.up && v.timer_ms ? `the arc: its round timer (${v.timer_ms} ms); when it closes, the node gives up on the round\n` : '') +
     'Click to inspect, crash or restart it; drag it to the other side to split the network.';
 }
 
@@ -151,6 +170,7 @@ export function drawCommittee(views, messages, now, groups, settings) {
     setText(node.info, n > 8 ? '' : detailLine(v, settings.commit_rule));
     setText(node.crown, !leads ? '' : v.up ? `leads round ${ahead.round}` : `should lead round ${ahead.round}`);
     setText(node.tip, nodeTip(v, settings.commit_rule));
+    drawTimer(node, v, now);
   });
   const seen = new Set();
   // Above eight nodes the n² mempool batches would be most of the dots (and of the drawing

@@ -91,6 +91,11 @@ impl Aggregator {
         TimeoutProgress { count, tc: Some(TimeoutCert { round: timeout.round, timeouts, high_qc }) }
     }
 
+    /// How many replicas' timeouts for `round` are held.
+    pub(crate) fn timeouts_for(&self, round: Round) -> usize {
+        self.timeouts.get(&round).map_or(0, |r| r.by_author.len())
+    }
+
     /// Forgets everything below `round`: those certificates can no longer move anyone forward.
     pub(crate) fn prune_below(&mut self, round: Round) {
         self.votes = self.votes.split_off(&round);

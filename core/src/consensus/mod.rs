@@ -91,7 +91,7 @@ use crate::budget::ServeBudget;
 use crate::committee::Committee;
 use crate::crypto::KeyPair;
 use crate::error::Error;
-use crate::event::{BlockInfo, Event, LeaderChoice, NoVoteReason, Resent, RoundReason};
+use crate::event::{Awaited, BlockInfo, Event, LeaderChoice, NoVoteReason, Resent, RoundReason};
 use crate::messages::{
     Block, ConsensusMessage, QuorumCert, Timeout, TimeoutCert, Vote, CHAIN_BLOCKS_MAX,
     CHAIN_RESPONSE_BYTES_MAX,
@@ -909,6 +909,20 @@ impl Consensus {
 
     /// The round timer expired: give up on the round.
     fn local_timeout(&mut self) {
+        // Say what the round was waiting for: a vote sent means the next leader's block (with the
+        // QC) did not come; none, that no block to vote for came.
+        let voted = self.sent_in_round.round == self.round && self.sent_in_round.vote.is_some();
+        let awaited = if voted {
+            Awaited::Qc { collector: self.leader(self.round + 1) }
+        } else {
+            Awaited::Proposal { leader: self.leader(self.round) }
+        };
+        self.observe(Event::RoundStalled {
+            round: self.round,
+            awaited,
+            timeouts: self.aggregator.timeouts_for(self.round) as u32,
+            needed: self.committee.quorum_threshold() as u32,
+        });
         match self.sent_in_round.timeout.clone().filter(|t| t.round == self.round) {
             // Still no progress in a round we already gave up on (no side of a partition has a
             // quorum of timeouts): the same timeout again, in case copies were lost. It is one

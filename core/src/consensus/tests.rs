@@ -1119,6 +1119,30 @@ fn a_block_whose_payload_never_comes_stops_waiting_when_the_round_moves_on() {
 // =============================================================================================
 // The pacemaker.
 
+fn stalled(round: Round, awaited: Awaited, timeouts: u32) -> Action {
+    Action::Observe(Event::RoundStalled { round, awaited, timeouts, needed: 3 })
+}
+
+/// A round that times out says what did not come: a block to vote for from the round's leader,
+/// or, once the replica voted, the next leader's block with the QC (the next leader collects the
+/// votes); and how many of the `n - f` timeouts of a TC it holds.
+#[test]
+fn a_stalled_round_says_what_it_waited_for_and_how_many_timeouts_it_holds() {
+    let (mut n3, _) = replica(3);
+    let actions = n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    assert_eq!(actions[0], stalled(1, Awaited::Proposal { leader: NodeId(leader(1)) }, 0));
+
+    // It votes in round 1 and then hears nothing but one timeout: it waited for the collector
+    // of the votes, and holds 1 of the 3 timeouts.
+    let (mut n3, _) = replica(3);
+    let b1 = proposal(1, &genesis(), vec![]);
+    let voted = n3.handle(at(10), propose(leader(1), &b1));
+    assert_eq!(votes_sent(&voted).len(), 1);
+    n3.handle(at(30), msg(0, ConsensusMessage::Timeout(timeout(0, 1, &genesis()))));
+    let actions = n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    assert_eq!(actions[0], stalled(1, Awaited::Qc { collector: NodeId(leader(2)) }, 1), "{actions:#?}");
+}
+
 #[test]
 fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
     let (mut n3, _) = replica(3);
@@ -1126,6 +1150,7 @@ fn round_timeout_broadcasts_timeout_and_stops_voting_in_round() {
     assert_eq!(
         actions,
         vec![
+            stalled(1, Awaited::Proposal { leader: NodeId(1) }, 0),
             Action::Persist(state(1, 1)),
             Action::Broadcast { message: ConsensusMessage::Timeout(timeout(3, 1, &genesis())) },
             Action::Observe(Event::TimeoutSent { round: 1, high_qc_round: 0, consecutive: 1, joined: false }),
@@ -1205,6 +1230,8 @@ fn round_timeout_does_not_grow_while_stuck_in_one_round_and_its_timeout_is_sent_
         assert_eq!(
             again,
             vec![
+                // Its own timeout is held now: 1 of the 3 a TC needs.
+                stalled(1, Awaited::Proposal { leader: NodeId(1) }, 1),
                 Action::Observe(Event::Resent { round: 1, what: Resent::Timeout, to: None, stalled_ms: now }),
                 Action::Broadcast { message: ConsensusMessage::Timeout(timeout.clone().expect("sent")) },
                 round_timer(1, now + 1_000),
