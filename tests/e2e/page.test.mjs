@@ -747,6 +747,34 @@ test('a newcomer opens the basics and walks every lesson: Next plays to each sto
   await page.close();
 });
 
+test('a stalled round is visible: each live node\'s timer arc fills while it waits, and the narration says what it waits for and why', async () => {
+  const { page, errors } = await open('');
+  await page.selectOption('#scenario', 'leader-crash');
+  await page.evaluate(() => window.hotstuff.pause());
+  // n2 crashes at 2 s; the round before its turn starts about 2.1 s and times out about 3.1 s.
+  const arcs = (t) => page.evaluate((t) => {
+    window.hotstuff.seekTime(t);
+    window.hotstuff.redraw();
+    return [...document.querySelectorAll('#committee .node')].map((g) => {
+      const arc = g.querySelector('path.timer');
+      return { node: +g.dataset.node, length: arc.getAttribute('d') ? arc.getTotalLength() : 0, late: arc.classList.contains('late') };
+    });
+  }, t);
+  const early = await arcs(2_500), late = await arcs(3_000);
+  for (const node of [0, 1, 3]) {
+    assert.ok(late[node].length > early[node].length + 20, `n${node}'s arc grows while its round waits: ${early[node].length} → ${late[node].length}`);
+    assert.ok(late[node].late && !early[node].late, `n${node}'s arc turns to the timeout colour near its end`);
+  }
+  assert.equal(late[2].length, 0, 'a crashed node has no timer');
+  await page.screenshot({ path: SHOTS + 'page-timer-arcs.png' });
+  await page.evaluate(() => window.hotstuff.seekTime(3_300));
+  await page.click('#all-events');
+  const stall = await page.locator('#log li.stall').first().textContent();
+  assert.match(stall, /brings no progress: it voted, and its vote went to node 2[\s\S]*\(Node 2 is down\.\)/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);

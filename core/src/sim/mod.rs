@@ -297,6 +297,11 @@ pub struct NodeView {
     pub restarts: u32,
     /// Whether this is the second instance (the Twin) of its node.
     pub twin: bool,
+    /// When its round timer was last armed (entering a round, or re-armed at an expiry), and for
+    /// how long: the page draws the share elapsed as an arc.
+    pub timer_armed_at: Time,
+    /// The round timeout it was armed with, ms (0: not known yet).
+    pub timer_ms: u64,
 }
 
 /// Counters over the run.
@@ -1074,9 +1079,11 @@ impl Simulation {
     fn fold_view(&mut self, instance: usize, observed: &Observed) {
         let view = &mut self.nodes[instance].view;
         match &observed.event {
-            Event::RoundEntered { round, leader, reason, .. } => {
+            Event::RoundEntered { round, leader, reason, timeout_ms, .. } => {
                 view.round = *round;
                 view.leader = *leader;
+                view.timer_armed_at = observed.time;
+                view.timer_ms = *timeout_ms;
                 if let RoundReason::Qc { .. } = reason {
                     view.consecutive_timeouts = 0;
                 }
@@ -1095,6 +1102,8 @@ impl Simulation {
                 view.committed_round = block.round;
                 view.committed = block.digest;
             }
+            // An expiry re-arms the timer with the same timeout (the round has not changed).
+            Event::RoundStalled { .. } => view.timer_armed_at = observed.time,
             Event::ProposalSent { .. } => view.proposals += 1,
             Event::QcFormed { .. } => self.stats.qcs += 1,
             Event::TcFormed { .. } => self.stats.tcs += 1,
