@@ -17,8 +17,8 @@
 use hotstuff_core::codec::{self, WireMessage};
 use hotstuff_core::event::{Awaited, BlockInfo, Event, Observed};
 use hotstuff_core::sim::{
-    lesson, lessons, presets, Behaviour, DropReason, Fault, Intervention, Invariant, Point, ResolvedLesson,
-    Run, Scenario, Seek, SimConfig, TraceEntry,
+    challenge, challenges, lesson, lessons, presets, Behaviour, Challenge, DropReason, Fault, Intervention,
+    Invariant, Point, ResolvedLesson, Run, Scenario, Seek, SimConfig, TraceEntry,
 };
 use hotstuff_core::{CommitRule, Digest, NodeId, Time};
 use serde::Serialize;
@@ -100,12 +100,19 @@ pub fn catalogue() -> JsValue {
         summary: &'static str,
     }
     #[derive(Serialize)]
+    struct ChallengeEntry {
+        key: &'static str,
+        title: &'static str,
+        goal: &'static str,
+    }
+    #[derive(Serialize)]
     struct Catalogue {
         behaviours: Vec<Named>,
         commit_rules: Vec<Named>,
         invariants: Vec<Named>,
         presets: Vec<PresetEntry>,
         lessons: Vec<LessonEntry>,
+        challenges: Vec<ChallengeEntry>,
     }
     to_js(&Catalogue {
         behaviours: Behaviour::ALL.iter().map(|b| Named { name: b.name(), title: b.describe() }).collect(),
@@ -118,6 +125,10 @@ pub fn catalogue() -> JsValue {
         lessons: lessons()
             .into_iter()
             .map(|l| LessonEntry { key: l.key, title: l.title, summary: l.summary })
+            .collect(),
+        challenges: challenges()
+            .into_iter()
+            .map(|c| ChallengeEntry { key: c.key, title: c.title, goal: c.goal_text })
             .collect(),
     })
 }
@@ -220,6 +231,8 @@ pub struct WebSim {
     stop: Option<Point>,
     /// Set when the run reached `stop` (see [`WebSim::take_stopped`]).
     stopped: bool,
+    /// The challenge this run is ([`WebSim::from_challenge`]).
+    challenge: Option<Challenge>,
     /// The network as the trace read so far left it (crashed nodes; each node's side of a
     /// split, `None` when whole): what the narration of an event says of other nodes is what
     /// held when it happened, not when the page collected it.
@@ -355,6 +368,33 @@ impl WebSim {
     /// Forgets the stop (the learner took over: played on, scrubbed, intervened).
     pub fn clear_stop(&mut self) {
         self.stop = None;
+    }
+
+    /// A challenge (from [`catalogue`], by key): its starting run.
+    pub fn from_challenge(key: &str) -> Result<Self, JsError> {
+        let found = challenge(key).ok_or_else(|| js_error(format!("no challenge {key}")))?;
+        let mut web = Self::build(found.scenario.clone())?;
+        web.challenge = Some(found);
+        Ok(web)
+    }
+
+    /// The challenge this run is: `{key, title, goal, hints: [text…]}`, or `null`.
+    pub fn challenge(&self) -> JsValue {
+        #[derive(Serialize)]
+        struct UiChallenge<'a> {
+            key: &'a str,
+            title: &'a str,
+            goal: &'a str,
+            hints: &'a [&'static str],
+        }
+        self.challenge.as_ref().map_or(JsValue::NULL, |c| {
+            to_js(&UiChallenge { key: c.key, title: c.title, goal: c.goal_text, hints: &c.hints })
+        })
+    }
+
+    /// The judge's verdict on the run so far: `{solved, text}`, or `null` outside a challenge.
+    pub fn challenge_verdict(&self) -> JsValue {
+        self.challenge.as_ref().map_or(JsValue::NULL, |c| to_js(&c.judge(&self.run)))
     }
 
     /// A run from a scenario file's JSON (the format of `tests/scenarios/`).
@@ -659,6 +699,16 @@ impl WebSim {
 impl WebSim {
     fn from_scenario(scenario: Scenario) -> Result<Self, JsError> {
         let mut web = Self::build(scenario)?;
+        // A link to a challenge's run (its settings, with the learner's interventions: a
+        // solution) opens the challenge.
+        if let Some(found) = web.run.scenario().name.strip_prefix("challenge:").and_then(challenge) {
+            let mut config = found.scenario.config.clone();
+            config.record_trace = true;
+            let own = &found.scenario.interventions;
+            if config == web.run.scenario().config && web.run.scenario().interventions.starts_with(own) {
+                web.challenge = Some(found);
+            }
+        }
         // A link to a lesson's run (its scenario, unchanged) opens the lesson.
         if let Some(found) = web.run.scenario().name.strip_prefix("lesson:").and_then(lesson) {
             let mut same = found.scenario.clone();
@@ -692,6 +742,7 @@ impl WebSim {
             stopped: false,
             down: BTreeSet::new(),
             sides: None,
+            challenge: None,
         };
         web.collect();
         Ok(web)
@@ -1148,5 +1199,23 @@ mod tests {
             web.pending.drain(..).filter(|l| l.kind == "stall").map(|l| l.text).collect();
         assert!(stalls.iter().any(|t| t.contains("it holds 2 of the 3 timeouts a TC needs")), "{stalls:#?}");
         assert!(stalls.iter().any(|t| t.ends_with("is on the other side of the split.)")), "{stalls:#?}");
+    }
+
+    /// A challenge is judged from the run, and its share link (the learner's solution) opens
+    /// the challenge again, still solved.
+    #[test]
+    fn a_solved_challenge_shares_as_a_link_that_replays_the_solution() {
+        let mut web = WebSim::from_challenge("stall-seven").unwrap();
+        web.seek_time(2_000.0).unwrap();
+        assert!(!web.challenge.as_ref().unwrap().judge(&web.run).solved);
+        web.intervene(r#"{"kind": "partition", "groups": [[0, 1, 2], [3, 4, 5, 6]]}"#).unwrap();
+        web.seek_time(13_000.0).unwrap();
+        assert!(web.challenge.as_ref().unwrap().judge(&web.run).solved);
+        let mut again = WebSim::from_link(&web.link(false)).unwrap();
+        again.seek_time(13_000.0).unwrap();
+        let verdict = again.challenge.as_ref().map(|c| c.judge(&again.run));
+        assert!(verdict.is_some_and(|v| v.solved), "the link reopens the challenge, solved");
+        // Another run's link is no challenge.
+        assert!(WebSim::from_link("seed=1&n=7").unwrap().challenge.is_none());
     }
 }

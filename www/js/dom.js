@@ -22,4 +22,4 @@ export function setText(node, text) {
 export const view = { selected: null, splitting: null, scrubbing: false, focus: null };
 
 /// The menus and names the core defines (WebSim's `catalogue()`), filled in at start.
-export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [], lessons: [] };
+export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [], lessons: [], challenges: [] };

@@ -1,8 +1,9 @@
-// Guided lessons and the first-visit introduction. A lesson is Rust's (core/src/sim/lesson.rs):
+// Guided lessons, challenges and the first-visit introduction. A lesson is Rust's (core/src/sim/lesson.rs):
 // its run, its stops (found by playing the run), the texts (filled from what the run did) and
 // the question (judged by `WebSim::lesson_answer`). This module shows the current stop, plays to
 // the next one (`WebSim::lesson_go`: the run stops there by itself) and points at what the text
-// talks about (`view.focus`: nodes ringed in the committee, the block in the tree).
+// talks about (`view.focus`: nodes ringed in the committee, the block in the tree). A challenge
+// (core/src/sim/challenge.rs) is judged by `WebSim::challenge_verdict` on the run as it stands.
 
 import { WebSim } from '../pkg/hotstuff_web.js';
 import { $, setText, view, catalogue } from './dom.js';
@@ -14,10 +15,13 @@ const VISITED_KEY = 'hotstuff-scope-visited';
 const PLAY_WALL_MS = 5000, SPEED_MIN = 0.0316, SPEED_MAX = 1;
 
 const lesson = { data: null, index: 0, answer: null };
+const challenge = { data: null, hints: 0 };
 let setSpeed = () => {};
 
 /// The run just opened: is it a lesson? (a lesson's share link reopens it).
 export function onOpened() {
+  challenge.data = run.sim.challenge();
+  challenge.hints = 0;
   lesson.data = run.sim.lesson();
   lesson.index = 0;
   lesson.answer = null;
@@ -62,8 +66,37 @@ function go(index) {
 /// The run reached the stop it was playing to (run.js pauses it).
 export function onStopped() { show(); }
 
-/// Draws the lesson panel for the current stop.
+function openChallenge(key) {
+  $('intro-dialog').close();
+  $('welcome').hidden = true;
+  localStorage.setItem(VISITED_KEY, '1');
+  run.playing = true;
+  if (open(() => WebSim.from_challenge(key))) writeUrl(false);
+}
+
+/// Draws the challenge panel: the goal, the judge's verdict on the run so far, the hints shown.
+function showChallenge() {
+  const data = challenge.data;
+  $('challenge').hidden = !data;
+  if (!data) return;
+  setText($('challenge-title'), data.title);
+  setText($('challenge-goal'), data.goal);
+  const verdict = run.sim.challenge_verdict();
+  setText($('challenge-verdict'), verdict.text);
+  $('challenge-verdict').classList.toggle('solved', verdict.solved);
+  const hints = $('challenge-hints');
+  while (hints.children.length < challenge.hints) {
+    const li = document.createElement('li');
+    li.textContent = data.hints[hints.children.length];
+    hints.append(li);
+  }
+  while (hints.children.length > challenge.hints) hints.lastElementChild.remove();
+  $('challenge-hint').disabled = challenge.hints >= data.hints.length;
+}
+
+/// Draws the lesson panel for the current stop (and the challenge panel).
 export function show() {
+  showChallenge();
   const panel = $('lesson');
   const data = lesson.data;
   panel.hidden = !data;
@@ -146,6 +179,23 @@ export function wireLessons(speed) {
     li.append(b, p);
     return li;
   }));
+  $('challenge-list').replaceChildren(...catalogue.challenges.map((c) => {
+    const li = document.createElement('li');
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = c.title;
+    b.dataset.challenge = c.key;
+    b.addEventListener('click', () => openChallenge(c.key));
+    li.append(b);
+    return li;
+  }));
+  $('challenge-hint').addEventListener('click', () => { challenge.hints += 1; show(); });
+  $('challenge-leave').addEventListener('click', () => { challenge.data = null; show(); });
+  $('challenge-share').addEventListener('click', async () => {
+    const url = writeUrl(true);
+    try { await navigator.clipboard.writeText(url); setText($('challenge-share'), 'Link copied'); } catch { setText($('challenge-share'), 'Link in address bar'); }
+    setTimeout(() => setText($('challenge-share'), 'Share this run'), 1500);
+  });
   $('learn').addEventListener('click', () => $('intro-dialog').showModal());
   $('welcome-learn').addEventListener('click', () => { $('welcome').hidden = true; $('intro-dialog').showModal(); });
   $('welcome-close').addEventListener('click', () => { $('welcome').hidden = true; localStorage.setItem(VISITED_KEY, '1'); });

@@ -24,6 +24,7 @@
 //! ```
 
 pub mod byzantine;
+mod challenge;
 mod invariants;
 mod lesson;
 mod net;
@@ -34,6 +35,7 @@ pub mod sweep;
 pub mod twins;
 
 pub use byzantine::Behaviour;
+pub use challenge::{challenge, challenges, Challenge, Goal, Verdict};
 pub use invariants::{Breach, Checker, Invariant};
 pub use lesson::{
     lesson, lessons, Answer, At, Choices, Cue, Lesson, LessonError, LessonStep, Match, Question,
@@ -302,6 +304,8 @@ pub struct NodeView {
     pub timer_armed_at: Time,
     /// The round timeout it was armed with, ms (0: not known yet).
     pub timer_ms: u64,
+    /// When it last committed a block.
+    pub committed_at: Time,
 }
 
 /// Counters over the run.
@@ -1098,6 +1102,7 @@ impl Simulation {
             Event::HighQcUpdated { round, .. } => view.high_qc_round = *round,
             Event::LockUpdated { locked_round } => view.locked_round = *locked_round,
             Event::BlockCommitted { block, .. } => {
+                view.committed_at = observed.time;
                 view.committed_height = block.height;
                 view.committed_round = block.round;
                 view.committed = block.digest;
