@@ -159,6 +159,12 @@ pub enum Awaited {
         /// The next round's leader, who got the vote.
         collector: NodeId,
     },
+    /// It voted, and it is the next round's leader: it collects the votes itself, and a quorum
+    /// of them has not come.
+    Votes {
+        /// The votes for the round's block it holds (its own included).
+        held: u32,
+    },
 }
 
 /// What a replica sends again while its round stalls (see `Parameters::resend_ms`).
@@ -604,6 +610,10 @@ impl Observed {
                     Awaited::Proposal { leader } => format!(
                         "no block it could vote for came from node {}, the round's leader",
                         leader.0
+                    ),
+                    Awaited::Votes { held } => format!(
+                        "it leads round {} and collects the votes of round {round}: it holds {held} of the {needed} a QC needs",
+                        round + 1
                     ),
                     Awaited::Qc { collector } => format!(
                         "it voted, and its vote went to node {}, who leads round {} and collects the votes; no block carrying their QC came",

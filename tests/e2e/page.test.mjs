@@ -775,7 +775,7 @@ test('a stalled round is visible: each live node\'s timer arc fills while it wai
   await page.close();
 });
 
-test('a learner solves both challenges: the judge says not yet, then solved; a hint at a time; the shared solution reopens the challenge, solved', async () => {
+test('a learner solves every challenge: the judge says not yet, then solved; a hint at a time; the shared solution reopens the challenge, solved', async () => {
   const { page, errors } = await open('');
   const verdict = () => page.locator('#challenge-verdict').textContent();
   // Stall seven with one split, made with the Split… tool as a learner would.
@@ -832,6 +832,22 @@ test('a learner solves both challenges: the judge says not yet, then solved; a h
   await page.waitForFunction(() => window.hotstuff.sim.violation() !== null, null, { timeout: 60_000 });
   await page.evaluate(() => window.hotstuff.redraw());
   assert.match(await verdict(), /^Solved: “.*” broke at .* with 0 Byzantine replica/);
+
+  // f + 1: two forkers chosen in the inspector, one after the other.
+  await page.click('#learn');
+  await page.click('#challenge-list button[data-challenge="f-plus-one"]');
+  await page.evaluate(() => window.hotstuff.pause());
+  for (const node of [0, 1]) {
+    await page.locator(`g.node[data-node="${node}"]`).scrollIntoViewIfNeeded();
+    const at = await grabPoint(page, node);
+    await page.mouse.click(at.x, at.y);
+    await page.selectOption('#behaviour', 'forker');
+  }
+  assert.match(await verdict(), /^Not yet/);
+  await page.evaluate(() => { window.hotstuff.run.speed = 2; window.hotstuff.play(); });
+  await page.waitForFunction(() => window.hotstuff.sim.violation() !== null, null, { timeout: 60_000 });
+  await page.evaluate(() => window.hotstuff.redraw());
+  assert.match(await verdict(), /^Solved: .* with 2 Byzantine replica/);
   assert.deepEqual(errors, []);
   await page.close();
 });

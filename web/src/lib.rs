@@ -939,6 +939,7 @@ impl WebSim {
         let other = match awaited {
             Awaited::Proposal { leader } => *leader,
             Awaited::Qc { collector } => *collector,
+            Awaited::Votes { .. } => return String::new(),
         };
         if other == observed.node {
             return String::new();
@@ -987,9 +988,14 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::DropMessage(id) => format!("Message {id} is dropped by hand."),
         Fault::Behaviour(node, None) => format!("Node {} turns honest again.", node.0),
         Fault::Behaviour(node, Some(behaviour)) => format!(
-            "Node {} turns Byzantine ({}): the safety checks no longer hold it to the rules, only the honest nodes.",
+            "Node {} turns Byzantine ({}): the safety checks no longer hold it to the rules, only the honest nodes.{}",
             node.0,
-            behaviour.describe()
+            behaviour.describe(),
+            if *behaviour == Behaviour::Forker {
+                " Any other forker restarts with it, so that all of them know the coalition."
+            } else {
+                ""
+            }
         ),
     }
 }

@@ -91,6 +91,17 @@ impl Aggregator {
         TimeoutProgress { count, tc: Some(TimeoutCert { round: timeout.round, timeouts, high_qc }) }
     }
 
+    /// Whether `author`'s vote for `round` is held (a leader's own vote for the round it
+    /// collects is added here, not sent).
+    pub(crate) fn holds_vote(&self, round: Round, author: NodeId) -> bool {
+        self.votes.get(&round).is_some_and(|r| r.choice.contains_key(&author))
+    }
+
+    /// The most votes held for any one block of `round`.
+    pub(crate) fn votes_for(&self, round: Round) -> usize {
+        self.votes.get(&round).map_or(0, |r| r.by_statement.values().map(|s| s.len()).max().unwrap_or(0))
+    }
+
     /// How many replicas' timeouts for `round` are held.
     pub(crate) fn timeouts_for(&self, round: Round) -> usize {
         self.timeouts.get(&round).map_or(0, |r| r.by_author.len())

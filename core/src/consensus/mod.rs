@@ -911,9 +911,14 @@ impl Consensus {
     fn local_timeout(&mut self) {
         // Say what the round was waiting for: a vote sent means the next leader's block (with the
         // QC) did not come; none, that no block to vote for came.
-        let voted = self.sent_in_round.round == self.round && self.sent_in_round.vote.is_some();
-        let awaited = if voted {
-            Awaited::Qc { collector: self.leader(self.round + 1) }
+        let collector = self.leader(self.round + 1);
+        // The vote is sent to the collector, or (when that is this replica) added here.
+        let voted = (self.sent_in_round.round == self.round && self.sent_in_round.vote.is_some())
+            || (collector == self.id && self.aggregator.holds_vote(self.round, self.id));
+        let awaited = if voted && collector == self.id {
+            Awaited::Votes { held: self.aggregator.votes_for(self.round) as u32 }
+        } else if voted {
+            Awaited::Qc { collector }
         } else {
             Awaited::Proposal { leader: self.leader(self.round) }
         };

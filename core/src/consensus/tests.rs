@@ -1141,6 +1141,14 @@ fn a_stalled_round_says_what_it_waited_for_and_how_many_timeouts_it_holds() {
     n3.handle(at(30), msg(0, ConsensusMessage::Timeout(timeout(0, 1, &genesis()))));
     let actions = n3.handle(at(1_000), Input::Timer(Timer::Round(1)));
     assert_eq!(actions[0], stalled(1, Awaited::Qc { collector: NodeId(leader(2)) }, 1), "{actions:#?}");
+
+    // The collector itself (n2 leads round 2): it votes for b1 and holds its own vote and n3's,
+    // 2 of the 3 a QC needs.
+    let (mut n2, _) = replica(2);
+    n2.handle(at(10), propose(leader(1), &b1));
+    n2.handle(at(20), msg(3, ConsensusMessage::Vote(vote(3, &b1))));
+    let actions = n2.handle(at(1_000), Input::Timer(Timer::Round(1)));
+    assert_eq!(actions[0], stalled(1, Awaited::Votes { held: 2 }, 0), "{actions:#?}");
 }
 
 #[test]

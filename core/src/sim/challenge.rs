@@ -185,6 +185,25 @@ pub fn challenges() -> Vec<Challenge> {
             scenario: scenario("stall-seven", in_turn(7, 1)),
             goal: Goal::Stall { for_ms: 10_000, max_interventions: 3 },
         },
+        Challenge {
+            key: "f-plus-one",
+            title: "Break safety with f + 1 Byzantine replicas",
+            goal_text: "Four replicas tolerate f = 1 Byzantine one. Here n0 and n1 take turns to lead every \
+                        round. Turn at most two replicas Byzantine (click a node, choose a behaviour) and make a \
+                        safety check fail. Then try with one: it cannot be done.",
+            hints: vec![
+                "Two Byzantine replicas and one honest one make a quorum of 3, on each side of a fork.",
+                "The forker behaviour sends each honest replica its own branch and votes for both; it needs \
+                 to lead.",
+                "Make n0 and n1 forkers, then play.",
+            ],
+            scenario: scenario("f-plus-one", {
+                let mut config = in_turn(4, 1);
+                config.leader_schedule = (0..30).map(|round| NodeId(round % 2)).collect();
+                config
+            }),
+            goal: Goal::BreakSafety { max_byzantine: 2 },
+        },
     ]
 }
 
@@ -236,6 +255,23 @@ mod tests {
         let verdict = stall.judge(&run);
         assert!(verdict.solved, "{}", verdict.text);
         assert!(verdict.text.contains("1 intervention"), "{}", verdict.text);
+    }
+
+    /// Two forkers set one after the other (as from the page) fork the committee; one does not.
+    #[test]
+    fn f_plus_one_forkers_set_by_intervention_break_safety_and_f_do_not() {
+        use crate::sim::Behaviour;
+        let found = challenge("f-plus-one").expect("exists");
+        for forkers in [&[0u16][..], &[0, 1], &[1, 0]] {
+            let mut run = Run::new(found.scenario.clone()).expect("runs");
+            for &node in forkers {
+                run.intervene(Intervention::Behaviour { node, behaviour: Some(Behaviour::Forker) })
+                    .expect("set");
+            }
+            run.advance_to(Time(10_000), u64::MAX).expect("runs");
+            let verdict = found.judge(&run);
+            assert_eq!(verdict.solved, forkers.len() == 2, "{forkers:?}: {}", verdict.text);
+        }
     }
 
     /// What does not solve them: two crashes leave a quorum of 5, so the committee goes on; and

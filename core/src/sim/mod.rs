@@ -809,6 +809,7 @@ impl Simulation {
     /// from its store with the new consensus core. The checkers stop (or start) holding it to the
     /// rules from here on.
     pub fn set_behaviour(&mut self, node: NodeId, behaviour: Option<Behaviour>) {
+        let was = self.behaviour(node);
         self.config.byzantine.retain(|(n, _)| *n != node);
         if let Some(behaviour) = behaviour {
             self.config.byzantine.push((node, behaviour));
@@ -819,6 +820,23 @@ impl Simulation {
         if self.nodes[node.index()].view.up {
             self.crash(node);
             self.restart(node);
+        }
+        // Forkers work as a coalition, which each learns when it boots: when the coalition
+        // changes, the other forkers restart too, so that all of them know it (two forkers set
+        // one after the other from the page did not fork: the first knew only itself).
+        let forker = Some(Behaviour::Forker);
+        if was == forker || behaviour == forker {
+            let others: Vec<NodeId> = self
+                .config
+                .byzantine
+                .iter()
+                .filter(|(n, b)| *b == Behaviour::Forker && *n != node && self.nodes[n.index()].view.up)
+                .map(|(n, _)| *n)
+                .collect();
+            for other in others {
+                self.crash(other);
+                self.restart(other);
+            }
         }
     }
 
