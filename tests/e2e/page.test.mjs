@@ -852,6 +852,29 @@ test('a learner solves every challenge: the judge says not yet, then solved; a h
   await page.close();
 });
 
+test('the page fits the window: at 800 px nothing is cut off, and in a lesson at 1400×1000 the block tree stays above the footer', async () => {
+  for (const [width, height] of [[800, 900], [1400, 1000]]) {
+    const page = await browser.newPage({ viewport: { width, height } });
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(base);
+    await page.waitForFunction(() => window.hotstuff && window.hotstuff.sim);
+    await page.click('#learn');
+    await page.click('#lesson-list button[data-lesson="life-of-a-block"]');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= width, `${width} px: no sideways scrolling`);
+    const lesson = await page.locator('#lesson').boundingBox();
+    assert.ok(lesson.x >= 0 && lesson.x + lesson.width <= width, `${width} px: the lesson panel is inside the window`);
+    if (width === 1400) {
+      const tree = await page.locator('#tree').boundingBox();
+      const footer = await page.locator('footer').boundingBox();
+      assert.ok(tree.y + 60 <= footer.y, `the block tree's first row (${tree.y}) is above the footer (${footer.y})`);
+    }
+    await page.screenshot({ path: SHOTS + `page-lesson-${width}.png` });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);
