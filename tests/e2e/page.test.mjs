@@ -723,7 +723,7 @@ test('a newcomer opens the basics and walks every lesson: Next plays to each sto
     for (let c = 0; c < choices; c++) {
       await page.locator('#lesson-choices button').nth(c).click();
       const verdict = await page.locator('#lesson-verdict').textContent();
-      if (verdict.startsWith('Right.')) right += 1; else assert.match(verdict, /^Not quite\./);
+      if (verdict.startsWith('Right.')) right += 1; else assert.match(verdict, /^Not quite/);
     }
     assert.equal(right, 1, `${key}: one right answer of ${choices}`);
   }

@@ -2,7 +2,7 @@
 // at their simulated latency, slowed links, the split zone, and the drag that splits the network.
 
 import { $, el, setText, view } from './dom.js';
-import { run, intervene } from './run.js';
+import { run, intervene, notice } from './run.js';
 
 const RADIUS = 220;              // committee circle, in SVG units
 const ZONE = { x: 192, y: 196, w: 134, h: 100 };  // the split zone, bottom right of the committee SVG
@@ -209,6 +209,9 @@ export function partitionOf(sides) {
 
 export function splitBy(sides) {
   const groups = partitionOf(sides);
+  // Nothing moved and nothing split: no intervention (it would count in a challenge, and do
+  // nothing).
+  if (!groups && new Set(run.sim.groups()).size <= 1) { notice('No node was moved to the other side: nothing to split.'); return false; }
   return intervene(groups ? { kind: 'partition', groups } : { kind: 'heal' });
 }
 

@@ -25,6 +25,7 @@ export function onOpened() {
   lesson.data = run.sim.lesson();
   lesson.index = 0;
   lesson.answer = null;
+  lesson.tries = 0;
   view.focus = null;
   show();
 }
@@ -139,7 +140,9 @@ export function show() {
     const verdict = $('lesson-verdict');
     verdict.hidden = lesson.answer === null;
     if (lesson.answer) {
-      setText(verdict, (lesson.answer.right ? 'Right. ' : 'Not quite. ') + data.question.explanation);
+      // The explanation gives the answer away: it comes with a right answer, or after two tries.
+      const explain = lesson.answer.right || lesson.tries >= 2;
+      setText(verdict, (lesson.answer.right ? 'Right. ' : 'Not quite: look again at the stops before, and try another. ') + (explain ? data.question.explanation : ''));
       verdict.className = lesson.answer.right ? 'right' : 'wrong';
     }
   }
@@ -147,6 +150,7 @@ export function show() {
 
 function answer(choice) {
   lesson.answer = { choice, right: run.sim.lesson_answer(choice) };
+  if (!lesson.answer.right) lesson.tries = (lesson.tries || 0) + 1;
   show();
 }
 

@@ -330,7 +330,10 @@ export function drawInspector(views, messages, settings) {
     key = `node ${sel.node} ${v.up} ${behaviour}`;
     rows = [
       ['Node', instanceName(v) + (v.twin ? ` (twin of n${v.id}: same key, Byzantine)` : '') + (v.up ? '' : ' (crashed)')], ['Round', v.round], ['Leader of round', `n${v.leader}`],
-      ['Last voted round', v.last_voted_round], ['Locked round', v.locked_round], ['High QC round', v.high_qc_round],
+      ['Last voted or timed-out round', v.last_voted_round],
+      // Under 2-chain the lock is the high QC and votes check none: shown only under 3-chain.
+      ...(settings.commit_rule === 'three_chain' ? [['Locked round', v.locked_round]] : []),
+      ['High QC round', v.high_qc_round],
       ['Committed', `height ${v.committed_height} (round ${v.committed_round})`],
       ['Timeouts sent', v.timeouts_sent], ['Proposals', v.proposals], ['Restarts', v.restarts],
       ['Behaviour', behaviour.replaceAll('_', ' ')],

@@ -122,6 +122,13 @@ impl Challenge {
                             quiet as f64 / 1000.0
                         ),
                     }
+                } else if quiet < 1_000 {
+                    Verdict {
+                        solved: false,
+                        text: format!(
+                            "Not yet: the committee is still committing (the last commit {quiet} ms ago; {used} intervention(s) used)."
+                        ),
+                    }
                 } else {
                     Verdict {
                         solved: false,

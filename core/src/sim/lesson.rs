@@ -638,8 +638,8 @@ fn life_of_a_block() -> Lesson {
                  commit it when the next block brings them this QC. Why it is final: a quorum voted \
                  for its child in round {round@5}, so each of them holds {block@1}'s QC, and every \
                  timeout they send reports a QC of round {round@1} or higher. A later block gets votes \
-                 only if its QC is from the round just before, or it carries a TC whose highest QC is \
-                 no higher than its own; and every TC includes one of those voters (two quorums share \
+                 only if its QC is from the round just before, or it carries a TC and its own QC is at \
+                 least as high as every QC in that TC; and every TC includes one of those voters (two quorums share \
                  an honest replica). So every block certified in a later round extends {block@1}: \
                  no conflicting block can be committed.",
             ),
@@ -860,7 +860,8 @@ fn one_chain() -> Lesson {
                 "The others give up on the round",
                 Cue::next(Tc),
                 "Without that QC, the other three time out and form a TC for round {round}. The \
-                 highest QC their timeouts carry is older than {block@1}'s.",
+                 highest QC their timeouts carry is older than {block@1}'s. The next round fails too: \
+                 its leader is {node@1}, the one cut off.",
             ),
             step(
                 "A conflicting branch",
