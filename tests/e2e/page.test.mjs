@@ -875,6 +875,26 @@ test('the page fits the window: at 800 px nothing is cut off, and in a lesson at
   }
 });
 
+test('a message dot never hides a node from the pointer: at the instant a leader broadcasts, a click on its centre selects the leader', async () => {
+  const { page, errors } = await open('');
+  await page.click('#learn');
+  await page.click('#lesson-list button[data-lesson="life-of-a-block"]');
+  const lesson = await page.evaluate(() => window.hotstuff.sim.lesson());
+  const stop = lesson.steps[1].at;   // "A leader proposes": its proposals sit on it, just sent
+  await page.keyboard.press('n');
+  await page.evaluate(() => { window.hotstuff.run.speed = 0.5; });
+  await page.waitForFunction(([s, t]) => window.hotstuff.sim.steps() === s && window.hotstuff.sim.now() === t, [stop.point.step, stop.point.time], { timeout: 60_000 });
+  await page.evaluate(() => window.hotstuff.redraw());
+  const onIt = await page.evaluate((node) => window.hotstuff.sim.in_flight().filter((m) => m.from === node && m.sent === window.hotstuff.sim.now()).length, stop.node);
+  assert.ok(onIt > 0, 'messages just sent sit on the leader');
+  const box = await page.locator(`g.node[data-node="${stop.node}"] circle.body`).boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  assert.match(await page.locator('#inspector-body').textContent(), new RegExp(`^Node\\s*n${stop.node}(?!\\d)`), 'the click selected the node, not a message');
+  assert.doesNotMatch(await page.locator('#inspector-body').textContent(), /Message \d|signature/i);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);

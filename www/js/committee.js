@@ -54,6 +54,9 @@ function layout(n, twins) {
   el('text', { x: ZONE.x + ZONE.w / 2, y: ZONE.y + 18 }, zone).textContent = 'other side';
   committee.zoneText = el('text', { class: 'members', x: ZONE.x + ZONE.w / 2, y: ZONE.y + 40 }, zone);
   committee.zone = zone;
+  // Messages are drawn under the nodes: a dot that has just left a node, or is about to reach
+  // one, never hides the node from the pointer (or its name from the eye).
+  committee.messageLayer = el('g', {}, svg);
   const r = n > 8 ? 30 : 44;
   committee.nodes = [];
   for (let id = 0; id < n + twins.length; id++) {
@@ -74,7 +77,6 @@ function layout(n, twins) {
     g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
     committee.nodes.push({ g, title, sub, info, crown, tip, timer, r, home: [x, y] });
   }
-  committee.messageLayer = el('g', {}, svg);
 }
 
 function fillLinkSelects(n) {
