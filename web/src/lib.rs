@@ -820,7 +820,7 @@ impl WebSim {
                         node: None,
                         kind: "fault",
                         major: true,
-                        text: describe_fault(&fault),
+                        text: self.describe_instances(&fault).unwrap_or_else(|| describe_fault(&fault)),
                     });
                 }
                 TraceEntry::Delivered { id, time, dropped: Some(reason) }
@@ -912,6 +912,22 @@ impl WebSim {
         });
     }
 
+    /// A split of replica instances, naming them as the page does (`n0′` for node 0's twin).
+    fn describe_instances(&self, fault: &Fault) -> Option<String> {
+        let Fault::PartitionInstances(groups) = fault else { return None };
+        let config = self.run.sim().config();
+        let name = |i: u16| match usize::from(i).checked_sub(usize::from(config.nodes)) {
+            None => format!("n{i}"),
+            Some(twin) => config.twins.get(twin).map_or(format!("instance {i}"), |t| format!("n{}′", t.0)),
+        };
+        let sides: Vec<String> =
+            groups.iter().map(|g| g.iter().map(|i| name(*i)).collect::<Vec<_>>().join(", ")).collect();
+        Some(format!(
+            "The network splits into {{{}}} (a twin, marked ′, is the second instance of its node's key): messages cross no boundary.",
+            sides.join("} | {")
+        ))
+    }
+
     /// Follows crashes, restarts and splits through the trace (see `down`, `sides`).
     fn note_fault(&mut self, fault: &Fault) {
         match fault {
@@ -971,6 +987,7 @@ fn describe_fault(fault: &Fault) -> String {
                 .collect();
             format!("The network splits into {{{}}}: messages cross no boundary.", sides.join("} | {"))
         }
+        // (The page's narration names the instances through `WebSim::describe_instances`.)
         Fault::PartitionInstances(groups) => {
             let sides: Vec<String> =
                 groups.iter().map(|g| g.iter().map(u16::to_string).collect::<Vec<_>>().join(",")).collect();
@@ -1223,5 +1240,17 @@ mod tests {
         assert!(verdict.is_some_and(|v| v.solved), "the link reopens the challenge, solved");
         // Another run's link is no challenge.
         assert!(WebSim::from_link("seed=1&n=7").unwrap().challenge.is_none());
+    }
+
+    /// A split of twins' instances is told with the page's names (n0′), not instance numbers.
+    #[test]
+    fn a_split_of_instances_names_the_twins_as_the_page_does() {
+        let mut web = WebSim::from_preset("f1-twins").unwrap();
+        let lines: Vec<UiEvent> = web.pending.drain(..).filter(|l| l.kind == "fault").collect();
+        assert!(
+            lines.iter().any(|l| l.text.starts_with("The network splits into {n0, n1, n2} | {n3, n0′, n1′}")),
+            "{:#?}",
+            lines.iter().map(|l| &l.text).collect::<Vec<_>>()
+        );
     }
 }

@@ -283,7 +283,11 @@ function onNodeClick(id) {
     return;
   }
   view.selected = { node: id };
-  if (id < committee.n) $('link-from').value = String(id);
+  if (id < committee.n) {
+    $('link-from').value = String(id);
+    // A link from a node to itself is no link: point the other end at the next node.
+    if ($('link-to').value === String(id)) $('link-to').value = String((id + 1) % committee.n);
+  }
   redraw();
 }
 
