@@ -799,20 +799,12 @@ impl WebSim {
                         arrives,
                     });
                 }
-                TraceEntry::Fault { time, fault: Fault::DropMessage(id) } => {
-                    if let Some(message) = self.history.iter_mut().rev().find(|m| m.id == id) {
-                        message.arrives = None;
-                    }
-                    self.narrate(UiEvent {
-                        time: time.as_ms(),
-                        step,
-                        node: None,
-                        kind: "fault",
-                        major: true,
-                        text: describe_fault(&Fault::DropMessage(id)),
-                    });
-                }
                 TraceEntry::Fault { time, fault } => {
+                    if let Fault::DropMessage(id) = fault {
+                        if let Some(message) = self.history.iter_mut().rev().find(|m| m.id == id) {
+                            message.arrives = None;
+                        }
+                    }
                     self.note_fault(&fault);
                     self.narrate(UiEvent {
                         time: time.as_ms(),

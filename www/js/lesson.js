@@ -14,7 +14,7 @@ const VISITED_KEY = 'hotstuff-scope-visited';
 // or slower than the page's default (a vote must still be seen flying).
 const PLAY_WALL_MS = 5000, SPEED_MIN = 0.0316, SPEED_MAX = 1;
 
-const lesson = { data: null, index: 0, answer: null };
+const lesson = { data: null, index: 0, answer: null, tries: 0 };
 const challenge = { data: null, hints: 0 };
 let setSpeed = () => {};
 
@@ -160,6 +160,19 @@ function leave() {
   show();
 }
 
+/// A line of the Learn dialog's lists: a button (with `data` for tests and links) and a note.
+function entry(title, note, data, onClick) {
+  const li = document.createElement('li');
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = title;
+  Object.assign(b.dataset, data);
+  b.addEventListener('click', onClick);
+  li.append(b);
+  if (note) li.append(Object.assign(document.createElement('span'), { className: 'muted', textContent: ' ' + note }));
+  return li;
+}
+
 /// Wires the panel, the introduction and the lesson list. `speed(s)` sets the page's speed.
 export function wireLessons(speed) {
   setSpeed = speed;
@@ -169,30 +182,8 @@ export function wireLessons(speed) {
   $('lesson-next').addEventListener('click', () => go(lesson.index + (atStop() || !run.sim.lesson_intact() ? 1 : 0)));
   $('lesson-back').addEventListener('click', () => go(lesson.index - (atStop() ? 1 : 0)));
   $('lesson-leave').addEventListener('click', leave);
-  const list = $('lesson-list');
-  list.replaceChildren(...catalogue.lessons.map((l) => {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = l.title;
-    b.dataset.lesson = l.key;
-    b.addEventListener('click', () => openLesson(l.key));
-    const p = document.createElement('span');
-    p.className = 'muted';
-    p.textContent = ' ' + l.summary;
-    li.append(b, p);
-    return li;
-  }));
-  $('challenge-list').replaceChildren(...catalogue.challenges.map((c) => {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = c.title;
-    b.dataset.challenge = c.key;
-    b.addEventListener('click', () => openChallenge(c.key));
-    li.append(b);
-    return li;
-  }));
+  $('lesson-list').replaceChildren(...catalogue.lessons.map((l) => entry(l.title, l.summary, { lesson: l.key }, () => openLesson(l.key))));
+  $('challenge-list').replaceChildren(...catalogue.challenges.map((c) => entry(c.title, '', { challenge: c.key }, () => openChallenge(c.key))));
   $('challenge-hint').addEventListener('click', () => { challenge.hints += 1; show(); });
   $('challenge-leave').addEventListener('click', () => { challenge.data = null; show(); });
   $('challenge-share').addEventListener('click', async () => {

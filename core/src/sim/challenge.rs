@@ -11,10 +11,10 @@
 //! To add one: write it in [`challenges`]; `every_challenge_can_be_solved` shows a solution for
 //! each, so none is impossible, and the browser test solves them as a learner would.
 
+use super::scenario::in_turn;
 use super::{Run, Scenario, SimConfig};
 use crate::params::CommitRule;
 use crate::types::NodeId;
-use crate::{LeaderElection, Parameters};
 use serde::Serialize;
 
 /// What a challenge asks for.
@@ -148,11 +148,6 @@ fn scenario(key: &str, config: SimConfig) -> Scenario {
     let mut scenario = Scenario::new(config);
     scenario.name = format!("challenge:{key}");
     scenario
-}
-
-fn in_turn(nodes: u16, seed: u64) -> SimConfig {
-    let params = Parameters { leader_election: LeaderElection::RoundRobin, ..Parameters::default() };
-    SimConfig { nodes, seed, params, ..SimConfig::default() }
 }
 
 /// Every challenge, in the order the page offers them.

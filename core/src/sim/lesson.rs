@@ -16,10 +16,11 @@
 //! `lessons_resolve_with_every_cue_found_and_every_placeholder_filled` (in this module's tests)
 //! checks every lesson; the page lists them from wasm.
 
+use super::scenario::in_turn;
 use super::{Fault, Intervention, Point, Run, Scenario, ScenarioError, SimConfig, TraceEntry};
 use crate::event::{block_name, Event, Observed};
 use crate::types::{NodeId, Round};
-use crate::{CommitRule, LeaderElection, Parameters};
+use crate::CommitRule;
 use serde::Serialize;
 
 /// What a step's cue waits for.
@@ -555,12 +556,6 @@ fn fill(
     Ok(out)
 }
 
-/// Leaders in turn (n0, n1, ...): a lesson names who leads which round.
-fn four_in_turn(seed: u64) -> SimConfig {
-    let params = Parameters { leader_election: LeaderElection::RoundRobin, ..Parameters::default() };
-    SimConfig { nodes: 4, seed, params, ..SimConfig::default() }
-}
-
 fn scenario(key: &str, config: SimConfig, interventions: Vec<(u64, Intervention)>) -> Scenario {
     let mut scenario = Scenario::new(config);
     scenario.name = format!("lesson:{key}");
@@ -582,7 +577,7 @@ fn life_of_a_block() -> Lesson {
         title: "1. The life of a block",
         summary:
             "Follow one block from its proposal, through the votes and the quorum certificate, to its commit.",
-        scenario: scenario("life-of-a-block", four_in_turn(1), Vec::new()),
+        scenario: scenario("life-of-a-block", in_turn(4, 1), Vec::new()),
         steps: vec![
             step(
                 "A committee of four",
@@ -660,7 +655,7 @@ fn leader_crash() -> Lesson {
         key: "leader-crash",
         title: "2. The leader crashes",
         summary: "Why a crashed leader costs two rounds, how timeouts form a TC, and how the committee moves on.",
-        scenario: scenario("leader-crash", four_in_turn(1), vec![(2_000, Intervention::Crash { node: 2 })]),
+        scenario: scenario("leader-crash", in_turn(4, 1), vec![(2_000, Intervention::Crash { node: 2 })]),
         steps: vec![
             step(
                 "Rounds go by",
@@ -737,7 +732,7 @@ fn split() -> Lesson {
             "Half the committee cannot reach the other half: no quorum, no progress; heal, and it recovers.",
         scenario: scenario(
             "split",
-            four_in_turn(1),
+            in_turn(4, 1),
             vec![
                 (2_000, Intervention::Partition { groups: vec![vec![0, 1], vec![2, 3]] }),
                 (8_000, Intervention::Heal),
@@ -797,7 +792,7 @@ fn split() -> Lesson {
 /// that forms a QC (and, under 1-chain, commits at once) is cut off right then, with everything
 /// it sent lost. Returns the scenario and the QC's round.
 fn one_chain_fork_scenario() -> Result<(Scenario, Round), ScenarioError> {
-    let mut config = four_in_turn(3);
+    let mut config = in_turn(4, 3);
     config.params.commit_rule = CommitRule::UnsafeOneChain;
     let mut run = Run::from_config(config)?;
     run.run_until(|s| s.min_committed_height() >= 5, 60_000)?;
@@ -891,7 +886,7 @@ fn one_chain() -> Lesson {
 
 fn byzantine_bound() -> Lesson {
     use What::*;
-    let mut config = four_in_turn(1);
+    let mut config = in_turn(4, 1);
     config.twins = vec![NodeId(0), NodeId(1)];
     Lesson {
         key: "byzantine-bound",
@@ -945,7 +940,7 @@ fn mempool() -> Lesson {
         title: "6. The mempool: batches and digests",
         summary:
             "Transactions travel in batches; blocks carry only their digests; a voter may wait for a batch.",
-        scenario: scenario("mempool", four_in_turn(1), Vec::new()),
+        scenario: scenario("mempool", in_turn(4, 1), Vec::new()),
         steps: vec![
             step(
                 "Clients and mempools",

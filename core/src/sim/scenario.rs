@@ -773,6 +773,14 @@ fn down_between(node: u16, crash_ms: u64, restart_ms: u64) -> Vec<Timed> {
     vec![at_time(crash_ms, Intervention::Crash { node }), at_time(restart_ms, Intervention::Restart { node })]
 }
 
+/// `nodes` replicas from `seed` with leaders in turn (n0, n1, …): the presets, lessons and
+/// challenges whose texts name who leads which round.
+pub(crate) fn in_turn(nodes: u16, seed: u64) -> SimConfig {
+    let params =
+        crate::Parameters { leader_election: crate::LeaderElection::RoundRobin, ..Default::default() };
+    SimConfig { nodes, seed, params, ..SimConfig::default() }
+}
+
 fn preset(key: &'static str, title: &'static str, note: &'static str, config: SimConfig) -> Preset {
     let mut scenario = Scenario::new(config);
     scenario.name = key.to_string();
@@ -789,9 +797,7 @@ fn preset(key: &'static str, title: &'static str, note: &'static str, config: Si
 pub fn presets() -> Vec<Preset> {
     // Leaders in turn: the notes name who leads which round, and a crashed node's turn failing
     // (with the round before it) is what the crash presets show.
-    let round_robin =
-        crate::Parameters { leader_election: crate::LeaderElection::RoundRobin, ..Default::default() };
-    let four = SimConfig { nodes: 4, seed: 1, params: round_robin, ..SimConfig::default() };
+    let four = in_turn(4, 1);
     let mut f_twin = preset(
         "f-twin",
         "f Byzantine (one twin, split): safe",
