@@ -39,7 +39,7 @@ function render(force) {
   const views = sim.views();
   const now = sim.now();
   const settings = sim.settings();
-  drawCommittee(views, sim.in_flight(), now, sim.groups(), settings);
+  drawCommittee(views, sim.in_flight(), now, sim.groups(), settings, sim.caught());
   if (force) {
     for (const panel of PANELS) panel(sim, views, now, settings);
   } else {

@@ -5,6 +5,84 @@
 //! an error but a panic: it means this node's own logic is wrong, and continuing could be unsafe.
 
 use crate::types::{Digest, NodeId, Round};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Which certificate: a QC (votes for a block) or a TC (timeouts of a round).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Certificate {
+    /// A quorum certificate.
+    Qc,
+    /// A timeout certificate.
+    Tc,
+}
+
+impl fmt::Display for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Qc => "QC",
+            Self::Tc => "TC",
+        })
+    }
+}
+
+/// Misbehaviour a refused message shows: what an honest replica never sends. Honest replicas
+/// catch it as they check what arrives, and the page and the logs name the culprit. A lagging
+/// or confused peer never produces one (a message too far ahead, an unsolicited block, a
+/// leader disagreement while reputations differ are plain [`Error`]s with no offence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Offence {
+    /// Two different proposals (a leader), votes (a double vote) or timeouts for one round, each
+    /// validly signed by `author`: proof that `author` is Byzantine.
+    Equivocation {
+        /// The signer of both.
+        author: NodeId,
+        /// The round.
+        round: Round,
+    },
+    /// A message claims `signer` signed it, and the signature does not verify against
+    /// `signer`'s public key: a forgery (by the sender, or by whoever made what it relays).
+    BadSignature {
+        /// The claimed signer.
+        signer: NodeId,
+    },
+    /// A certificate that is not one: a bad aggregate signature, fewer than a quorum of
+    /// distinct signers, or a fake genesis. Only a forger makes one.
+    ForgedCertificate {
+        /// A QC or a TC.
+        certificate: Certificate,
+        /// The round it claims to certify (0 for a fake genesis).
+        round: Round,
+    },
+}
+
+/// A few words for the deed (the page's mark on a caught node).
+impl fmt::Display for Offence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Equivocation { round, .. } => write!(f, "signed two different messages in round {round}"),
+            Self::BadSignature { signer } => {
+                write!(f, "a message in node {}'s name with a forged signature", signer.0)
+            }
+            Self::ForgedCertificate { certificate, round } => {
+                write!(f, "a forged {certificate} for round {round}")
+            }
+        }
+    }
+}
+
+impl Offence {
+    /// The node the offence proves guilty, if it proves one: the signer of two messages. A
+    /// forgery proves nothing of the name it bears (that node did not sign it), so the one to
+    /// suspect is whoever delivered it (honest replicas relay only what they verified).
+    pub fn culprit(&self) -> Option<NodeId> {
+        match self {
+            Self::Equivocation { author, .. } => Some(*author),
+            Self::BadSignature { .. } => None,
+            Self::ForgedCertificate { .. } => None,
+        }
+    }
+}
 
 /// Why a message (or configuration) was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,16 +106,16 @@ pub enum Error {
     /// A certificate's batch of signatures does not verify.
     #[error("a {kind} for round {round} carries an invalid signature")]
     BadCertificateSignature {
-        /// "QC" or "TC".
-        kind: &'static str,
+        /// A QC or a TC.
+        kind: Certificate,
         /// The certified round.
         round: Round,
     },
     /// A certificate has fewer than `n - f` distinct signers.
     #[error("a {kind} for round {round} has {have} signers, needs {need}")]
     CertificateWithoutQuorum {
-        /// "QC" or "TC".
-        kind: &'static str,
+        /// A QC or a TC.
+        kind: Certificate,
         /// The certified round.
         round: Round,
         /// Distinct signers present.
@@ -48,8 +126,8 @@ pub enum Error {
     /// A certificate lists the same signer twice.
     #[error("{signer} signs a {kind} for round {round} twice")]
     DuplicateSigner {
-        /// "QC" or "TC".
-        kind: &'static str,
+        /// A QC or a TC.
+        kind: Certificate,
         /// The certified round.
         round: Round,
         /// The repeated signer.
@@ -112,4 +190,58 @@ pub enum Error {
     /// Parameters that cannot work.
     #[error("invalid parameters: {0}")]
     InvalidParameters(String),
+}
+
+impl Error {
+    /// The misbehaviour this refusal shows, if it shows one (see [`Offence`]).
+    pub fn offence(&self) -> Option<Offence> {
+        match *self {
+            Self::Equivocation { author, round } => Some(Offence::Equivocation { author, round }),
+            Self::BadSignature(signer) => Some(Offence::BadSignature { signer }),
+            Self::BadCertificateSignature { kind, round }
+            | Self::CertificateWithoutQuorum { kind, round, .. }
+            | Self::DuplicateSigner { kind, round, .. } => {
+                Some(Offence::ForgedCertificate { certificate: kind, round })
+            }
+            Self::ForgedGenesis => {
+                Some(Offence::ForgedCertificate { certificate: Certificate::Qc, round: 0 })
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_an_honest_replica_never_sends_is_an_offence() {
+        let liar = NodeId(1);
+        let offences = [
+            Error::Equivocation { author: liar, round: 4 },
+            Error::BadSignature(liar),
+            Error::BadCertificateSignature { kind: Certificate::Qc, round: 4 },
+            Error::CertificateWithoutQuorum { kind: Certificate::Tc, round: 4, have: 1, need: 3 },
+            Error::DuplicateSigner { kind: Certificate::Qc, round: 4, signer: liar },
+            Error::ForgedGenesis,
+        ];
+        for error in &offences {
+            assert!(error.offence().is_some(), "{error}");
+        }
+        assert_eq!(offences[0].offence().and_then(|o| o.culprit()), Some(liar));
+        // A forgery does not prove the name it bears guilty.
+        assert_eq!(offences[1].offence().and_then(|o| o.culprit()), None);
+        // A lagging, confused or impatient peer: no offence.
+        let innocent = [
+            Error::RoundTooFarAhead { round: 90, ours: 4 },
+            Error::WrongLeader { round: 4, expected: NodeId(0), got: liar },
+            Error::Unsolicited(Digest::default()),
+            Error::RequestBudgetExceeded { peer: liar, items: 9 },
+            Error::Decode("eof".to_string()),
+        ];
+        for error in &innocent {
+            assert_eq!(error.offence(), None, "{error}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! native node logs them. Each event carries enough to explain *why* it happened (which rule
 //! allowed a vote, which 2-chain committed a block), so narration never re-derives protocol logic.
 
+use crate::error::{Error, Offence};
 use crate::time::Time;
 use crate::types::{Digest, Height, NodeId, Round};
 use serde::{Deserialize, Serialize};
@@ -362,7 +363,7 @@ pub enum Event {
         /// This node's committed height.
         committed_height: Height,
     },
-    /// A message was refused.
+    /// A message was refused (see [`Event::rejected`]).
     MessageRejected {
         /// The sender as the transport saw it.
         from: NodeId,
@@ -370,6 +371,9 @@ pub enum Event {
         kind: String,
         /// Why (the error's text).
         reason: String,
+        /// The misbehaviour it shows, if any: what honest replicas catch Byzantine ones doing.
+        #[serde(default)]
+        offence: Option<Offence>,
     },
     /// The node asked a peer for a missing block.
     SyncRequested {
@@ -471,6 +475,18 @@ pub enum Event {
         /// How many of its batches were still missing.
         batches: u32,
     },
+}
+
+impl Event {
+    /// The refusal of a `kind` message from `from`, with the misbehaviour the error shows.
+    pub fn rejected(from: NodeId, kind: &str, error: &Error) -> Self {
+        Self::MessageRejected {
+            from,
+            kind: kind.to_string(),
+            reason: error.to_string(),
+            offence: error.offence(),
+        }
+    }
 }
 
 /// An event stamped with when and where it happened.
@@ -691,9 +707,37 @@ impl Observed {
                 "{node} sees a certified chain through {} that conflicts with its commits up to height {committed_height}: only possible with more than f Byzantine replicas. It refuses it.",
                 block_name(&block.digest, block.round)
             ),
-            Event::MessageRejected { from, kind, reason } => {
-                format!("{node} rejects a {kind} from node {}: {reason}.", from.0)
-            }
+            Event::MessageRejected { from, kind, reason, offence } => match offence {
+                None => format!("{node} rejects a {kind} from node {}: {reason}.", from.0),
+                Some(Offence::Equivocation { author, round }) if kind == "proposal" => format!(
+                    "{node} catches node {} equivocating: a second, different block for round {round}, \
+                     also signed by node {}. An honest leader proposes one block a round; {node} keeps the \
+                     first it saw and votes for nothing else in the round. The signatures prove who lied.",
+                    author.0, author.0
+                ),
+                Some(Offence::Equivocation { author, round }) if kind == "vote" => format!(
+                    "{node} catches node {} voting twice in round {round}, for two different blocks (a \
+                     double vote). An honest replica votes once a round; {node} counts the first vote only, \
+                     so the liar adds one vote to one block, never one to each.",
+                    author.0
+                ),
+                Some(Offence::Equivocation { author, round }) => format!(
+                    "{node} catches node {} sending two different {kind}s for round {round}; it keeps the first.",
+                    author.0
+                ),
+                Some(Offence::BadSignature { signer }) => format!(
+                    "{node} drops a {kind} from node {} signed in the name of node {}: the signature does not \
+                     verify against node {}'s public key. A forged message counts for nothing, so a liar \
+                     cannot speak for honest replicas.",
+                    from.0, signer.0, signer.0
+                ),
+                Some(Offence::ForgedCertificate { certificate, round }) => format!(
+                    "{node} drops a {kind} from node {} carrying a forged {certificate} for round {round} ({reason}): \
+                     a certificate counts only with a quorum of valid signatures from distinct replicas, \
+                     which no liar can make up alone.",
+                    from.0
+                ),
+            },
             Event::SyncRequested { digest, to } => {
                 format!("{node} is missing block {} and asks node {} for it.", digest.short(), to.0)
             }

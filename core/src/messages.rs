@@ -20,7 +20,7 @@
 
 use crate::committee::Committee;
 use crate::crypto::{verify_batch, KeyPair, Signature, Verifier};
-use crate::error::Error;
+use crate::error::{Certificate, Error};
 use crate::types::{Digest, Height, NodeId, Round};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -93,7 +93,7 @@ impl QuorumCert {
         if batch.verify() {
             Ok(())
         } else {
-            Err(Error::BadCertificateSignature { kind: "QC", round: self.round })
+            Err(Error::BadCertificateSignature { kind: Certificate::Qc, round: self.round })
         }
     }
 
@@ -103,7 +103,7 @@ impl QuorumCert {
         if self.is_genesis() {
             return if *self == Self::genesis() { Ok(()) } else { Err(Error::ForgedGenesis) };
         }
-        check_signers(committee, "QC", self.round, self.votes.iter().map(|(id, _)| *id))?;
+        check_signers(committee, Certificate::Qc, self.round, self.votes.iter().map(|(id, _)| *id))?;
         let statement = vote_statement(&self.block, self.round, self.height);
         for (id, signature) in &self.votes {
             batch.push(statement, *signature, committee.verifier(*id)?);
@@ -168,20 +168,20 @@ impl TimeoutCert {
         if batch.verify() {
             Ok(())
         } else {
-            Err(Error::BadCertificateSignature { kind: "TC", round: self.round })
+            Err(Error::BadCertificateSignature { kind: Certificate::Tc, round: self.round })
         }
     }
 
     /// Checks everything but the signatures, which it adds to `batch`.
     fn check<'c>(&self, committee: &'c Committee, batch: &mut SignatureBatch<'c>) -> Result<(), Error> {
         check_range(&[self.round])?;
-        check_signers(committee, "TC", self.round, self.timeouts.iter().map(|(id, _, _)| *id))?;
+        check_signers(committee, Certificate::Tc, self.round, self.timeouts.iter().map(|(id, _, _)| *id))?;
         if self.high_qc.round != self.high_qc_round() {
             return Err(Error::MalformedBlock("a TC's QC must be the highest its signers reported"));
         }
         self.high_qc.check(committee, batch)?;
         if self.timeouts.iter().any(|(_, _, hqc)| *hqc >= self.round) {
-            return Err(Error::BadCertificateSignature { kind: "TC", round: self.round });
+            return Err(Error::BadCertificateSignature { kind: Certificate::Tc, round: self.round });
         }
         for (id, signature, high_qc_round) in &self.timeouts {
             batch.push(timeout_statement(self.round, *high_qc_round), *signature, committee.verifier(*id)?);
@@ -192,7 +192,7 @@ impl TimeoutCert {
 
 fn check_signers(
     committee: &Committee,
-    kind: &'static str,
+    kind: Certificate,
     round: Round,
     signers: impl Iterator<Item = NodeId>,
 ) -> Result<(), Error> {

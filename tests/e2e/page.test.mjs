@@ -706,6 +706,14 @@ test('a newcomer opens the basics and walks every lesson: Next plays to each sto
         const inTree = await page.evaluate((d) => window.hotstuff.sim.blocks().some((b) => b.digest === d), step.at.digest);
         assert.equal(await page.locator('#tree .tree-block.focus').count(), inTree ? 1 : 0, `${key} stop ${i}: the block the text names is marked in the tree`);
       }
+      if (key === 'equivocation' && i >= 2) {
+        // The liar is marked by the proof, once an honest replica holds it, not before.
+        await page.evaluate(() => window.hotstuff.redraw());
+        const caught = await page.evaluate(() => [...document.querySelectorAll('#committee .node.caught')].map((g) => +g.dataset.node));
+        assert.deepEqual(caught, i === 2 ? [] : [0, 4], `${key} stop ${i}: both instances of n0 marked once caught`);
+        assert.equal(await page.locator('#log li.caught').count() > 0, i > 2, `${key} stop ${i}: the catch is narrated`);
+        if (i === 3) await page.screenshot({ path: SHOTS + 'page-caught.png' });
+      }
     }
     if (key === keys[0]) {
       await page.screenshot({ path: SHOTS + 'page-lesson.png' });
@@ -900,6 +908,8 @@ test('wasm stays within its size budget', () => {
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);
   // 400 KB until the scenario format came in (JSON and deflate for share links): 432 KB then;
   // 433 KB before the guided lessons (their texts, the cue resolver and its serialisation); 469
-  // KB with them, the narration of stalled rounds and the challenges.
-  assert.ok(gzipSync(wasm, { level: 9 }).length <= 470 * 1024, 'at most 470 KB gzipped');
+  // KB with them, the narration of stalled rounds and the challenges; 470 KB with the lesson
+  // on an equivocating leader and the narration of caught lies. The core at opt-level "z"
+  // would win 36 KB but simulates about 20% slower (README, Measured): the budget moved instead.
+  assert.ok(gzipSync(wasm, { level: 9 }).length <= 490 * 1024, 'at most 490 KB gzipped');
 });

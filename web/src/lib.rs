@@ -238,6 +238,9 @@ pub struct WebSim {
     /// held when it happened, not when the page collected it.
     down: BTreeSet<u16>,
     sides: Option<BTreeMap<u16, usize>>,
+    /// Replicas the honest ones caught lying, with the latest lie and who caught it (see
+    /// [`WebSim::caught`]).
+    caught: BTreeMap<u16, String>,
 }
 
 fn js_error(error: impl std::fmt::Display) -> JsError {
@@ -589,6 +592,19 @@ impl WebSim {
         to_js(&self.run.sim().views())
     }
 
+    /// Replicas caught lying so far: `[{node, what}]`, `what` the latest lie ("caught by n1:
+    /// signed two different messages in round 4 (proposal)").
+    pub fn caught(&self) -> JsValue {
+        #[derive(Serialize)]
+        struct Caught<'a> {
+            node: u16,
+            what: &'a str,
+        }
+        let caught: Vec<Caught<'_>> =
+            self.caught.iter().map(|(node, what)| Caught { node: *node, what }).collect();
+        to_js(&caught)
+    }
+
     /// Messages on the wire: `[{id, from, to, kind, round, sent, arrives, from_instance,
     /// to_instance}]` (the instances differ from the nodes only for twins).
     pub fn in_flight(&self) -> JsValue {
@@ -742,6 +758,7 @@ impl WebSim {
             stopped: false,
             down: BTreeSet::new(),
             sides: None,
+            caught: BTreeMap::new(),
             challenge: None,
         };
         web.collect();
@@ -757,6 +774,7 @@ impl WebSim {
             self.history.clear();
             self.down.clear();
             self.sides = None;
+            self.caught.clear();
             // The narration the page holds (and what it has not taken yet) is still this run's:
             // the rebuilt run tells it again, and those lines are not given twice.
             self.replaying = self.narrated;
@@ -882,6 +900,13 @@ impl WebSim {
             Event::TcFormed { .. } => ("tc", true),
             Event::BlockAbandoned { .. } => ("state", true),
             Event::ConflictingCommit { .. } => ("violation", true),
+            Event::MessageRejected { from, kind, offence: Some(offence), .. } => {
+                // What the proof points at: the signer of two messages, the name on a forgery;
+                // a forged certificate, at whoever sent it.
+                let culprit = offence.culprit().unwrap_or(*from).0;
+                self.caught.insert(culprit, format!("caught by n{}: {offence} ({kind})", observed.node.0));
+                ("caught", true)
+            }
             Event::MessageRejected { .. } => ("reject", true),
             Event::SyncRequested { .. } | Event::SyncServed { .. } => ("sync", true),
             Event::ChainRequested { .. } | Event::ChainServed { .. } => ("sync", true),

@@ -72,10 +72,13 @@ function layout(n, twins) {
     const sub = el('text', { class: 'sub', y: 12 }, g);
     const info = el('text', { class: 'sub', y: r + 14 }, g);
     const crown = el('text', { class: 'crown', y: -r - 6 }, g);
+    // Once an honest replica catches this one lying (two signed messages for one round, a
+    // forgery): the proof is what marks it, not the behaviour the learner chose.
+    const badge = el('text', { class: 'caught-badge', y: r + 30 }, g);
     const tip = el('title', {}, g);
     g.addEventListener('click', () => onNodeClick(id));
     g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
-    committee.nodes.push({ g, title, sub, info, crown, tip, timer, r, home: [x, y] });
+    committee.nodes.push({ g, title, sub, info, crown, badge, tip, timer, r, home: [x, y] });
   }
 }
 
@@ -125,8 +128,9 @@ function drawTimer(node, v, now) {
 }
 
 /// What each label on a node means (its tooltip; the Learn dialog has the same glossary).
-function nodeTip(v, rule) {
+function nodeTip(v, rule, lie) {
   return `${instanceName(v)}${v.twin ? ' (a twin: a second instance with the same key)' : ''}${v.up ? '' : ', down'}\n` +
+    (lie ? `Caught lying, ${lie}\n` : '') +
     `r${v.round}: the round it is in (its leader: n${v.leader})\n` +
     `h${v.committed_height}: the height of the last block it committed\n` +
     (rule === 'three_chain' ? `lock ${v.locked_round}: it votes only for blocks whose QC is at least this round\n` : '') +
@@ -136,7 +140,8 @@ function nodeTip(v, rule) {
     'Click to inspect, crash or restart it; drag it to the other side to split the network.';
 }
 
-export function drawCommittee(views, messages, now, groups, settings) {
+/// `caught`: the replicas honest ones caught lying, `[{node, what}]` (see `WebSim::caught`).
+export function drawCommittee(views, messages, now, groups, settings, caught = []) {
   const n = settings.nodes;
   const key = `${n}/${settings.twins.join(',')}`;
   if (committee.key !== key) { committee.key = key; layout(n, settings.twins); }
@@ -157,9 +162,12 @@ export function drawCommittee(views, messages, now, groups, settings) {
     const leads = ahead !== null && !v.twin && v.id === ahead.leader;
     const classes = ['node'];
     if (v.twin) classes.push('twin');
-    if (!v.twin && settings.behaviours[v.id]) classes.push('byzantine');
+    // Byzantine by the run's settings: a chosen behaviour, or a key run twice (twins).
+    if (!v.twin && (settings.behaviours[v.id] || settings.twins.includes(v.id))) classes.push('byzantine');
     if (leads && v.up) classes.push('leader');
     if (!v.up) classes.push('down');
+    const lie = caught.find((c) => c.node === v.id)?.what;
+    if (lie) classes.push('caught');
     if (view.selected && view.selected.node === index) classes.push('selected');
     if (view.focus && !v.twin && view.focus.nodes.includes(v.id)) classes.push('focus');
     if (split) classes.push('side' + (sides[index] === 0 ? 1 : 2));
@@ -171,7 +179,8 @@ export function drawCommittee(views, messages, now, groups, settings) {
     // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
     setText(node.info, n > 8 ? '' : detailLine(v, settings.commit_rule));
     setText(node.crown, !leads ? '' : v.up ? `leads round ${ahead.round}` : `should lead round ${ahead.round}`);
-    setText(node.tip, nodeTip(v, settings.commit_rule));
+    setText(node.badge, lie ? 'caught lying' : '');
+    setText(node.tip, nodeTip(v, settings.commit_rule, lie));
     drawTimer(node, v, now);
   });
   const seen = new Set();

@@ -88,8 +88,7 @@ impl<R: Runtime> NetworkActor<R> {
                 deliver(&mut self.tx_network_to_mempool, (from, message)).await
             }
             Err(error) => {
-                let event =
-                    Event::MessageRejected { from, kind: "frame".to_string(), reason: error.to_string() };
+                let event = Event::rejected(from, "frame", &error);
                 let observed = Observed { time: self.runtime.now(), node: self.id, event };
                 deliver(&mut self.tx_observer, observed).await
             }

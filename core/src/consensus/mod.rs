@@ -732,7 +732,7 @@ impl Consensus {
     }
 
     fn reject(&mut self, from: NodeId, kind: &str, error: &Error) {
-        self.observe(Event::MessageRejected { from, kind: kind.to_string(), reason: error.to_string() });
+        self.observe(Event::rejected(from, kind, error));
     }
 
     // ---------------------------------------------------------------------------------------

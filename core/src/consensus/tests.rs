@@ -8,6 +8,7 @@
 use super::safety::{committed_by, vote_rule, VoterState};
 use super::*;
 use crate::crypto::Signature;
+use crate::error::Certificate;
 use crate::event::{NoVoteReason, VoteRule};
 use crate::params::CommitRule;
 use crate::store::StoreBackend as _;
@@ -196,11 +197,7 @@ mod fixtures {
 
     /// The rejection event of a message of `kind` from `from`.
     pub(super) fn rejected(from: u16, kind: &str, error: &Error) -> Action {
-        Action::Observe(Event::MessageRejected {
-            from: NodeId(from),
-            kind: kind.to_string(),
-            reason: error.to_string(),
-        })
+        Action::Observe(Event::rejected(NodeId(from), kind, error))
     }
 
     /// The persistent state of a fresh replica in `round` that last voted in `last_voted_round`.
@@ -706,7 +703,7 @@ fn qc_without_quorum_is_rejected() {
     let b1 = proposal(1, &genesis(), vec![]);
     let b2 = proposal(2, &qc_from(&b1, &[0, 1]), vec![]);
     let actions = n3.handle(at(10), propose(2, &b2));
-    let error = Error::CertificateWithoutQuorum { kind: "QC", round: 1, have: 2, need: 3 };
+    let error = Error::CertificateWithoutQuorum { kind: Certificate::Qc, round: 1, have: 2, need: 3 };
     assert_eq!(actions, vec![rejected(2, "proposal", &error)]);
     assert_eq!(n3.view().round, 1, "a bad QC moves nobody");
 }
@@ -720,7 +717,7 @@ fn qc_with_duplicate_signer_is_rejected() {
     assert_eq!(q1.signers(), vec![NodeId(0), NodeId(0), NodeId(1)]);
     let b2 = proposal(2, &q1, vec![]);
     let actions = n3.handle(at(10), propose(2, &b2));
-    let error = Error::DuplicateSigner { kind: "QC", round: 1, signer: NodeId(0) };
+    let error = Error::DuplicateSigner { kind: Certificate::Qc, round: 1, signer: NodeId(0) };
     assert_eq!(actions, vec![rejected(2, "proposal", &error)]);
 }
 
@@ -876,6 +873,12 @@ fn equivocating_vote_is_rejected() {
             rejected(0, "vote", &Error::Equivocation { author: NodeId(0), round: 1 }),
         ]
     );
+    // A double vote is an offence the page and the logs pin on its signer.
+    let offence = second.iter().find_map(|a| match a {
+        Action::Observe(Event::MessageRejected { offence, .. }) => *offence,
+        _ => None,
+    });
+    assert_eq!(offence, Some(crate::error::Offence::Equivocation { author: NodeId(0), round: 1 }));
     // The same vote again is a harmless duplicate.
     let again = n2.handle(at(30), msg(0, ConsensusMessage::Vote(vote(0, &b1))));
     assert_eq!(

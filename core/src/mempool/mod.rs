@@ -640,11 +640,7 @@ impl Mempool {
         let requested = backfilled || self.missing.contains_key(&digest);
         if !requested {
             if !self.committee.contains(batch.author) {
-                self.observe(Event::MessageRejected {
-                    from,
-                    kind: "batch".to_string(),
-                    reason: Error::UnknownSigner(batch.author).to_string(),
-                });
+                self.observe(Event::rejected(from, "batch", &Error::UnknownSigner(batch.author)));
                 return;
             }
             if self.batches.len() >= BATCHES_IN_MEMORY_MAX {
@@ -693,12 +689,7 @@ impl Mempool {
         }
         let cost = digests.len().min(BATCH_REQUEST_DIGESTS_MAX) as u64;
         if let Err(error) = self.serve_budget.spend(requester, self.now, cost) {
-            let reason = error.to_string();
-            self.observe(Event::MessageRejected {
-                from: requester,
-                kind: "batch-request".to_string(),
-                reason,
-            });
+            self.observe(Event::rejected(requester, "batch-request", &error));
             return;
         }
         let mut seen = BTreeSet::new();

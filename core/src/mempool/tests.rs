@@ -189,11 +189,7 @@ fn batch_by_a_non_member_is_rejected() {
     let batch = peer_batch(9, 7);
     assert_eq!(
         mempool.handle(at(0), batch_message(2, &batch)),
-        vec![Action::Observe(Event::MessageRejected {
-            from: NodeId(2),
-            kind: "batch".to_string(),
-            reason: Error::UnknownSigner(NodeId(9)).to_string(),
-        })]
+        vec![Action::Observe(Event::rejected(NodeId(2), "batch", &Error::UnknownSigner(NodeId(9))))]
     );
     assert_eq!(mempool.view().batches_in_memory, 0);
 }

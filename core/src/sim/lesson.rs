@@ -18,6 +18,7 @@
 
 use super::scenario::in_turn;
 use super::{Fault, Intervention, Point, Run, Scenario, ScenarioError, SimConfig, TraceEntry};
+use crate::error::Offence;
 use crate::event::{block_name, Event, Observed};
 use crate::types::{NodeId, Round};
 use crate::CommitRule;
@@ -52,6 +53,10 @@ pub enum What {
     PayloadAwaited,
     /// A safety checker fires (the run stops there).
     Violation,
+    /// A replica catches a leader proposing two blocks for one round (`{to}`: the liar).
+    Equivocation,
+    /// A replica catches a voter voting for two blocks in one round (`{to}`: the liar).
+    DoubleVote,
 }
 
 /// Which round a cue's event must be in.
@@ -79,7 +84,8 @@ pub struct Cue {
     pub at: At,
     /// Only at this replica.
     pub node: Option<NodeId>,
-    /// Only a vote sent to this replica.
+    /// Only a vote sent to this replica (or a lie by this replica, for the `What`s that
+    /// catch one).
     pub to: Option<NodeId>,
     /// Only at the replica an earlier step's cue matched at (by index).
     pub node_of: Option<usize>,
@@ -491,6 +497,14 @@ fn observed_match(
             Some(Match { round: Some(*round), ..base })
         }
         (Event::BatchSealed { .. }, What::BatchSealed) => Some(base),
+        (
+            Event::MessageRejected { kind, offence: Some(Offence::Equivocation { author, round }), .. },
+            What::Equivocation | What::DoubleVote,
+        ) if (kind == "proposal") == (what == What::Equivocation)
+            && (kind == "proposal" || kind == "vote") =>
+        {
+            Some(Match { round: Some(*round), to: Some(author.0), ..base })
+        }
         (Event::PayloadAwaited { block: digest, .. }, What::PayloadAwaited) => {
             let round = rounds.get(digest).copied();
             Some(Match {
@@ -884,13 +898,75 @@ fn one_chain() -> Lesson {
     }
 }
 
+fn equivocation() -> Lesson {
+    use What::*;
+    let mut config = in_turn(4, 1);
+    config.twins = vec![NodeId(0)];
+    let from_n0 = |what, at| Cue { node: Some(NodeId(0)), at, ..Cue::next(what) };
+    Lesson {
+        key: "equivocation",
+        title: "5. An equivocating leader",
+        summary: "A Byzantine leader proposes two blocks in one round. The honest replicas catch it, and it costs a round, not safety.",
+        scenario: scenario("equivocation", config, Vec::new()),
+        steps: vec![
+            step(
+                "A liar in the committee",
+                Cue::next(Start),
+                "n0 is Byzantine. It runs twice with the same key (the instances n0 and n0′, drawn side \
+                 by side), so in its rounds it proposes two blocks and votes twice. With n = {n} the \
+                 committee tolerates f = {f} such replica: watch what that means.",
+            ),
+            step(
+                "Two blocks for one round",
+                from_n0(Proposal, At::Next),
+                "{node} leads round {round} and proposes {block}…",
+            ),
+            step(
+                "…and another",
+                from_n0(Proposal, At::Of { step: 1, plus: 0 }),
+                "…and its other instance proposes {block}: a different block for the same round, \
+                 signed with the same key. Each honest replica receives both, in some order.",
+            ),
+            step(
+                "Caught",
+                Cue::of(Equivocation, 1, 0),
+                "{node} now holds two blocks of round {round}, both signed by {to}: proof that {to} lied, \
+                 which no honest leader ever gives. It keeps the block it saw first and votes for \
+                 nothing else in the round.",
+            ),
+            step(
+                "A double vote",
+                Cue::of(DoubleVote, 1, 0),
+                "{node} leads round {next_round}, so the votes of round {round} come to it. Two come from \
+                 {to}, one for each block: a double vote. {node} counts the first only.",
+            ),
+            step(
+                "The round times out",
+                Cue::of(Tc, 1, 0),
+                "The honest replicas voted for whichever block reached them first, so the votes split \
+                 between the two and neither gathered {quorum}: round {round} ends in a timeout \
+                 certificate. The lie cost a round, never safety: for both blocks of one round to be \
+                 certified, their two quorums of {quorum} would have to share only liars, and any two \
+                 quorums of {n} share {f1} replicas, at least one of them honest (it votes once).",
+            ),
+        ],
+        question: Question {
+            prompt: "Which node caught {to@4} voting twice in round {round@4}?",
+            choices: Choices::Nodes,
+            answer: Answer::NodeOf(4),
+            explanation: "{node@4}: the votes of round {round@4} go to the leader of round {next_round@4}, \
+                          so it is the one replica that receives both.",
+        },
+    }
+}
+
 fn byzantine_bound() -> Lesson {
     use What::*;
     let mut config = in_turn(4, 1);
     config.twins = vec![NodeId(0), NodeId(1)];
     Lesson {
         key: "byzantine-bound",
-        title: "5. Byzantine replicas: the f bound",
+        title: "6. Byzantine replicas: the f bound",
         summary: "f liars cannot break safety; f + 1 can. Two twins (one key, two instances) fork a committee of four.",
         scenario: scenario(
             "byzantine-bound",
@@ -937,7 +1013,7 @@ fn mempool() -> Lesson {
     use What::*;
     Lesson {
         key: "mempool",
-        title: "6. The mempool: batches and digests",
+        title: "7. The mempool: batches and digests",
         summary:
             "Transactions travel in batches; blocks carry only their digests; a voter may wait for a batch.",
         scenario: scenario("mempool", in_turn(4, 1), Vec::new()),
@@ -985,7 +1061,15 @@ fn mempool() -> Lesson {
 
 /// Every lesson, in the order the page offers them.
 pub fn lessons() -> Vec<Lesson> {
-    vec![life_of_a_block(), leader_crash(), split(), one_chain(), byzantine_bound(), mempool()]
+    vec![
+        life_of_a_block(),
+        leader_crash(),
+        split(),
+        one_chain(),
+        equivocation(),
+        byzantine_bound(),
+        mempool(),
+    ]
 }
 
 /// The lesson with this key.
