@@ -951,7 +951,7 @@ impl WebSim {
             Fault::Crash(node) => {
                 self.down.insert(node.0);
             }
-            Fault::Restart(node) => {
+            Fault::Restart(node) | Fault::RestartForgetting(node, _) => {
                 self.down.remove(&node.0);
             }
             Fault::Partition(groups) => {
@@ -997,6 +997,16 @@ fn describe_fault(fault: &Fault) -> String {
         Fault::Restart(node) => {
             format!("Node {} restarts and reloads its safety state from its store.", node.0)
         }
+        Fault::RestartForgetting(node, Some(round)) => format!(
+            "Node {} restarts from an unsafe store that lost the record of its vote in round {round} \
+             (a disk that acknowledged a write it never made durable): it believes it has not voted there.",
+            node.0
+        ),
+        Fault::RestartForgetting(node, None) => format!(
+            "Node {} restarts from an unsafe store, but had already moved past the round it last voted in: \
+             nothing it forgot lets it sign twice.",
+            node.0
+        ),
         Fault::Partition(groups) => {
             let sides: Vec<String> = groups
                 .iter()

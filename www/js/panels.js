@@ -340,8 +340,11 @@ export function drawInspector(views, messages, settings) {
     ];
     // Crash and restart address an instance; behaviours are per node (not twins).
     controls = () => [
-      v.up ? button('Crash node', 'crash', () => intervene({ kind: 'crash', node: sel.node }))
-        : button('Restart node', 'restart', () => intervene({ kind: 'restart', node: sel.node })),
+      ...(v.up ? [button('Crash node', 'crash', () => intervene({ kind: 'crash', node: sel.node }))]
+        : [button('Restart node', 'restart', () => intervene({ kind: 'restart', node: sel.node })),
+          // Break it: the unsafe disk of the crash-recovery lesson.
+          button('Restart, forgetting its last vote (unsafe disk)', 'restart-forgetting',
+            () => intervene({ kind: 'restart_forgetting', node: sel.node }))]),
       ...(v.twin || settings.twins.includes(v.id) ? [] : [behaviourPicker(v.id, settings.behaviours[v.id])]),
     ];
   } else if (sel && sel.message !== undefined) {

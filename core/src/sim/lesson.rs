@@ -35,6 +35,8 @@ pub enum What {
     PayloadProposal,
     /// A replica sends its vote.
     Vote,
+    /// A replica refuses to vote for a block it received.
+    NoVote,
     /// A leader forms a quorum certificate.
     Qc,
     /// A replica's round timer expires and it broadcasts a timeout.
@@ -441,7 +443,10 @@ impl Lesson {
 
 fn fault_nodes(fault: &Fault) -> Vec<u16> {
     match fault {
-        Fault::Crash(node) | Fault::Restart(node) | Fault::Behaviour(node, _) => vec![node.0],
+        Fault::Crash(node)
+        | Fault::Restart(node)
+        | Fault::RestartForgetting(node, _)
+        | Fault::Behaviour(node, _) => vec![node.0],
         Fault::LinkDelay(from, to, _) => vec![from.0, to.0],
         // A split: the smaller side (the one cut off).
         Fault::Partition(groups) => {
@@ -480,6 +485,12 @@ fn observed_match(
             block: Some(block_name(digest, *round)),
             digest: Some(digest.short()),
             to: Some(to.0),
+            ..base
+        }),
+        (Event::VoteWithheld { block: digest, round, .. }, What::NoVote) => Some(Match {
+            round: Some(*round),
+            block: Some(block_name(digest, *round)),
+            digest: Some(digest.short()),
             ..base
         }),
         (Event::QcFormed { qc }, What::Qc) => Some(Match {
@@ -960,6 +971,120 @@ fn equivocation() -> Lesson {
     }
 }
 
+/// The crash-recovery lesson's run: n0 is a twin (it equivocates in the rounds it leads). n2
+/// crashes right after it votes in the first of them and restarts from its store at once; when
+/// it has refused n0's other block of that round (it already voted there), it crashes again and
+/// comes back from a store that lost the record of its vote. Returns the scenario and the round.
+fn crash_recovery_scenario() -> Result<(Scenario, Round), ScenarioError> {
+    let mut config = in_turn(4, 1);
+    config.twins = vec![NodeId(0)];
+    config.record_trace = true;
+    let mut run = Run::from_config(config)?;
+    let mut round = 0;
+    for restart in [Intervention::Restart { node: 2 }, Intervention::RestartForgetting { node: 2 }] {
+        // First n2's vote in a round n0 leads (the rounds 0 mod 4), then its refusal of the
+        // other block of that round.
+        loop {
+            if !run.step()? || run.sim().now().as_ms() > 60_000 {
+                return Err(ScenarioError::InvalidConfig("n2 never voted in a round n0 leads".to_string()));
+            }
+            let seen = run.take_trace().into_iter().any(|(_, entry)| match entry {
+                TraceEntry::Observed(Observed { node: NodeId(2), event, .. }) => match event {
+                    Event::VoteSent { round: r, .. } if round == 0 && r % 4 == 0 => {
+                        round = r;
+                        true
+                    }
+                    Event::VoteWithheld { round: r, .. } => r == round,
+                    _ => false,
+                },
+                _ => false,
+            });
+            if seen {
+                break;
+            }
+        }
+        // A millisecond apart, so that each is a stop of its own.
+        for intervention in [Intervention::Crash { node: 2 }, restart] {
+            let later = crate::Time(run.sim().now().as_ms() + 1);
+            run.advance_to(later, u64::MAX)?;
+            run.intervene(intervention)?;
+        }
+    }
+    let mut scenario = run.scenario().clone();
+    scenario.name = "lesson:crash-recovery".to_string();
+    scenario.config.record_trace = false;
+    Ok((scenario, round))
+}
+
+fn crash_recovery() -> Lesson {
+    use What::*;
+    // A lesson's scenario is built by playing; a failure here is a bug the tests catch.
+    let (scenario, round) = crash_recovery_scenario().expect("the crash-recovery scenario builds");
+    let n2 = |what| Cue { node: Some(NodeId(2)), ..Cue::round(what, round) };
+    Lesson {
+        key: "crash-recovery",
+        title: "7. Crash recovery: write it down before you say it",
+        summary: "A replica that forgets its vote when it restarts votes twice, just as a liar does.",
+        scenario,
+        steps: vec![
+            step(
+                "Persist before send",
+                Cue::next(Start),
+                "Before a replica sends a vote, it writes to disk that it voted in that round (with its \
+                 round and its lock): persist before send. This lesson shows why. n0 is a twin again, so \
+                 it proposes two blocks in each round it leads; n2 is honest, but its machine will \
+                 crash twice.",
+            ),
+            step(
+                "A vote, on disk first",
+                n2(Vote),
+                "{node} votes for {block}, the first of n0's two blocks of round {round} to reach it. \
+                 Before the vote left, its store recorded that it voted in round {round}.",
+            ),
+            step("A crash", Cue::next(Fault), "{node@1} crashes just after sending that vote…"),
+            step(
+                "…and a restart",
+                Cue::next(Fault),
+                "…and restarts at once, reading its safety state back from its store: it is in round \
+                 {round@1} and has voted there.",
+            ),
+            step(
+                "The other block: no",
+                n2(NoVote),
+                "n0's other block, {block}, reaches {node}. It does not vote: its store says it already \
+                 voted in round {round}. One vote per round holds across the crash.",
+            ),
+            step("Another crash", Cue::next(Fault), "{node@1} crashes again."),
+            step(
+                "A disk that forgot",
+                Cue::next(Fault),
+                "This time it restarts from a store that lost the record of its vote: the disk said the \
+                 write was done, but it sat in a cache the power cut wiped (or an operator restored \
+                 last night's backup). {node@1} believes it never voted in round {round@1}.",
+            ),
+            step(
+                "A second vote",
+                Cue::next(Violation),
+                "n0's other block reaches {node@1} again (n0 keeps resending it), and {node@1} votes for it: \
+                 nothing it remembers forbids it. It has now signed votes for two different blocks of \
+                 round {round@1}, and the safety checks catch it at once: one vote per round, across \
+                 restarts. Nothing is wrong with {node@1}'s code, yet to the others it now looks exactly \
+                 like a Byzantine replica. With n0 that makes two replicas that sign twice, f + 1 = \
+                 {f1}: enough for two quorums to overlap only in them, and so for two conflicting blocks \
+                 to be certified (lesson 6). That is why the vote is durable before it is sent, and why \
+                 the checker compares every message with its sender's store.",
+            ),
+        ],
+        question: Question {
+            prompt: "Which honest replica signed two votes in round {round@1}?",
+            choices: Choices::Nodes,
+            answer: Answer::NodeOf(1),
+            explanation: "{node@1}: its store forgot its first vote, so after the restart it voted again, \
+                          for n0's other block.",
+        },
+    }
+}
+
 fn byzantine_bound() -> Lesson {
     use What::*;
     let mut config = in_turn(4, 1);
@@ -1013,7 +1138,7 @@ fn mempool() -> Lesson {
     use What::*;
     Lesson {
         key: "mempool",
-        title: "7. The mempool: batches and digests",
+        title: "8. The mempool: batches and digests",
         summary:
             "Transactions travel in batches; blocks carry only their digests; a voter may wait for a batch.",
         scenario: scenario("mempool", in_turn(4, 1), Vec::new()),
@@ -1068,6 +1193,7 @@ pub fn lessons() -> Vec<Lesson> {
         one_chain(),
         equivocation(),
         byzantine_bound(),
+        crash_recovery(),
         mempool(),
     ]
 }
@@ -1080,6 +1206,30 @@ pub fn lesson(key: &str) -> Option<Lesson> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::Invariant;
+
+    /// The crash-recovery lesson's schedule, played with the store that forgets and with a
+    /// durable one: the same crashes are harmless when the vote was persisted before it was sent.
+    #[test]
+    fn persist_before_send_is_what_keeps_a_restarted_replica_from_voting_twice() {
+        let (forgetful, round) = crash_recovery_scenario().expect("builds");
+        let mut run = Run::new(forgetful.clone()).expect("plays");
+        let _ = run.run_until(|s| s.min_committed_height() >= 20, 20_000);
+        let violation = run.sim().violation().expect("the forgetful restart makes n2 vote twice");
+        assert_eq!(violation.invariant, Invariant::OneVotePerRound, "{violation}");
+        assert!(violation.description.contains(&format!("n2 voted twice in round {round}")), "{violation}");
+
+        let mut durable = forgetful;
+        for timed in &mut durable.interventions {
+            if let Intervention::RestartForgetting { node } = timed.intervention {
+                timed.intervention = Intervention::Restart { node };
+            }
+        }
+        let mut run = Run::new(durable).expect("plays");
+        let live = run.run_until(|s| s.min_committed_height() >= 20, 20_000).expect("plays");
+        assert!(run.sim().violation().is_none(), "{:?}", run.sim().violation());
+        assert!(live, "with a durable store the committee commits on");
+    }
 
     #[test]
     fn lessons_resolve_with_every_cue_found_and_every_placeholder_filled() {

@@ -166,6 +166,9 @@ pub enum Fault {
     Crash(NodeId),
     /// A replica restarted from its store.
     Restart(NodeId),
+    /// A replica restarted from a store that lost the record of its vote in this round (`None`:
+    /// there was nothing to lose; see [`Simulation::restart_forgetting`]).
+    RestartForgetting(NodeId, Option<Round>),
     /// The network split into these groups (unnamed nodes are isolated).
     Partition(Vec<Vec<NodeId>>),
     /// The network split into these groups of replica instances (twins included).
@@ -753,6 +756,35 @@ impl Simulation {
             return;
         }
         self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Restart(node) });
+        self.nodes[node.index()].view.restarts += 1;
+        self.boot(node.index());
+    }
+
+    /// Restarts a crashed replica from a store that lost the record of its last vote: a
+    /// deliberately unsafe disk (one that acknowledged a write it never made durable, or a
+    /// restore from an older backup), for the crash-recovery lesson and the checkers' tests.
+    /// If the replica crashed in the round it last voted (or timed out) in, it comes back in
+    /// that round believing it never voted there, so it may sign a second, different vote;
+    /// its round, lock and certificates are kept, so nothing else gives it away. If it had
+    /// already moved past that round, there is nothing to lose and this is a plain restart.
+    pub fn restart_forgetting(&mut self, node: NodeId) {
+        if self.nodes[node.index()].view.up {
+            return;
+        }
+        let mut forgot = None;
+        let store = self.nodes[node.index()].store.clone();
+        let stored = store.0.borrow().get(STATE_KEY).cloned();
+        if let Some(bytes) = stored {
+            // The simulator wrote these bytes itself; failing to read them back is a bug.
+            let mut state = codec::decode_state(&bytes).expect("persisted state decodes");
+            if state.round > 0 && state.last_voted_round >= state.round {
+                forgot = Some(state.last_voted_round);
+                state.last_voted_round = state.round - 1;
+                let written = store.0.borrow_mut().write(STATE_KEY, &codec::encode_value(&state));
+                written.expect("the memory store never fails");
+            }
+        }
+        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::RestartForgetting(node, forgot) });
         self.nodes[node.index()].view.restarts += 1;
         self.boot(node.index());
     }

@@ -100,6 +100,13 @@ pub enum Intervention {
         /// The instance.
         node: u16,
     },
+    /// Restart a crashed replica instance from a store that lost the record of its last vote
+    /// (see [`super::Simulation::restart_forgetting`]): a deliberately unsafe disk, for the
+    /// crash-recovery lesson and for tests that the checkers catch what follows.
+    RestartForgetting {
+        /// The instance.
+        node: u16,
+    },
     /// Switch a node to a Byzantine behaviour, or back to honest (`null`).
     Behaviour {
         /// The node (not a twin: a twinned node is Byzantine already).
@@ -292,6 +299,7 @@ impl Intervention {
                 format!("crash of replica {node} after {after_actions} more actions")
             }
             Self::Restart { node } => format!("restart of replica {node}"),
+            Self::RestartForgetting { node } => format!("restart of replica {node} forgetting its last vote"),
             Self::Behaviour { node, behaviour: Some(b) } => format!("node {node} turning {}", b.name()),
             Self::Behaviour { node, behaviour: None } => format!("node {node} turning honest"),
             Self::Partition { groups } => format!("partition {groups:?}"),
@@ -382,7 +390,9 @@ impl Simulation {
             }
         };
         match intervention {
-            Intervention::Crash { node } | Intervention::Restart { node } => instance(*node),
+            Intervention::Crash { node }
+            | Intervention::Restart { node }
+            | Intervention::RestartForgetting { node } => instance(*node),
             Intervention::CrashDuringStep { node, after_actions } => {
                 instance(*node)?;
                 if !(1..=100).contains(after_actions) {
@@ -442,6 +452,7 @@ impl Simulation {
                 self.crash_during_step(NodeId(*node), u32::from(*after_actions));
             }
             Intervention::Restart { node } => self.restart(NodeId(*node)),
+            Intervention::RestartForgetting { node } => self.restart_forgetting(NodeId(*node)),
             Intervention::Behaviour { node, behaviour } => self.set_behaviour(NodeId(*node), *behaviour),
             Intervention::Partition { groups } if self.config().twins.is_empty() => {
                 self.partition(groups.iter().map(|g| g.iter().map(|i| NodeId(*i)).collect()).collect());
