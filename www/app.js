@@ -151,11 +151,14 @@ function wire() {
   $('play').addEventListener('click', togglePlay);
   $('step').addEventListener('click', step);
   document.addEventListener('keydown', (e) => {
-    if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
-    // On a slider the arrows move the slider (speed, time), not the run.
-    if (e.target instanceof HTMLInputElement && e.code.startsWith('Arrow')) return;
-    if (e.code === 'Space') { e.preventDefault(); togglePlay(); }
-    if (e.code === 'ArrowRight') { e.preventDefault(); step(); }
+    // Keys typed into a control are the control's: text in a field, the arrows on a slider
+    // (speed, time) or in a list, Space on a button or a checkbox. The shortcuts act only
+    // when nothing that takes keys has the focus.
+    const target = e.target instanceof Element ? e.target : null;
+    const typing = target?.closest('input, select, textarea');
+    const pressable = target?.closest('button, a, summary, [role=button], [tabindex]');
+    if (e.code === 'Space' && !typing && !pressable) { e.preventDefault(); togglePlay(); }
+    if (e.code === 'ArrowRight' && !typing) { e.preventDefault(); step(); }
   });
   const speed = $('speed');
   const setSpeed = () => { run.speed = Math.pow(10, +speed.value); run.samples = []; render(true); };

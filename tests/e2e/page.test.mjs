@@ -269,7 +269,7 @@ test('the message inspector shows the core verification: a forger\'s vote fails,
       return null;
     }, from);
     assert.notEqual(id, null, `a vote from n${from} is in flight`);
-    await page.locator(`circle.msg[data-message="${id}"]`).dispatchEvent('click');
+    await page.locator(`.msg[data-message="${id}"]`).dispatchEvent('click');
     await page.waitForFunction((id) => document.querySelector('#inspector-body dd')?.textContent === '#' + id, id);
     return page.evaluate(() => {
       const dt = [...document.querySelectorAll('#inspector-body dt')].find((d) => d.textContent === 'Signature');
@@ -860,8 +860,8 @@ test('a learner solves every challenge: the judge says not yet, then solved; a h
   await page.close();
 });
 
-test('the page fits the window: at 800 px nothing is cut off, and in a lesson at 1400×1000 the block tree stays above the footer', async () => {
-  for (const [width, height] of [[800, 900], [1400, 1000]]) {
+test('the page fits the window: on a phone in portrait (390 px) and at 800 px nothing is cut off, no text is below 11 px, and in a lesson at 1400×1000 the block tree stays above the footer', async () => {
+  for (const [width, height] of [[390, 844], [800, 900], [1400, 1000]]) {
     const page = await browser.newPage({ viewport: { width, height } });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -872,6 +872,21 @@ test('the page fits the window: at 800 px nothing is cut off, and in a lesson at
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth) <= width, `${width} px: no sideways scrolling`);
     const lesson = await page.locator('#lesson').boundingBox();
     assert.ok(lesson.x >= 0 && lesson.x + lesson.width <= width, `${width} px: the lesson panel is inside the window`);
+    // Every visible piece of text, as rendered: CSS size times the drawing's scale for SVG.
+    await page.waitForTimeout(300);
+    const small = await page.evaluate(() => {
+      const found = [];
+      for (const el of document.querySelectorAll('body *')) {
+        if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0) continue;
+        let px = parseFloat(getComputedStyle(el).fontSize);
+        if (el instanceof SVGElement) px *= el.getScreenCTM().a;
+        if (px < 10.5) found.push(`${el.tagName} "${el.textContent.trim().slice(0, 24)}" ${px.toFixed(1)} px`);
+      }
+      return found;
+    });
+    assert.deepEqual(small, [], `${width} px: no text below 11 px`);
     if (width === 1400) {
       const tree = await page.locator('#tree').boundingBox();
       const footer = await page.locator('footer').boundingBox();
@@ -899,6 +914,78 @@ test('a message dot never hides a node from the pointer: at the instant a leader
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
   assert.match(await page.locator('#inspector-body').textContent(), new RegExp(`^Node\\s*n${stop.node}(?!\\d)`), 'the click selected the node, not a message');
   assert.doesNotMatch(await page.locator('#inspector-body').textContent(), /Message \d|signature/i);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the keyboard reaches nodes, messages and narration lines with a visible focus, and keys typed into a control act on that control, not on the run', async () => {
+  const { page, errors } = await open('seed=2&n=4');
+  await page.waitForFunction(() => window.hotstuff.sim.now() > 400 && window.hotstuff.sim.in_flight().length > 0, null, { timeout: 30_000 });
+  await page.evaluate(() => { window.hotstuff.pause(); window.hotstuff.redraw(); });
+  const at = () => page.evaluate(() => [window.hotstuff.sim.steps(), window.hotstuff.sim.now()]);
+  const paused = await at();
+  // A node: Tab moves from one to the next; Enter selects; the focus is drawn.
+  await page.focus('#committee g.node[data-node="0"]');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.node), '1', 'Tab goes on to the next node');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#inspector-body dd')?.textContent.startsWith('n1'));
+  const ring = await page.evaluate(() => getComputedStyle(document.activeElement.querySelector('circle.body')).stroke);
+  assert.equal(ring, 'rgb(255, 255, 255)', 'the focused node is drawn with a white ring');
+  // Space on a focused node selects it too, and does not start the run.
+  await page.focus('#committee g.node[data-node="2"]');
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => document.querySelector('#inspector-body dd')?.textContent.startsWith('n2'));
+  assert.deepEqual(await at(), paused, 'Space on a node is not play');
+  // A message in flight: reachable and selectable.
+  assert.ok(await page.locator('#committee .msg[tabindex="0"]').count() > 0, 'messages take the focus');
+  await page.focus('#committee .msg');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#inspector-body dd')?.textContent.startsWith('#'));
+  // The speed slider: Right moves the slider, not the run.
+  const speed = await page.evaluate(() => +document.querySelector('#speed').value);
+  await page.focus('#speed');
+  await page.keyboard.press('ArrowRight');
+  assert.ok(await page.evaluate(() => +document.querySelector('#speed').value) > speed, 'the slider moved');
+  assert.deepEqual(await at(), paused, 'Right on the slider is not a step');
+  // A button: Space presses it (Learn opens its dialog) and does not start the run.
+  await page.focus('#learn');
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => document.querySelector('#intro-dialog').open);
+  assert.equal(await page.evaluate(() => window.hotstuff.run.playing), false, 'Space on a button is not play');
+  await page.keyboard.press('Escape');
+  // With nothing focused, the shortcuts work: Right steps once.
+  await page.evaluate(() => document.activeElement.blur());
+  await page.keyboard.press('ArrowRight');
+  assert.equal((await at())[0], paused[0] + 1, 'Right steps the run when no control has the focus');
+  // A narration line: Enter goes to its moment.
+  const li = page.locator('#log li').first();
+  const [step, time] = await li.evaluate((l) => [+l.dataset.step, +l.dataset.time]);
+  await li.focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(([s, t]) => window.hotstuff.sim.steps() === s && window.hotstuff.sim.now() === t, [step, time]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('message kinds differ by shape as well as colour, and the legend shows each shape', async () => {
+  const { page, errors } = await open('seed=3&n=4');
+  // Play until proposals, votes and batches have all been in flight, noting each kind's shape.
+  const shapes = await page.evaluate(async () => {
+    const seen = {};
+    for (let i = 0; i < 400 && Object.keys(seen).length < 3; i++) {
+      await new Promise((r) => requestAnimationFrame(r));
+      for (const dot of document.querySelectorAll('#committee .msg')) {
+        const kind = [...dot.classList].find((c) => c !== 'msg' && c !== 'selected');
+        if (['proposal', 'vote', 'batch'].includes(kind)) seen[kind] = dot.getAttribute('d');
+      }
+    }
+    return seen;
+  });
+  assert.deepEqual(Object.keys(shapes).sort(), ['batch', 'proposal', 'vote']);
+  assert.equal(new Set(Object.values(shapes)).size, 3, 'three kinds, three shapes');
+  const marks = await page.evaluate(() => ['proposal', 'vote', 'timeout', 'tc'].map((k) => getComputedStyle(document.querySelector(`#legend .k.${k}`), '::before').content));
+  assert.equal(new Set(marks).size, 4, `the legend's marks differ (${marks})`);
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -24,12 +24,30 @@ function instancePosition(i, n, twins) {
   return [RADIUS * Math.cos(angle), RADIUS * Math.sin(angle)];
 }
 
+// Each kind of message has a shape of its own as well as a colour, so that kinds are told
+// apart without colour: a proposal is a square, a vote a disc, a timeout a triangle, a TC a
+// diamond, a sync message a cross, a batch a small disc (the legend shows the same).
+const disc = (r) => `M${-r},0a${r},${r} 0 1,0 ${2 * r},0a${r},${r} 0 1,0 ${-2 * r},0z`;
+const SHAPES = {
+  proposal: 'M-7,-7h14v14h-14z',
+  vote: disc(7),
+  timeout: 'M0,-8.5L8,6.5H-8z',
+  tc: 'M0,-9.5L9.5,0L0,9.5L-9.5,0z',
+  sync: 'M-3,-8h6v5h5v6h-5v5h-6v-5h-5v-6h5z',
+  batch: disc(4),
+};
+function messageShape(kind) {
+  if (kind.startsWith('sync-') || kind.startsWith('chain-')) return SHAPES.sync;
+  if (kind.startsWith('batch')) return SHAPES.batch;
+  return SHAPES[kind] || SHAPES.vote;
+}
+
 export const instanceName = (v) => 'n' + v.id + (v.twin ? '′' : '');
 
 // The drawing is built once per committee and then updated in place: replacing elements every
 // frame would swallow clicks (the element under the pointer at mouse-down would be gone at
 // mouse-up).
-const committee = { key: '', n: 0, twins: [], nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
+const committee = { key: '', scale: 1, n: 0, twins: [], nodes: [], messages: new Map(), messageLayer: null, clock: null, links: new Map() };
 
 /// Lays out `n` nodes, plus their twins (instances n and up) if the run has any.
 function layout(n, twins) {
@@ -50,9 +68,10 @@ function layout(n, twins) {
   // The split zone: a node dropped here goes to the other side of a partition, a node dragged
   // out of it comes back. It sits in the corner the circle leaves free at every committee size.
   const zone = el('g', { class: 'split-zone', id: 'split-zone' }, svg);
-  el('rect', { x: ZONE.x, y: ZONE.y, width: ZONE.w, height: ZONE.h, rx: 10 }, zone);
-  el('text', { x: ZONE.x + ZONE.w / 2, y: ZONE.y + 18 }, zone).textContent = 'other side';
-  committee.zoneText = el('text', { class: 'members', x: ZONE.x + ZONE.w / 2, y: ZONE.y + 40 }, zone);
+  committee.zoneRect = el('rect', { rx: 10 }, zone);
+  committee.zoneTitle = el('text', {}, zone);
+  committee.zoneTitle.textContent = 'other side';
+  committee.zoneText = el('text', { class: 'members' }, zone);
   committee.zone = zone;
   // Messages are drawn under the nodes: a dot that has just left a node, or is about to reach
   // one, never hides the node from the pointer (or its name from the eye).
@@ -62,23 +81,29 @@ function layout(n, twins) {
   for (let id = 0; id < n + twins.length; id++) {
     const [x, y] = instancePosition(id, n, twins);
     const g = el('g', { class: 'node' + (id >= n ? ' twin' : ''), 'data-node': id, transform: `translate(${x},${y})` }, svg);
+    // What is drawn of the node, scaled up on a small screen (see `fitText`).
+    const face = el('g', { class: 'face' }, g);
     // A lesson's pointer: a ring outside the node, apart from the leader's and the selection's.
-    el('circle', { class: 'focus-ring', r: r + 10 }, g);
+    el('circle', { class: 'focus-ring', r: r + 10 }, face);
     // The round timer: an arc that fills as the timer runs (RaftScope's timer arcs), a full
     // turn when it expires; it starts again when the node enters a round or re-arms the timer.
-    const timer = el('path', { class: 'timer' }, g);
-    el('circle', { class: 'body', r }, g);
-    const title = el('text', { class: 'title', y: -4 }, g);
-    const sub = el('text', { class: 'sub', y: 12 }, g);
-    const info = el('text', { class: 'sub', y: r + 14 }, g);
-    const crown = el('text', { class: 'crown', y: -r - 6 }, g);
+    const timer = el('path', { class: 'timer' }, face);
+    el('circle', { class: 'body', r }, face);
+    const title = el('text', { class: 'title', y: -4 }, face);
+    const sub = el('text', { class: 'sub', y: 12 }, face);
+    const info = el('text', { class: 'sub', y: r + 14 }, face);
+    const crown = el('text', { class: 'crown', y: -r - 6 }, face);
     // Once an honest replica catches this one lying (two signed messages for one round, a
     // forgery): the proof is what marks it, not the behaviour the learner chose.
-    const badge = el('text', { class: 'caught-badge', y: r + 30 }, g);
+    const badge = el('text', { class: 'caught-badge', y: r + 30 }, face);
     const tip = el('title', {}, g);
     g.addEventListener('click', () => onNodeClick(id));
+    // Reachable by Tab, and Enter or Space does what a click does.
+    g.setAttribute('tabindex', '0');
+    g.setAttribute('role', 'button');
+    g.addEventListener('keydown', (e) => onKeyActivate(e, () => onNodeClick(id)));
     g.addEventListener('pointerdown', (e) => onNodePointerDown(e, id));
-    committee.nodes.push({ g, title, sub, info, crown, badge, tip, timer, r, home: [x, y] });
+    committee.nodes.push({ g, face, title, sub, info, crown, badge, tip, timer, r, home: [x, y] });
   }
 }
 
@@ -144,7 +169,7 @@ function nodeTip(v, rule, lie) {
 export function drawCommittee(views, messages, now, groups, settings, caught = []) {
   const n = settings.nodes;
   const key = `${n}/${settings.twins.join(',')}`;
-  if (committee.key !== key) { committee.key = key; layout(n, settings.twins); }
+  if (committee.key !== key) { committee.key = key; layout(n, settings.twins); fitText(); }
   drawLinkDelays(settings.link_delays);
   setText(committee.clock, `t = ${(now / 1000).toFixed(3)} s`);
   const sides = view.splitting || groups;
@@ -175,6 +200,8 @@ export function drawCommittee(views, messages, now, groups, settings, caught = [
     const cls = classes.join(' ');
     if (node.g.getAttribute('class') !== cls) node.g.setAttribute('class', cls);
     setText(node.title, instanceName(v) + (v.up ? '' : ' (down)'));
+    const label = `${instanceName(v)}${v.up ? '' : ', down'}, round ${v.round}, committed height ${v.committed_height}${lie ? ', caught lying' : ''}`;
+    if (node.g.getAttribute('aria-label') !== label) node.g.setAttribute('aria-label', label);
     setText(node.sub, `r${v.round} · h${v.committed_height}`);
     // Above eight nodes the detail line would collide with the neighbours; the inspector has it.
     setText(node.info, n > 8 ? '' : detailLine(v, settings.commit_rule));
@@ -193,15 +220,18 @@ export function drawCommittee(views, messages, now, groups, settings, caught = [
     seen.add(m.id);
     let dot = committee.messages.get(m.id);
     if (!dot) {
-      const small = m.kind === 'batch' || m.kind === 'batch-request';
-      dot = el('circle', { r: small ? 4 : 7, 'data-message': m.id }, committee.messageLayer);
-      dot.addEventListener('click', (e) => { e.stopPropagation(); view.selected = { message: m.id }; redraw(); });
+      dot = el('path', { d: messageShape(m.kind), 'data-message': m.id }, committee.messageLayer);
+      const select = () => { view.selected = { message: m.id }; redraw(); };
+      dot.addEventListener('click', (e) => { e.stopPropagation(); select(); });
+      dot.setAttribute('tabindex', '0');
+      dot.setAttribute('role', 'button');
+      dot.setAttribute('aria-label', `${m.kind} message from n${m.from} to n${m.to}, round ${m.round}`);
+      dot.addEventListener('keydown', (e) => onKeyActivate(e, select));
       committee.messages.set(m.id, dot);
     }
     const [x1, y1] = instancePosition(m.from_instance, n, settings.twins), [x2, y2] = instancePosition(m.to_instance, n, settings.twins);
     const f = Math.min(1, Math.max(0, (now - m.sent) / Math.max(1, m.arrives - m.sent)));
-    dot.setAttribute('cx', x1 + (x2 - x1) * f);
-    dot.setAttribute('cy', y1 + (y2 - y1) * f);
+    dot.setAttribute('transform', `translate(${x1 + (x2 - x1) * f},${y1 + (y2 - y1) * f})`);
     const cls = `msg ${m.kind}` + (view.selected && view.selected.message === m.id ? ' selected' : '');
     if (dot.getAttribute('class') !== cls) dot.setAttribute('class', cls);
   }
@@ -240,7 +270,38 @@ function svgPoint(e) {
   return [p.x, p.y];
 }
 
-const inZone = ([x, y]) => x >= ZONE.x && x <= ZONE.x + ZONE.w && y >= ZONE.y && y <= ZONE.y + ZONE.h;
+/// The split zone as drawn: wider with the text, about its bottom right corner, and less
+/// taller (its two lines need less height than a drop target has; a full scale would reach the
+/// node above it).
+function zoneRect() {
+  const k = committee.scale, right = ZONE.x + ZONE.w, bottom = ZONE.y + ZONE.h;
+  const w = ZONE.w * k, h = ZONE.h * Math.min(k, 1.3);
+  return { x: right - w, y: bottom - h, w, h };
+}
+const inZone = ([x, y]) => {
+  const z = zoneRect();
+  return x >= z.x && x <= z.x + z.w && y >= z.y && y <= z.y + z.h;
+};
+
+/// On a small screen the drawing shrinks with the window, and its text with it: below 11 px
+/// it cannot be read. Scale each node's face, the split zone and the labels back up so that
+/// the smallest text (11 SVG units) is at least 11 px on the screen. (Up to 2.2 times: on a
+/// phone in portrait the nodes grow into the room the circle leaves.)
+export function fitText() {
+  const ctm = $('committee').getScreenCTM();
+  if (!ctm || !ctm.a) return;
+  const k = Math.min(2.2, Math.max(1, 1 / ctm.a));
+  committee.scale = k;
+  const face = k === 1 ? '' : `scale(${k.toFixed(3)})`;
+  for (const node of committee.nodes) node.face.setAttribute('transform', face);
+  const z = zoneRect();
+  Object.entries({ x: z.x, y: z.y, width: z.w, height: z.h }).forEach(([a, v]) => committee.zoneRect.setAttribute(a, v));
+  for (const [text, dy] of [[committee.zoneTitle, 18], [committee.zoneText, 40]]) {
+    text.setAttribute('x', z.x + z.w / 2);
+    text.setAttribute('y', z.y + dy * Math.min(k, 1.3) + (k > 1.3 ? 6 : 0));
+  }
+  $('committee').style.setProperty('--svg-text', k.toFixed(3));
+}
 
 function onNodePointerDown(e, id) {
   if (e.button !== 0) return;
@@ -284,6 +345,15 @@ function onPointerUp(e) {
   splitBy(sides);
 }
 
+/// Enter or Space on a focused element of the drawing: the element's own action (the page's
+/// Space-to-play shortcut does not see it).
+export function onKeyActivate(e, action) {
+  if (e.key !== 'Enter' && e.key !== ' ') return;
+  e.preventDefault();
+  e.stopPropagation();
+  action();
+}
+
 function onNodeClick(id) {
   if (drag.justDragged) return;
   if (view.splitting) {
@@ -301,6 +371,8 @@ function onNodeClick(id) {
 }
 
 export function wireCommittee() {
+  // (A layout read: on a resize, not every frame.)
+  window.addEventListener('resize', fitText);
   window.addEventListener('pointermove', onPointerMove);
   window.addEventListener('pointerup', onPointerUp);
   window.addEventListener('pointercancel', (e) => {

@@ -50,6 +50,8 @@ function markFuture() {
 function line(e) {
   const li = document.createElement('li');
   li.className = e.kind;
+  // Reachable by Tab; Enter goes there, as a click does.
+  li.tabIndex = 0;
   li.dataset.step = e.step;
   li.dataset.time = e.time;
   const t = document.createElement('span');
@@ -84,11 +86,14 @@ export function drainEvents() {
 }
 
 export function wireLog() {
+  const goTo = (li) => { run.playing = false; seek(+li.dataset.step, +li.dataset.time); };
   $('log').addEventListener('click', (e) => {
     const li = e.target.closest('li');
-    if (!li) return;
-    run.playing = false;
-    seek(+li.dataset.step, +li.dataset.time);
+    if (li) goTo(li);
+  });
+  $('log').addEventListener('keydown', (e) => {
+    const li = e.target.closest('li');
+    if (li && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); e.stopPropagation(); goTo(li); }
   });
   // Showing or hiding the detail lines redraws the narration; the run is left alone.
   $('all-events').addEventListener('change', () => {
@@ -139,9 +144,9 @@ export function drawTree(blocks) {
     const [x, y] = position.get(b.digest);
     const focus = view.focus && view.focus.digest === b.digest ? ' focus' : '';
     const g = el('g', { class: 'tree-block' + (b.certified ? ' certified' : '') + (b.committed ? ' committed' : '') + focus, transform: `translate(${x},${y})` }, svg);
-    el('rect', { x: -26, y: -14, width: 52, height: 28, rx: 5 }, g);
+    el('rect', { x: -27, y: -15, width: 54, height: 31, rx: 5 }, g);
     el('text', { y: -1 }, g).textContent = `B${b.round}` + (b.tc_round !== null ? ' +TC' : '');
-    el('text', { y: 10, style: 'font-size:9px;fill:#8b95ab' }, g).textContent = `h${b.height} · n${b.author}`;
+    el('text', { y: 11, class: 'sub' }, g).textContent = `h${b.height} · n${b.author}`;
     const title = el('title', {}, g);
     title.textContent = `block ${b.digest}, round ${b.round}, height ${b.height}, by node ${b.author}, QC round ${b.qc_round}` +
       (b.tc_round !== null ? `, TC round ${b.tc_round}` : '') + `, ${b.batches} batch(es). Click: back to when it was proposed.`;

@@ -166,9 +166,6 @@ pub enum Fault {
     Crash(NodeId),
     /// A replica restarted from its store.
     Restart(NodeId),
-    /// A replica restarted from a store that lost the record of its vote in this round (`None`:
-    /// there was nothing to lose; see [`Simulation::restart_forgetting`]).
-    RestartForgetting(NodeId, Option<Round>),
     /// The network split into these groups (unnamed nodes are isolated).
     Partition(Vec<Vec<NodeId>>),
     /// The network split into these groups of replica instances (twins included).
@@ -183,6 +180,9 @@ pub enum Fault {
     DropMessage(u64),
     /// A replica's behaviour changed (`None`: honest again).
     Behaviour(NodeId, Option<Behaviour>),
+    /// A replica restarted from a store that lost the record of its vote in this round (`None`:
+    /// there was nothing to lose; see [`Simulation::restart_forgetting`]).
+    RestartForgetting(NodeId, Option<Round>),
 }
 
 /// One line of the trace: what the simulator did or saw.
