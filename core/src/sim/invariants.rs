@@ -119,6 +119,8 @@ pub struct Breach {
     pub invariant: Invariant,
     /// How it broke.
     pub detail: String,
+    /// The replicas it names (the one that broke the rule; for a disagreement, both sides).
+    pub nodes: Vec<NodeId>,
 }
 
 impl fmt::Display for Breach {
@@ -127,8 +129,8 @@ impl fmt::Display for Breach {
     }
 }
 
-fn breach(invariant: Invariant, detail: String) -> Breach {
-    Breach { invariant, detail }
+fn breach(invariant: Invariant, nodes: &[NodeId], detail: String) -> Breach {
+    Breach { invariant, detail, nodes: nodes.to_vec() }
 }
 
 /// How many past rounds of votes to remember per replica (double votes are caught within this
@@ -250,6 +252,7 @@ impl Checker {
         }
         Err(breach(
             Invariant::CertifiedExtendsCommitted,
+            &[by],
             format!(
                 "{by} committed {} at height {committed_height}, but {} was certified in round {round} without extending it (its ancestor at that height is {})",
                 block_name(&committed, committed_round),
@@ -344,6 +347,7 @@ impl Checker {
                 if restarted && *round < record.voted_round {
                     return Err(breach(
                         Invariant::MonotonicRounds,
+                        &[node],
                         format!(
                             "{node} restarted in round {round} after voting in round {}",
                             record.voted_round
@@ -353,6 +357,7 @@ impl Checker {
                 if !restarted && *round <= record.round {
                     return Err(breach(
                         Invariant::MonotonicRounds,
+                        &[node],
                         format!("{node} entered round {round} after round {}", record.round),
                     ));
                 }
@@ -363,6 +368,7 @@ impl Checker {
                 if let Some(earlier) = record.votes.insert(*round, *block) {
                     return Err(breach(
                         Invariant::OneVotePerRound,
+                        &[node],
                         format!(
                             "{node} voted twice in round {round} ({} then {})",
                             block_name(&earlier, *round),
@@ -401,6 +407,7 @@ impl Checker {
                 if !extends && !baseline {
                     return Err(breach(
                         Invariant::CommitsOnlyExtend,
+                        &[node],
                         format!(
                             "{node} committed {} at height {} on top of {} at height {}",
                             block_name(&block.digest, block.round),
@@ -416,6 +423,7 @@ impl Checker {
                     Some((digest, round, first)) if *digest != block.digest => {
                         return Err(breach(
                             Invariant::Agreement,
+                            &[*first, node],
                             format!(
                                 "at height {} {first} committed {} but {node} committed {}",
                                 block.height,
@@ -437,13 +445,13 @@ impl Checker {
             }
             Event::QcFormed { qc } => {
                 qc.verify(&self.committee).map_err(|e| {
-                    breach(Invariant::QuorumCertificates, format!("{node} formed a bad QC: {e}"))
+                    breach(Invariant::QuorumCertificates, &[node], format!("{node} formed a bad QC: {e}"))
                 })?;
                 self.certified(qc.block, qc.height, qc.round)?;
             }
             Event::TcFormed { tc } => {
                 tc.verify(&self.committee).map_err(|e| {
-                    breach(Invariant::QuorumCertificates, format!("{node} formed a bad TC: {e}"))
+                    breach(Invariant::QuorumCertificates, &[node], format!("{node} formed a bad TC: {e}"))
                 })?;
             }
             _ => {}
@@ -472,6 +480,7 @@ impl Checker {
         }
         Err(breach(
             Invariant::PersistBeforeSend,
+            &[node],
             format!(
                 "{node} crashed after sending {what} in round {round}, but its store recorded its last voted round as {durable}: \
                  restarted, it is free to sign round {round} again"
@@ -504,6 +513,7 @@ impl Checker {
         }
         Err(breach(
             Invariant::PersistBeforeSend,
+            &[from],
             format!(
                 "{from} sent {what} in round {round} while its store recorded its last voted round as {durable}: \
                  a crash now would restart it free to sign round {round} again"
@@ -529,6 +539,7 @@ impl Checker {
                     let what = if signed.timed_out >= signed.voted.0 { "a timeout" } else { "a vote" };
                     return Err(breach(
                         Invariant::SignedRoundsIncrease,
+                        &[from],
                         format!(
                             "{from} signed a vote for {} in round {} after signing {what} in round {before}",
                             block_name(&vote.block, vote.round),
@@ -544,6 +555,7 @@ impl Checker {
                     let what = if signed.timed_out >= signed.voted.0 { "a timeout" } else { "a vote" };
                     return Err(breach(
                         Invariant::SignedRoundsIncrease,
+                        &[from],
                         format!(
                             "{from} signed a timeout in round {} after signing {what} in round {before}",
                             timeout.round
@@ -566,6 +578,7 @@ impl Checker {
             if block.payload[..i].contains(batch) {
                 return Err(breach(
                     Invariant::BatchCommitsOnce,
+                    &[node],
                     format!(
                         "{node} committed batch {batch} twice in block {}",
                         block_name(&block.digest(), block.round)
@@ -576,6 +589,7 @@ impl Checker {
                 Some(height) if *height != block.height => {
                     return Err(breach(
                         Invariant::BatchCommitsOnce,
+                        &[node],
                         format!(
                             "{node} committed batch {batch} at height {} and at height {height}",
                             block.height

@@ -325,10 +325,16 @@ impl Lesson {
                     run.run_until(|_| false, CUE_SEARCH_MS)?;
                     unread.clear();
                     let _ = run.take_trace();
-                    run.sim()
-                        .violation()
-                        .filter(|_| run.sim().now() <= deadline)
-                        .map(|_| Match { point: run.point(), ..Match::default() })
+                    run.sim().violation().filter(|_| run.sim().now() <= deadline).map(|violation| {
+                        // The replicas the violation names: the one that broke the rule.
+                        let nodes: Vec<u16> = violation.nodes.iter().map(|n| n.0).collect();
+                        Match {
+                            point: run.point(),
+                            node: nodes.first().copied(),
+                            fault_nodes: nodes,
+                            ..Match::default()
+                        }
+                    })
                 }
                 _ => {
                     let deadline = run.sim().now().plus_ms(CUE_SEARCH_MS);
@@ -1218,6 +1224,7 @@ mod tests {
         let violation = run.sim().violation().expect("the forgetful restart makes n2 vote twice");
         assert_eq!(violation.invariant, Invariant::OneVotePerRound, "{violation}");
         assert!(violation.description.contains(&format!("n2 voted twice in round {round}")), "{violation}");
+        assert_eq!(violation.nodes, vec![NodeId(2)], "the violation names the replica that broke the rule");
 
         let mut durable = forgetful;
         for timed in &mut durable.interventions {

@@ -349,6 +349,8 @@ pub struct Violation {
     pub invariant: Invariant,
     /// Which invariant, and how: `agreement: at height 1 n2 committed B3·1a2b but n3 …`.
     pub description: String,
+    /// The replicas it names (see [`Breach::nodes`]).
+    pub nodes: Vec<NodeId>,
     /// The last trace entries before it, one readable line each.
     pub recent: Vec<String>,
 }
@@ -1125,6 +1127,7 @@ impl Simulation {
                 time,
                 invariant: breach.invariant,
                 description: breach.to_string(),
+                nodes: breach.nodes.clone(),
                 recent: self.recent.iter().map(TraceEntry::describe).collect(),
             });
         }
