@@ -725,6 +725,11 @@ impl Observed {
                     "{node} catches node {} sending two different {kind}s for round {round}; it keeps the first.",
                     author.0
                 ),
+                Some(Offence::BadSignature { signer }) if signer == from => format!(
+                    "{node} drops a {kind} from node {} whose signature does not verify against node {}'s \
+                     public key: a forged or broken message counts for nothing.",
+                    from.0, from.0
+                ),
                 Some(Offence::BadSignature { signer }) => format!(
                     "{node} drops a {kind} from node {} signed in the name of node {}: the signature does not \
                      verify against node {}'s public key. A forged message counts for nothing, so a liar \

@@ -901,8 +901,8 @@ impl WebSim {
             Event::BlockAbandoned { .. } => ("state", true),
             Event::ConflictingCommit { .. } => ("violation", true),
             Event::MessageRejected { from, kind, offence: Some(offence), .. } => {
-                // What the proof points at: the signer of two messages, the name on a forgery;
-                // a forged certificate, at whoever sent it.
+                // Who is caught: the signer of two messages; for a forgery (of a signature or a
+                // certificate), whoever delivered it (see `Offence::culprit`).
                 let culprit = offence.culprit().unwrap_or(*from).0;
                 self.caught.insert(culprit, format!("caught by n{}: {offence} ({kind})", observed.node.0));
                 ("caught", true)
