@@ -990,6 +990,22 @@ test('message kinds differ by shape as well as colour, and the legend shows each
   await page.close();
 });
 
+test('after a look back the narration says it has moved on below, and "latest" takes the learner to its newest line', async () => {
+  const { page, errors } = await open('seed=2&n=4');
+  await page.evaluate(() => { window.hotstuff.run.speed = 1; });
+  await page.waitForFunction(() => document.querySelectorAll('#log li').length > 20, null, { timeout: 30_000 });
+  assert.equal(await page.locator('#log-latest').isVisible(), false, 'following the run: no button');
+  await page.locator('#log li').nth(2).click();
+  await page.click('#play');
+  await page.waitForFunction(() => !document.querySelector('#log-latest').hidden, null, { timeout: 30_000 });
+  await page.click('#log-latest');
+  const [top, height, full] = await page.evaluate(() => { const b = document.querySelector('#log-panel'); return [b.scrollTop, b.clientHeight, b.scrollHeight]; });
+  assert.ok(top + height >= full - 30, 'at the newest line');
+  assert.equal(await page.locator('#log-latest').isVisible(), false);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test('wasm stays within its size budget', () => {
   const wasm = readFileSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm');
   assert.ok(statSync(ROOT + 'www/pkg/hotstuff_web_bg.wasm').size > 0);

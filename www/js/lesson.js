@@ -191,8 +191,11 @@ export function wireLessons(speed) {
     try { await navigator.clipboard.writeText(url); setText($('challenge-share'), 'Link copied'); } catch { setText($('challenge-share'), 'Link in address bar'); }
     setTimeout(() => setText($('challenge-share'), 'Share this run'), 1500);
   });
-  $('learn').addEventListener('click', () => $('intro-dialog').showModal());
-  $('welcome-learn').addEventListener('click', () => { $('welcome').hidden = true; $('intro-dialog').showModal(); });
+  // Opened at its top: the basics come first (the dialog would otherwise scroll to the first
+  // lesson button, which takes the focus).
+  const openIntro = () => { const d = $('intro-dialog'); d.showModal(); d.scrollTop = 0; d.focus(); };
+  $('learn').addEventListener('click', openIntro);
+  $('welcome-learn').addEventListener('click', () => { $('welcome').hidden = true; openIntro(); });
   $('welcome-close').addEventListener('click', () => { $('welcome').hidden = true; localStorage.setItem(VISITED_KEY, '1'); });
   $('intro-play').addEventListener('click', () => { $('intro-dialog').close(); localStorage.setItem(VISITED_KEY, '1'); });
   $('intro-first').addEventListener('click', () => openLesson(catalogue.lessons[0].key));

@@ -68,9 +68,12 @@ function append(events) {
   for (const e of events) if (e.major || all) fragment.append(line(e));
   const box = list.parentElement;
   const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
+  const added = fragment.childElementCount;
   list.append(fragment);
   while (list.children.length > LOG_LINES_MAX) list.firstChild.remove();
   if (stick) box.scrollTop = box.scrollHeight;
+  // Scrolled up (a click on a line, a look back): the new lines land out of sight; say so.
+  else if (added) $('log-latest').hidden = false;
 }
 
 export function drainEvents() {
@@ -86,6 +89,11 @@ export function drainEvents() {
 }
 
 export function wireLog() {
+  const box = $('log').parentElement;
+  $('log-latest').addEventListener('click', () => { box.scrollTop = box.scrollHeight; $('log-latest').hidden = true; });
+  box.addEventListener('scroll', () => {
+    if (box.scrollTop + box.clientHeight >= box.scrollHeight - 30) $('log-latest').hidden = true;
+  });
   const goTo = (li) => { run.playing = false; seek(+li.dataset.step, +li.dataset.time); };
   $('log').addEventListener('click', (e) => {
     const li = e.target.closest('li');
@@ -431,7 +439,7 @@ export function drawSafety(violation, settings) {
   setText($('safety-state'), broken ? 'VIOLATED' : 'holding');
   $('safety-state').className = broken ? 'bad' : 'ok';
   $('violation').hidden = !broken;
-  if (broken) setText($('violation'), violation.report);
+  if (broken) setText($('violation'), violation.report + '\n\n(– : not checked: the run stops at the first violation.)');
   // The run stops at the first violation: the other checks saw nothing after it, so they show
   // no tick (a fork may already be visible in the narration that they never got to judge).
   for (const li of $('safety-list').querySelectorAll('li')) {

@@ -1115,9 +1115,10 @@ fn byzantine_bound() -> Lesson {
             step(
                 "One side commits",
                 Cue::next(Commit),
-                "{block} is committed at height {height} (first by {node}, one of the twinned replicas: \
-                 an instance of it is on each side). The side {{n0, n1, n2}} is a quorum of {quorum}. \
-                 But so is the other side, {{n0′, n1′, n3}}: the two quorums share only Byzantine \
+                "{block} is committed at height {height}, first by an instance of {node} (a twinned \
+                 replica: one instance is on each side, so the drawing shows which side by which of \
+                 its instances moved on). Each side is a quorum of {quorum}, {{n0, n1, n2}} and \
+                 {{n0′, n1′, n3}}, and each can commit: the two quorums share only Byzantine \
                  replicas, and the quorum argument needs an honest one in common.",
             ),
             step(
@@ -1182,10 +1183,11 @@ fn mempool() -> Lesson {
             ),
         ],
         question: Question {
-            prompt: "Which node had to wait for a batch before it could vote for {block@3}?",
+            prompt: "Once its batch had arrived, to which node did {node@4} send its vote for {block@4}?",
             choices: Choices::Nodes,
-            answer: Answer::NodeOf(3),
-            explanation: "{node@3}: {block@3} reached it before one of the batches it names.",
+            answer: Answer::ToOf(4),
+            explanation: "{to@4}, the leader of round {next_round@4}: a vote goes to the next leader, who \
+                          gathers the quorum into a QC. Waiting for the batch only delayed it.",
         },
     }
 }
