@@ -1,7 +1,7 @@
 // The committee drawing: nodes around a circle (twins beside their originals), messages flying
 // at their simulated latency, slowed links, the split zone, and the drag that splits the network.
 
-import { $, el, setText, view } from './dom.js';
+import { $, el, onKeyActivate, setText, view } from './dom.js';
 import { run, intervene, notice } from './run.js';
 
 const RADIUS = 220;              // committee circle, in SVG units
@@ -287,7 +287,7 @@ const inZone = ([x, y]) => {
 /// it cannot be read. Scale each node's face, the split zone and the labels back up so that
 /// the smallest text (11 SVG units) is at least 11 px on the screen. (Up to 2.2 times: on a
 /// phone in portrait the nodes grow into the room the circle leaves.)
-export function fitText() {
+function fitText() {
   const ctm = $('committee').getScreenCTM();
   if (!ctm || !ctm.a) return;
   const k = Math.min(2.2, Math.max(1, 1 / ctm.a));
@@ -343,15 +343,6 @@ function onPointerUp(e) {
   if (sides[id] === side) { redraw(); return; }
   sides[id] = side;
   splitBy(sides);
-}
-
-/// Enter or Space on a focused element of the drawing: the element's own action (the page's
-/// Space-to-play shortcut does not see it).
-export function onKeyActivate(e, action) {
-  if (e.key !== 'Enter' && e.key !== ' ') return;
-  e.preventDefault();
-  e.stopPropagation();
-  action();
 }
 
 function onNodeClick(id) {

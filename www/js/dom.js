@@ -23,3 +23,12 @@ export const view = { selected: null, splitting: null, scrubbing: false, focus: 
 
 /// The menus and names the core defines (WebSim's `catalogue()`), filled in at start.
 export const catalogue = { behaviours: [], commit_rules: [], invariants: [], presets: [], lessons: [], challenges: [] };
+
+/// Enter or Space on a focused element that acts like a button (a node, a message, a narration
+/// line): its own action, and the page's Space-to-play shortcut does not see the key.
+export function onKeyActivate(e, action) {
+  if (e.key !== 'Enter' && e.key !== ' ') return;
+  e.preventDefault();
+  e.stopPropagation();
+  action();
+}

@@ -2,7 +2,7 @@
 // run figures, inspector and safety checks. Each draws what WebSim hands it; none keeps a copy
 // of the run's state.
 
-import { SVG, $, el, setText, view, catalogue } from './dom.js';
+import { SVG, $, el, onKeyActivate, setText, view, catalogue } from './dom.js';
 import { run, intervene, seek } from './run.js';
 import { instanceName } from './committee.js';
 
@@ -61,13 +61,16 @@ function line(e) {
   return li;
 }
 
+/// Whether the narration is scrolled to (about) its newest line: new lines then keep it there.
+const atBottom = (box) => box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
+
 function append(events) {
   const all = $('all-events').checked;
   const list = $('log');
   const fragment = document.createDocumentFragment();
   for (const e of events) if (e.major || all) fragment.append(line(e));
   const box = list.parentElement;
-  const stick = box.scrollTop + box.clientHeight >= box.scrollHeight - 30;
+  const stick = atBottom(box);
   const added = fragment.childElementCount;
   list.append(fragment);
   while (list.children.length > LOG_LINES_MAX) list.firstChild.remove();
@@ -92,7 +95,7 @@ export function wireLog() {
   const box = $('log').parentElement;
   $('log-latest').addEventListener('click', () => { box.scrollTop = box.scrollHeight; $('log-latest').hidden = true; });
   box.addEventListener('scroll', () => {
-    if (box.scrollTop + box.clientHeight >= box.scrollHeight - 30) $('log-latest').hidden = true;
+    if (atBottom(box)) $('log-latest').hidden = true;
   });
   const goTo = (li) => { run.playing = false; seek(+li.dataset.step, +li.dataset.time); };
   $('log').addEventListener('click', (e) => {
@@ -101,7 +104,7 @@ export function wireLog() {
   });
   $('log').addEventListener('keydown', (e) => {
     const li = e.target.closest('li');
-    if (li && (e.key === 'Enter' || e.key === ' ')) { e.preventDefault(); e.stopPropagation(); goTo(li); }
+    if (li) onKeyActivate(e, () => goTo(li));
   });
   // Showing or hiding the detail lines redraws the narration; the run is left alone.
   $('all-events').addEventListener('change', () => {

@@ -517,9 +517,7 @@ fn observed_match(
         (
             Event::MessageRejected { kind, offence: Some(Offence::Equivocation { author, round }), .. },
             What::Equivocation | What::DoubleVote,
-        ) if (kind == "proposal") == (what == What::Equivocation)
-            && (kind == "proposal" || kind == "vote") =>
-        {
+        ) if kind == if what == What::Equivocation { "proposal" } else { "vote" } => {
             Some(Match { round: Some(*round), to: Some(author.0), ..base })
         }
         (Event::PayloadAwaited { block: digest, .. }, What::PayloadAwaited) => {
@@ -1215,6 +1213,15 @@ pub fn lesson(key: &str) -> Option<Lesson> {
 mod tests {
     use super::*;
     use crate::sim::Invariant;
+
+    /// Texts refer to lessons by number ("lesson 6"): the numbers in the titles are the order
+    /// in which the page offers them.
+    #[test]
+    fn lesson_titles_are_numbered_in_the_order_the_page_offers_them() {
+        for (i, lesson) in lessons().iter().enumerate() {
+            assert!(lesson.title.starts_with(&format!("{}. ", i + 1)), "{}", lesson.title);
+        }
+    }
 
     /// The crash-recovery lesson's schedule, played with the store that forgets and with a
     /// durable one: the same crashes are harmless when the vote was persisted before it was sent.

@@ -754,10 +754,14 @@ impl Simulation {
 
     /// Restarts a crashed replica from what its store holds.
     pub fn restart(&mut self, node: NodeId) {
-        if self.nodes[node.index()].view.up {
-            return;
+        if !self.nodes[node.index()].view.up {
+            self.boot_again(node, Fault::Restart(node));
         }
-        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::Restart(node) });
+    }
+
+    /// Restarts a crashed replica, recording how.
+    fn boot_again(&mut self, node: NodeId, fault: Fault) {
+        self.record(TraceEntry::Fault { time: self.now(), fault });
         self.nodes[node.index()].view.restarts += 1;
         self.boot(node.index());
     }
@@ -786,9 +790,7 @@ impl Simulation {
                 written.expect("the memory store never fails");
             }
         }
-        self.record(TraceEntry::Fault { time: self.now(), fault: Fault::RestartForgetting(node, forgot) });
-        self.nodes[node.index()].view.restarts += 1;
-        self.boot(node.index());
+        self.boot_again(node, Fault::RestartForgetting(node, forgot));
     }
 
     /// Splits the network into groups; replicas in no group are isolated.
